@@ -1,0 +1,27 @@
+# forkserver: the two commands a fresh machine needs are `make run` and `make test`.
+
+ARGS ?=
+STAMP := node_modules/.forkserver-installed
+
+.PHONY: all run test build clean
+
+all: build
+
+# Install exactly what package-lock.json pins, only when it changed.
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(STAMP)
+	npx tsc -p tsconfig.json
+
+run: build
+	@echo "forkserver: from a second terminal, connect with:  nc 127.0.0.1 7000   (Ctrl-C here stops the server)"
+	node dist/server.js --host 127.0.0.1 --port 7000 $(ARGS)
+
+test: build
+	npx tsc -p test/tsconfig.json
+	npx tap
+
+clean:
+	rm -rf dist .tap node_modules

@@ -1,0 +1,96 @@
+// child.ts: one child, one connection, then exit.
+//
+// server.ts started this process with child_process.fork. Unlike C's fork(),
+// nothing of the parent's memory came along: this is a fresh Node with its own
+// heap, and the options were parsed once, by the parent. What the two
+// processes share is the IPC channel and, once it arrives, the client's
+// socket, passed as a file descriptor. Every path below ends in process.exit.
+import type { Socket } from 'node:net'
+import { pathToFileURL } from 'node:url'
+import { sanitize } from './lib/log.js'
+import {
+  ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isServeMessage, takenMessage, type ServeSpec,
+} from './lib/protocol.js'
+import { SERVICES, isServiceName, type Handler } from './lib/services/index.js'
+import { openTrace } from './lib/trace.js'
+
+const trace = await openTrace('child')
+
+const exit = (status: ExitStatus, why: string): void => {
+  trace('pid %d exit %d: %s', process.pid, status, why)
+  process.exit(status)
+}
+
+const warn = (text: string): void => {
+  process.stderr.write(`warning: pid ${process.pid}: ${sanitize(text)}\n`)
+}
+
+const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
+  if (spec.handler !== null) {
+    const module: { default?: unknown } = await import(pathToFileURL(spec.handler).href)
+    if (typeof module.default !== 'function') throw new Error(`${spec.handler} has no default export function`)
+    return module.default as Handler
+  }
+  if (spec.service !== null && isServiceName(spec.service)) return (await SERVICES[spec.service]()).default
+  throw new Error(`unknown service ${String(spec.service)}`)
+}
+
+let connection: { socket: Socket; spec: ServeSpec } | null = null
+
+async function serve(message: unknown, socket: Socket | undefined): Promise<void> {
+  if (!isServeMessage(message)) return exit(ExitStatus.FAILED, 'the parent sent no serve message')
+  // A socket can die in transit: it then arrives as undefined, or already
+  // destroyed, its 'close' long gone. Waiting for that close would hang.
+  if (!socket || socket.destroyed) return exit(ExitStatus.PEER_GONE, 'peer gone before handoff')
+  const { info, spec } = message
+  connection = { socket, spec }
+  let status: ExitStatus = ExitStatus.OK
+  socket.on('error', (err) => {
+    status = ExitStatus.FAILED
+    trace('socket error: %s', err.message)
+  })
+  socket.on('close', () => exit(status, 'connection closed'))
+  // Only now may the parent close its copy of the descriptor.
+  process.send?.(takenMessage(), undefined, undefined, (err) => {
+    if (err) trace('could not confirm the handoff: %s', err.message)
+  })
+  trace('pid %d serving %s for %s:%d', process.pid, spec.handler ?? spec.service, info.remoteAddress, info.remotePort)
+  if (spec.idleTimeout > 0) {
+    socket.setTimeout(spec.idleTimeout * 1000, () => {
+      status = ExitStatus.IDLE
+      socket.destroy()
+    })
+  }
+  try {
+    const handler = await loadHandler(spec)
+    await handler(socket, info)
+  } catch (err) {
+    warn(`${spec.handler ?? spec.service} failed: ${err instanceof Error ? err.message : String(err)}`)
+    status = ExitStatus.FAILED
+    socket.destroy()
+  }
+}
+
+// Ctrl-C in a terminal signals the whole process group; the parent decides
+// when its children stop (see the drain in server.ts).
+process.on('SIGINT', () => trace('SIGINT ignored: the parent drains'))
+
+const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
+
+process.once('message', (message: unknown, socket: Socket | undefined) => {
+  clearTimeout(waiting)
+  void serve(message, socket)
+})
+
+// The parent is gone (even SIGKILL closes the channel). Finish the connection,
+// but within a bound, so that no child outlives its parent for long.
+process.on('disconnect', () => {
+  if (connection === null) return exit(ExitStatus.NO_SOCKET, 'parent gone before handoff')
+  const { socket, spec } = connection
+  const seconds = spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S
+  trace('parent gone: %ds left to finish', seconds)
+  setTimeout(() => {
+    socket.destroy()
+    exit(ExitStatus.ORPHANED, 'parent gone and the connection outlived the deadline')
+  }, seconds * 1000)
+})

@@ -1,0 +1,55 @@
+// The table of live children: the parent's one piece of mutable state.
+// Every count the parent reports (live children, per-IP connections) is
+// worked out from it rather than kept beside it.
+import type { ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
+import type { ConnectionInfo } from './protocol.js'
+
+export interface ChildEntry {
+  readonly info: ConnectionInfo
+  readonly child: ChildProcess
+  /**
+   * The parent's copy of the client's descriptor. Like C's `connfd` after
+   * fork(), the parent owns it until it closes it: when the child confirms it
+   * holds its own copy, or when the child exits, whichever comes first.
+   */
+  socket: Socket | null
+  /** Kills a child that never confirms the handoff. */
+  handoffTimer: NodeJS.Timeout | null
+}
+
+export class ChildTable {
+  readonly #entries = new Map<number, ChildEntry>()
+  #peak = 0
+
+  add(entry: ChildEntry): void {
+    this.#entries.set(entry.info.id, entry)
+    this.#peak = Math.max(this.#peak, this.#entries.size)
+  }
+
+  remove(id: number): ChildEntry | undefined {
+    const entry = this.#entries.get(id)
+    this.#entries.delete(id)
+    return entry
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The most children that were ever alive at once. */
+  get peak(): number {
+    return this.#peak
+  }
+
+  /** Live connections from one (normalised) source address. */
+  countFrom(address: string): number {
+    let n = 0
+    for (const entry of this.#entries.values()) if (entry.info.remoteAddress === address) n++
+    return n
+  }
+
+  [Symbol.iterator](): IterableIterator<ChildEntry> {
+    return this.#entries.values()
+  }
+}
