@@ -5,7 +5,7 @@
 // heap, and the options were parsed once, by the parent. What the two
 // processes share is the IPC channel and, once it arrives, the client's
 // socket, passed as a file descriptor. Every path below ends in process.exit.
-import type { Socket } from 'node:net'
+import { Socket, type SocketConstructorOpts } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { sanitize } from './lib/log.js'
 import {
@@ -37,11 +37,16 @@ const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
 
 let connection: { socket: Socket; spec: ServeSpec } | null = null
 
-async function serve(message: unknown, socket: Socket | undefined): Promise<void> {
+async function serve(message: unknown, handle: unknown): Promise<void> {
   if (!isServeMessage(message)) return exit(ExitStatus.FAILED, 'the parent sent no serve message')
-  // A socket can die in transit: it then arrives as undefined, or already
-  // destroyed, its 'close' long gone. Waiting for that close would hang.
-  if (!socket || socket.destroyed) return exit(ExitStatus.PEER_GONE, 'peer gone before handoff')
+  // The descriptor can be lost in transit (Node then sends the message alone).
+  if (typeof handle !== 'object' || handle === null) return exit(ExitStatus.PEER_GONE, 'peer gone before handoff')
+  // The parent sends the raw TCP handle and the child wraps it here. A
+  // net.Socket sent whole is rewrapped by Node with half-open off and read at
+  // once, so a client that had already half-closed (`nc -N < /dev/null`)
+  // would arrive destroyed, its answer lost. Half-open stays on until the
+  // service decides.
+  const socket = new Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as SocketConstructorOpts)
   const { info, spec } = message
   connection = { socket, spec }
   let status: ExitStatus = ExitStatus.OK
@@ -63,6 +68,8 @@ async function serve(message: unknown, socket: Socket | undefined): Promise<void
   }
   try {
     const handler = await loadHandler(spec)
+    // A user's handler gets the socket as net.createServer() would give it.
+    if (spec.handler !== null) socket.allowHalfOpen = false
     await handler(socket, info)
   } catch (err) {
     warn(`${spec.handler ?? spec.service} failed: ${err instanceof Error ? err.message : String(err)}`)
@@ -77,9 +84,9 @@ process.on('SIGINT', () => trace('SIGINT ignored: the parent drains'))
 
 const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
 
-process.once('message', (message: unknown, socket: Socket | undefined) => {
+process.once('message', (message: unknown, handle: unknown) => {
   clearTimeout(waiting)
-  void serve(message, socket)
+  void serve(message, handle)
 })
 
 // The parent is gone (even SIGKILL closes the channel). Finish the connection,

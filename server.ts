@@ -12,7 +12,7 @@
 // Nothing of this file's memory survives into a child: child_process.fork
 // starts a new Node. The child shares only the IPC channel and, passed over
 // it as a descriptor (SCM_RIGHTS), the client's socket.
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
@@ -105,7 +105,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }, HANDOFF_TIMEOUT_S * 1000 + 1000)
     // keepOpen: the parent keeps owning its copy until the child confirms
     // (Node would otherwise leak it if the child died before its ACK).
-    child.send(serveMessage(info, spec), socket, { keepOpen: true }, (err) => {
+    child.send(serveMessage(info, spec), rawHandle(socket), { keepOpen: true }, (err) => {
       if (!err) return
       log.warning(`handoff to pid ${child.pid} failed: ${err.message}`)
       child.kill('SIGKILL')
@@ -218,6 +218,14 @@ const connectionInfo = (socket: Socket, id: number): ConnectionInfo => ({
   localAddress: normalizeAddress(socket.localAddress ?? ''),
   localPort: socket.localPort ?? 0,
 })
+
+/**
+ * The socket's libuv TCP handle, which is what crosses to the child (see
+ * child.ts for why not the net.Socket itself). `send` takes such handles,
+ * though Node's types only list the wrappers.
+ */
+const rawHandle = (socket: Socket): SendHandle =>
+  (socket as unknown as { _handle: SendHandle })._handle
 
 const peerOf = (info: ConnectionInfo): string => formatHostPort(info.remoteAddress, info.remotePort)
 
