@@ -61,7 +61,10 @@ async function main(argv: readonly string[]): Promise<number> {
   // accept: check the limits, then fork a child now or wait for a free one.
   function accept(socket: Socket): void {
     socket.on('error', (err) => trace('socket error before handoff: %s', err.message))
-    if (socket.remoteAddress === undefined) return void socket.destroy() // gone already
+    if (socket.remoteAddress === undefined) {
+      trace('accept: the peer is already gone')
+      return void socket.destroy()
+    }
     const info = connectionInfo(socket, ++connections)
     const from = info.remoteAddress
     trace('accept %s', peerOf(info))

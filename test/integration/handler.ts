@@ -1,0 +1,63 @@
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, exchange, open, readLine } from '../fixtures/client.js'
+import { startServer, stopServer } from '../fixtures/server.js'
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
+const EXAMPLE = fileURLToPath(new URL('../../docs/examples/greet.js', import.meta.url))
+
+t.test('the documented example handler greets, shouts back and says bye', async (t) => {
+  const server = await startServer(t, ['--handler', EXAMPLE, '-v'])
+  const socket = await open(server.port)
+  const clientPort = socket.localPort
+  const reply = collect(socket)
+  socket.write('hello there\n')
+  socket.write('\n')
+  const { data, ended } = await reply
+  const lines = data.toString().split('\n')
+  t.match(lines[0], new RegExp(`^hello 127\\.0\\.0\\.1:${clientPort}, you are connection 1, served by pid \\d+$`))
+  t.equal(lines[2], 'HELLO THERE')
+  t.equal(lines[3], 'bye')
+  t.equal(ended, 'end')
+  await server.waitFor(/^end \d+ status 0$/)
+  await stopServer(server)
+})
+
+t.test('a handler sees its own process, the parent, and both ends of the connection', async (t) => {
+  const server = await startServer(t, ['--handler', fixture('whoami.js')])
+  const socket = await open(server.port)
+  const report = JSON.parse(await readLine(socket)) as { pid: number; ppid: number; info: Record<string, unknown> }
+  t.not(report.pid, server.pid, 'served by a child, not the parent')
+  t.equal(report.ppid, server.pid, 'the child of this server')
+  t.same(report.info, {
+    id: 1,
+    remoteAddress: '127.0.0.1',
+    remotePort: socket.localPort,
+    localAddress: '127.0.0.1',
+    localPort: server.port,
+  })
+  socket.end()
+  await stopServer(server)
+})
+
+t.test('a handler that throws ends its connection with status 1; the server serves on', async (t) => {
+  const server = await startServer(t, ['--handler', fixture('throws.js'), '-v'])
+  const first = await exchange(server.port, 'x')
+  t.equal(first.data.length, 0)
+  const warning = await server.waitFor(/^warning: pid \d+: /)
+  t.equal(warning[0].split('\n').length, 1, 'one line')
+  t.notMatch(warning.input, /\x1b/, 'no escape characters from the handler reach the log')
+  t.match(warning.input, /failed: bad request \?\[31mred\?forged line$/)
+  await server.waitFor(/^end \d+ status 1$/)
+  const second = await exchange(server.port, 'y')
+  t.equal(second.ended, 'end', 'the next connection is served too')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('a handler module without a default export fails each connection clearly', async (t) => {
+  const server = await startServer(t, ['--handler', fixture('no-default.js'), '-v'])
+  await exchange(server.port, 'x')
+  await server.waitFor(/^warning: pid \d+: .*no-default\.js has no default export function$/)
+  await server.waitFor(/^end \d+ status 1$/)
+  await stopServer(server)
+})

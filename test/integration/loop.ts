@@ -1,0 +1,100 @@
+// The accept-fork loop itself: one fresh child per connection, reaped, with
+// nothing leaked, whatever the children and the peers do.
+import { fileURLToPath } from 'node:url'
+import { connect, type Socket } from 'node:net'
+import t from 'tap'
+import { collect, exchange, open, readLine } from '../fixtures/client.js'
+import { alive, childrenOf, fdCount, startServer, stopServer } from '../fixtures/server.js'
+
+const WHOAMI = fileURLToPath(new URL('../fixtures/handlers/whoami.js', import.meta.url))
+
+t.test('20 concurrent connections are served by 20 distinct children', async (t) => {
+  const server = await startServer(t, ['--handler', WHOAMI, '-v'])
+  const sockets = await Promise.all(Array.from({ length: 20 }, () => open(server.port)))
+  const reports = await Promise.all(sockets.map(async (s) => JSON.parse(await readLine(s)) as { pid: number; ppid: number }))
+  const pids = new Set(reports.map((r) => r.pid))
+  t.equal(pids.size, 20, 'one process per connection')
+  t.ok(reports.every((r) => r.ppid === server.pid), 'all of them children of the server')
+  t.notOk(pids.has(server.pid), 'none of them the parent')
+  await server.waitFor(/^status: 20\/40$/)
+  const closed = sockets.map((s) => collect(s))
+  sockets.forEach((s) => s.end())
+  await Promise.all(closed)
+  await server.waitFor(/^status: 0\/40$/, server.lines.findIndex((l) => l === 'status: 20/40'))
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('after 100 connections no child is defunct and the parent holds no extra descriptor', async (t) => {
+  const server = await startServer(t, ['-v'])
+  const idleFds = fdCount(server.pid)
+  for (let batch = 0; batch < 10; batch++) {
+    const sent = Array.from({ length: 10 }, (_, i) => `batch ${batch} client ${i}`)
+    const replies = await Promise.all(sent.map((text) => exchange(server.port, text)))
+    t.same(replies.map((r) => r.data.toString()), sent, `batch ${batch}: each client got its own echo`)
+  }
+  await server.waitForCount(/^end \d+ status 0$/, 100)
+  const idle = server.lines.lastIndexOf('status: 0/40')
+  t.ok(idle > 0, 'the table emptied')
+  t.same(childrenOf(server.pid), [], 'no child left, defunct or alive')
+  t.equal(fdCount(server.pid), idleFds, 'the parent is back to its idle descriptor count')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('a child killed with kill -9 is reaped and the server serves on', async (t) => {
+  const server = await startServer(t, ['--handler', WHOAMI, '-v'])
+  const socket = await open(server.port)
+  const { pid } = JSON.parse(await readLine(socket)) as { pid: number }
+  const closed = collect(socket)
+  process.kill(pid, 'SIGKILL')
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGKILL$`))
+  t.ok(['end', 'reset'].includes((await closed).ended), 'the client sees its connection close')
+  t.notOk(childrenOf(server.pid).some((c) => c.pid === pid), 'the dead child was reaped')
+  const next = await open(server.port)
+  const again = JSON.parse(await readLine(next)) as { pid: number }
+  t.not(again.pid, pid, 'a new child serves the next client')
+  next.end()
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('clients that reset during the handoff, or vanish before it, cost nothing', async (t) => {
+  const server = await startServer(t, ['-v'], { DEBUG: 'forkserver:parent' })
+  const idleFds = fdCount(server.pid)
+  // Reset (RST) as soon as the parent has forked this client's child, while
+  // the socket is on its way: one client at a time, 10 times.
+  for (let i = 0; i < 10; i++) {
+    const socket = await open(server.port)
+    await server.waitFor(new RegExp(`^pid \\d+ from 127\\.0\\.0\\.1:${socket.localPort}$`))
+    socket.resetAndDestroy()
+  }
+  // Connect and reset, or connect and close, at once: 10 of each.
+  const vanish = (how: 'reset' | 'close') => new Promise<void>((resolve) => {
+    const s: Socket = connect({ port: server.port, host: '127.0.0.1' }, () => (how === 'reset' ? s.resetAndDestroy() : s.destroy()))
+    s.on('close', () => resolve())
+  })
+  await Promise.all(Array.from({ length: 20 }, (_, i) => vanish(i % 2 ? 'reset' : 'close')))
+  // Some are gone before accept() returns; the rest get a child, which must end.
+  await server.waitForCount(/forkserver:parent accept/, 30)
+  const forked = server.lines.filter((l) => l.startsWith('pid ')).length
+  t.comment(`${forked} of 30 clients got a child`)
+  await server.waitForCount(/^end \d+ (status|signal) \S+$/, forked)
+  const reply = await exchange(server.port, 'still here')
+  t.equal(reply.data.toString(), 'still here', 'the server serves on')
+  await server.waitForCount(/^end \d+ (status|signal) \S+$/, forked + 1)
+  t.equal(fdCount(server.pid), idleFds, 'no descriptor leaked')
+  t.same(childrenOf(server.pid), [], 'no child left behind')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('a fork that fails drops that connection with a warning, and the server serves on', async (t) => {
+  const server = await startServer(t, ['-v'], { FORKSERVER_TEST_EXECPATH: '/nonexistent/node' })
+  const reply = await exchange(server.port, 'lost')
+  t.equal(reply.data.length, 0, 'the client is closed without an answer')
+  await server.waitFor(/^warning: dropping connection, fork failed: spawn \/nonexistent\/node ENOENT: 127\.0\.0\.1:\d+$/)
+  t.ok(alive(server.pid), 'the parent is still up')
+  const again = await exchange(server.port, 'lost too')
+  t.equal(again.data.length, 0)
+  await server.waitForCount(/^warning: dropping connection, fork failed/, 2)
+  const stopped = await stopServer(server)
+  t.same(stopped, { code: 0, signal: null })
+  t.match(server.lines.at(-1), /^shutdown: served 0, peak 1, failed 2, denied 0, dropped 2$/)
+})
