@@ -35,44 +35,54 @@ const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
   throw new Error(`unknown service ${String(spec.service)}`)
 }
 
-let connection: { socket: Socket; spec: ServeSpec } | null = null
+const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
+/** What this child is serving, once the parent has sent it. */
+let current: { spec: ServeSpec; socket: Socket | null } | null = null
 
 async function serve(message: unknown, handle: unknown): Promise<void> {
   if (!isServeMessage(message)) return exit(ExitStatus.FAILED, 'the parent sent no serve message')
   // The descriptor can be lost in transit (Node then sends the message alone).
   if (typeof handle !== 'object' || handle === null) return exit(ExitStatus.PEER_GONE, 'peer gone before handoff')
-  // The parent sends the raw TCP handle and the child wraps it here. A
-  // net.Socket sent whole is rewrapped by Node with half-open off and read at
-  // once, so a client that had already half-closed (`nc -N < /dev/null`)
-  // would arrive destroyed, its answer lost. Half-open stays on until the
-  // service decides.
-  const socket = new Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as SocketConstructorOpts)
   const { info, spec } = message
-  connection = { socket, spec }
+  current = { spec, socket: null }
+  // We hold our own copy of the descriptor: the parent may close its copy.
+  process.send?.(takenMessage(), undefined, undefined, (err) => {
+    if (err) trace('could not confirm the handoff: %s', err.message)
+  })
+  const name = spec.handler ?? spec.service
+  let handler: Handler
+  try {
+    handler = await loadHandler(spec)
+  } catch (err) {
+    warn(`${name} failed to load: ${describe(err)}`)
+    return exit(ExitStatus.FAILED, 'no handler')
+  }
+  // Wrap the raw handle only now that the service is loaded, so that every
+  // event, from the first read on, finds its listener. (A net.Socket sent
+  // whole would be wrapped and read by Node at once, and a client that had
+  // already half-closed would arrive destroyed, its answer lost.) Built-in
+  // services handle the half-close themselves; a --handler gets the socket
+  // as net.createServer() would give it.
+  const socket = new Socket({ handle, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
+  current.socket = socket
   let status: ExitStatus = ExitStatus.OK
   socket.on('error', (err) => {
     status = ExitStatus.FAILED
     trace('socket error: %s', err.message)
   })
   socket.on('close', () => exit(status, 'connection closed'))
-  // Only now may the parent close its copy of the descriptor.
-  process.send?.(takenMessage(), undefined, undefined, (err) => {
-    if (err) trace('could not confirm the handoff: %s', err.message)
-  })
-  trace('pid %d serving %s for %s:%d', process.pid, spec.handler ?? spec.service, info.remoteAddress, info.remotePort)
   if (spec.idleTimeout > 0) {
     socket.setTimeout(spec.idleTimeout * 1000, () => {
       status = ExitStatus.IDLE
       socket.destroy()
     })
   }
+  trace('pid %d serving %s for %s:%d', process.pid, name, info.remoteAddress, info.remotePort)
   try {
-    const handler = await loadHandler(spec)
-    // A user's handler gets the socket as net.createServer() would give it.
-    if (spec.handler !== null) socket.allowHalfOpen = false
     await handler(socket, info)
   } catch (err) {
-    warn(`${spec.handler ?? spec.service} failed: ${err instanceof Error ? err.message : String(err)}`)
+    warn(`${name} failed: ${describe(err)}`)
     status = ExitStatus.FAILED
     socket.destroy()
   }
@@ -92,12 +102,12 @@ process.once('message', (message: unknown, handle: unknown) => {
 // The parent is gone (even SIGKILL closes the channel). Finish the connection,
 // but within a bound, so that no child outlives its parent for long.
 process.on('disconnect', () => {
-  if (connection === null) return exit(ExitStatus.NO_SOCKET, 'parent gone before handoff')
-  const { socket, spec } = connection
+  if (current === null) return exit(ExitStatus.NO_SOCKET, 'parent gone before handoff')
+  const { spec } = current
   const seconds = spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S
   trace('parent gone: %ds left to finish', seconds)
   setTimeout(() => {
-    socket.destroy()
+    current?.socket?.destroy()
     exit(ExitStatus.ORPHANED, 'parent gone and the connection outlived the deadline')
   }, seconds * 1000)
 })

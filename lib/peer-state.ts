@@ -75,7 +75,8 @@ export const departed = async (connections: readonly Endpoints[]): Promise<Set<n
   if (!read) return gone
   connections.forEach((c, i) => {
     const kernel = table.get(key(c.localAddress, c.localPort, c.remoteAddress, c.remotePort))
-    if (kernel === undefined || (kernel.state === CLOSE_WAIT && kernel.unread === 0)) gone.add(i)
+    // The FIN takes a sequence number, so after it rx_queue counts one more than the bytes unread.
+    if (kernel === undefined || (kernel.state === CLOSE_WAIT && kernel.unread <= 1)) gone.add(i)
   })
   return gone
 }
