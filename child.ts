@@ -88,10 +88,6 @@ async function serve(message: unknown, handle: unknown): Promise<void> {
   }
 }
 
-// Ctrl-C in a terminal signals the whole process group; the parent decides
-// when its children stop (see the drain in server.ts).
-process.on('SIGINT', () => trace('SIGINT ignored: the parent drains'))
-
 const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
 
 process.once('message', (message: unknown, handle: unknown) => {

@@ -88,7 +88,9 @@ async function main(argv: readonly string[]): Promise<number> {
     let child: ChildProcess
     try {
       trace('fork')
-      child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      // detached: a child of its own session, so Ctrl-C in a terminal (SIGINT to
+      // the whole foreground group) reaches only the parent, which drains.
+      child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     } catch (err) {
       counts.failed++
       return drop(socket, `fork failed: ${describe(err)}`, info)

@@ -118,7 +118,7 @@ export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
       if (err) {
         // yargs' messages can span lines; a usage error is one line.
         const message = err.message.replace(/\s*\n\s*/g, ' ')
-        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message}\nTry 'forkserver --help' for more.\n` })
+        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message} (see --help)\n` })
       }
       if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
       const service = args.service as string | undefined

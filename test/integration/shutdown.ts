@@ -1,0 +1,102 @@
+// SIGTERM and SIGINT drain the server: refuse new clients, close the queue,
+// give live children --grace seconds, then SIGTERM, then SIGKILL.
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
+import { alive, childrenOf, startServer } from '../fixtures/server.js'
+
+const STUBBORN = fileURLToPath(new URL('../fixtures/handlers/stubborn.js', import.meta.url))
+
+t.test('SIGTERM drains: new clients are refused, the live one finishes, exit 0', async (t) => {
+  const server = await startServer(t, ['-v'])
+  const live = await open(server.port)
+  live.write('before ')
+  t.equal((await readBytes(live, 7)).toString(), 'before ')
+  server.signal('SIGTERM')
+  await server.waitFor(/^SIGTERM: draining 1 children, 10s grace$/)
+  t.equal(await refused(server.port), 'ECONNREFUSED', 'the listener is closed')
+  const rest = collect(live)
+  live.end('after')
+  t.equal((await rest).data.toString(), 'after', 'the live connection is served to the end')
+  t.same(await server.exited, { code: 0, signal: null })
+  t.equal(server.lines.at(-1), 'shutdown: served 1, peak 1, failed 0, denied 0, dropped 0')
+})
+
+t.test('SIGTERM closes queued connections at once', async (t) => {
+  const server = await startServer(t, ['--max-children', '1', '-v'], { DEBUG: 'forkserver:parent' })
+  const busy = await open(server.port)
+  await server.waitFor(/^pid \d+ from /)
+  const queued = await open(server.port)
+  const queuedPort = queued.localPort
+  await server.waitFor(/queued .*, 1 waiting$/)
+  const queuedReply = collect(queued)
+  server.signal('SIGTERM')
+  t.equal((await queuedReply).data.length, 0, 'the queued client is closed unserved')
+  await server.waitFor(new RegExp(`^warning: dropping connection, shutting down: 127\\.0\\.0\\.1:${queuedPort}$`))
+  const busyReply = collect(busy)
+  busy.end('done')
+  t.equal((await busyReply).data.toString(), 'done')
+  t.same(await server.exited, { code: 0, signal: null })
+})
+
+t.test('past --grace, children get SIGTERM, and the parent exits 1', async (t) => {
+  const server = await startServer(t, ['--grace', '1', '-v'])
+  const live = await open(server.port)
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const closed = collect(live)
+  const start = Date.now()
+  server.signal('SIGTERM')
+  await server.waitFor(/^warning: grace over: SIGTERM to 1 children$/)
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
+  t.ok(['end', 'reset'].includes((await closed).ended), 'the client sees the close')
+  t.same(await server.exited, { code: 1, signal: null })
+  const elapsed = Date.now() - start
+  t.ok(elapsed < 1000 + 2000 + 2000, `exited ${elapsed} ms after SIGTERM, within --grace + 2 s + slack`)
+  t.match(server.lines.at(-1), /^shutdown: served 0, peak 1, failed 1, /)
+})
+
+t.test('a child that ignores SIGTERM is killed 2 s later', async (t) => {
+  const server = await startServer(t, ['--grace', '0', '--handler', STUBBORN, '-v'])
+  const live = await open(server.port)
+  t.equal(await readLine(live), 'ready')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  server.signal('SIGTERM')
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGKILL$`))
+  t.same(await server.exited, { code: 1, signal: null })
+  t.notOk(alive(pid), 'the child is gone')
+  live.destroy()
+})
+
+t.test('a second SIGINT ends the server at once and kills its children', async (t) => {
+  const server = await startServer(t, ['--grace', '60', '-v'])
+  const live = await open(server.port)
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const closed = collect(live)
+  server.signal('SIGINT')
+  await server.waitFor(/^SIGINT: draining 1 children, 60s grace$/)
+  server.signal('SIGINT')
+  t.same(await server.exited, { code: 130, signal: null })
+  await closed
+  t.ok(server.lines.includes('second SIGINT: killing 1 children'))
+  t.notOk(childrenOf(server.pid).length, 'no child left')
+  t.ok(!alive(pid) || childrenOf(1).some((c) => c.pid === pid && c.state === 'Z'), 'the child was killed')
+})
+
+t.test('Ctrl-C (SIGINT to the whole process group) drains: children finish their connection', async (t) => {
+  const server = await startServer(t, ['-v'])
+  const live = await open(server.port)
+  await server.waitFor(/^pid \d+ from /)
+  process.kill(-server.pid, 'SIGINT')
+  await server.waitFor(/^SIGINT: draining 1 children/)
+  const reply = collect(live)
+  live.end('still served')
+  t.equal((await reply).data.toString(), 'still served', 'the child ignored the SIGINT and served on')
+  t.same(await server.exited, { code: 0, signal: null })
+})
+
+t.test('an idle server stops at once on SIGTERM', async (t) => {
+  const server = await startServer(t, [])
+  t.equal((await exchange(server.port, 'x')).data.toString(), 'x')
+  server.signal('SIGTERM')
+  t.same(await server.exited, { code: 0, signal: null })
+})
