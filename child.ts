@@ -107,3 +107,6 @@ process.on('disconnect', () => {
     exit(ExitStatus.ORPHANED, 'parent gone and the connection outlived the deadline')
   }, seconds * 1000)
 })
+
+// The channel may have closed while this module was still loading.
+if (!process.connected) exit(ExitStatus.NO_SOCKET, 'parent gone before handoff')

@@ -1,0 +1,70 @@
+// The command line, as a user meets it: usage errors are one line and a
+// non-zero exit, never a stack trace.
+import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+import t from 'tap'
+import { SERVER } from '../fixtures/server.js'
+
+const run = (args: readonly string[]) => {
+  const result = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20_000 })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const BAD: [string[], RegExp][] = [
+  [['--bogus'], /Unknown argument: bogus/],
+  [['--port', 'abc'], /--port must be an integer from 0 to 65535, got "abc"/],
+  [['--port', '65536'], /--port must be an integer from 0 to 65535/],
+  [['--port', '-1'], /--port/],
+  [['--port'], /Not enough arguments following: port/],
+  [['--service', 'gopher'], /--service: unknown value "gopher" \(choose from echo, discard, daytime, chargen, time\)/],
+  [['--handler', '/no/such/module.js'], /--handler: no such file: \/no\/such\/module\.js/],
+  [['--handler', SERVER, '--service', 'echo'], /handler and service are mutually exclusive/],
+  [['--max-children', '0'], /--max-children must be an integer >= 1, got "0"/],
+  [['--queue-limit', '-3'], /--queue-limit must be an integer >= 1/],
+  [['--max-per-ip', 'many'], /--max-per-ip must be an integer >= 0/],
+  [['--idle-timeout', '1.5'], /--idle-timeout must be an integer >= 0/],
+  [['--grace', 'x'], /--grace must be an integer >= 0/],
+  [['--overflow', 'drop'], /--overflow: unknown value "drop" \(choose from queue, reject\)/],
+  [['--allow', '10.0.0.0/33'], /--allow: prefix length out of range in 10\.0\.0\.0\/33/],
+  [['--deny', 'not-an-ip'], /--deny: not an IPv4 or IPv6 address or CIDR: not-an-ip/],
+  [['--deny', '::1/129'], /--deny: prefix length out of range/],
+  [['--port', '1', '--port', '2'], /--port was given more than once/],
+  [['stray'], /Unknown argument: stray/],
+]
+
+for (const [args, message] of BAD) {
+  t.test(`forkserver ${args.join(' ')} is a usage error`, async (t) => {
+    const { code, stdout, stderr } = run(args)
+    t.equal(code, 2, 'exit status 2')
+    t.equal(stdout, '')
+    t.equal(stderr.trimEnd().split('\n').length, 1, 'one line')
+    t.match(stderr, message)
+    t.match(stderr, /^forkserver: /)
+    t.notMatch(stderr, /\n\s+at /, 'no stack trace')
+  })
+}
+
+t.test('--help lists every option and exits 0', async (t) => {
+  const { code, stdout } = run(['--help'])
+  t.equal(code, 0)
+  for (const option of ['--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
+    '--max-per-ip', '--allow', '--deny', '--idle-timeout', '--grace', '--verbose', '--help', '--version']) {
+    t.match(stdout, option)
+  }
+})
+
+t.test('--version prints the package version', async (t) => {
+  const { code, stdout } = run(['--version'])
+  t.equal(code, 0)
+  t.match(stdout, /^\d+\.\d+\.\d+\n$/)
+})
+
+t.test('a port in use is one fatal line and exit 1', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as AddressInfo).port
+  const { code, stderr } = run(['--port', String(port)])
+  t.equal(code, 1)
+  t.equal(stderr, `fatal: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
+})

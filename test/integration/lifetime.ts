@@ -1,0 +1,89 @@
+// How long a child lives: --idle-timeout, no socket, and a parent that dies.
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, open, readBytes } from '../fixtures/client.js'
+import { alive, startServer, stopServer } from '../fixtures/server.js'
+
+const CHILD = fileURLToPath(new URL('../../dist/child.js', import.meta.url))
+
+t.test('--idle-timeout closes a silent connection and the child exits with status 2', async (t) => {
+  const server = await startServer(t, ['--idle-timeout', '1', '-v'])
+  const socket = await open(server.port)
+  const start = Date.now()
+  socket.write('ping')
+  t.equal((await readBytes(socket, 4)).toString(), 'ping')
+  const reply = await collect(socket)
+  const silent = Date.now() - start
+  t.ok(silent >= 900, `closed after ${silent} ms of silence`)
+  t.equal(reply.data.length, 0)
+  await server.waitFor(/^end \d+ status 2$/)
+  await stopServer(server)
+})
+
+t.test('a slow but steady client is not idle', async (t) => {
+  const server = await startServer(t, ['--idle-timeout', '1', '-v'])
+  const socket = await open(server.port)
+  // Five bytes, each sent once the previous one came back: about 5 x 0.6 s.
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    socket.write(String(i))
+    t.equal((await readBytes(socket, 1)).toString(), String(i))
+  }
+  const reply = collect(socket)
+  socket.end()
+  t.equal((await reply).ended, 'end')
+  await server.waitFor(/^end \d+ status 0$/)
+  await stopServer(server)
+})
+
+t.test('when the parent is killed with SIGKILL, a child finishes its connection, then exits', async (t) => {
+  const server = await startServer(t, ['--idle-timeout', '2', '-v'])
+  const socket = await open(server.port)
+  socket.write('a')
+  t.equal((await readBytes(socket, 1)).toString(), 'a')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  process.kill(server.pid, 'SIGKILL')
+  await server.exited
+  socket.write('b')
+  t.equal((await readBytes(socket, 1)).toString(), 'b', 'the orphan still serves its client')
+  const closed = await collect(socket, 10_000)
+  t.equal(closed.ended, 'end', 'then closes the connection within the idle bound')
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (alive(pid)) return
+      clearInterval(check)
+      resolve()
+    }, 50)
+  })
+  t.notOk(alive(pid), 'and the orphan is gone')
+})
+
+t.test('a child whose parent goes away before the socket arrives exits at once with status 4', async (t) => {
+  const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  await once(child, 'spawn')
+  const start = Date.now()
+  child.disconnect()
+  const [code] = (await once(child, 'exit')) as [number | null]
+  t.equal(code, 4)
+  t.ok(Date.now() - start < 5_000, 'without waiting out the 10 s')
+})
+
+t.test('a child that gets no socket within 10 s exits with status 4', async (t) => {
+  const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const start = Date.now()
+  const [code] = (await once(child, 'exit')) as [number | null]
+  t.equal(code, 4)
+  t.ok(Date.now() - start >= 9_500, 'after about 10 s')
+})
+
+t.test('a child sent a socket-less message exits with status 3: the peer is gone', async (t) => {
+  const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  child.send({ type: 'serve', info: {}, spec: {} })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  t.equal(code, 3)
+})
