@@ -1,0 +1,44 @@
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { parseOptions, USAGE_EXIT, type Options } from '../lib/options.js'
+
+const serve = async (argv: string[]): Promise<Options> => {
+  const parsed = await parseOptions(argv)
+  if (parsed.kind !== 'serve') throw new Error(`expected options, got: ${parsed.output}`)
+  return parsed.options
+}
+
+t.test('the defaults are those of the issue: echo on 127.0.0.1:7000, 40 children, queue 128', async (t) => {
+  t.match(await serve([]), {
+    host: '127.0.0.1', port: 7000, service: 'echo', handler: null, maxChildren: 40, overflow: 'queue',
+    queueLimit: 128, maxPerIp: 0, access: { allow: [], deny: [] }, idleTimeout: 0, grace: 10, verbose: false,
+  })
+})
+
+t.test('every option is parsed into the readonly object', async (t) => {
+  const options = await serve(['--host', '::1', '--port', '0', '--service', 'chargen', '--max-children', '3',
+    '--overflow', 'reject', '--queue-limit', '5', '--max-per-ip', '2', '--allow', '10.0.0.0/8', '--allow', '::1',
+    '--deny', '10.9.0.0/16', '--idle-timeout', '30', '--grace', '0', '-v'])
+  t.match(options, { host: '::1', port: 0, service: 'chargen', maxChildren: 3, overflow: 'reject', queueLimit: 5,
+    maxPerIp: 2, idleTimeout: 30, grace: 0, verbose: true })
+  t.same(options.access.allow.map((c) => c.text), ['10.0.0.0/8', '::1'])
+  t.same(options.access.deny.map((c) => c.text), ['10.9.0.0/16'])
+})
+
+t.test('--handler replaces the service and is resolved to an absolute path', async (t) => {
+  const here = fileURLToPath(import.meta.url)
+  const options = await serve(['--handler', here])
+  t.equal(options.handler, here)
+  t.equal(options.service, null)
+})
+
+t.test('a bad option is one usage line naming it, with exit status 2', async (t) => {
+  const parsed = await parseOptions(['--max-children', 'lots'])
+  t.match(parsed, { kind: 'exit', code: USAGE_EXIT })
+  if (parsed.kind === 'exit') t.equal(parsed.output, 'forkserver: --max-children must be an integer >= 1, got "lots" (see --help)\n')
+})
+
+t.test('--help and --version are output with exit status 0', async (t) => {
+  t.match(await parseOptions(['--help']), { kind: 'exit', code: 0, output: /Usage: forkserver \[options\]/ })
+  t.match(await parseOptions(['--version']), { kind: 'exit', code: 0, output: /^\d+\.\d+\.\d+\n$/ })
+})

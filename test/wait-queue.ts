@@ -1,0 +1,75 @@
+import { once } from 'node:events'
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import type { ConnectionInfo } from '../lib/protocol.js'
+import { WaitQueue, type Waiting } from '../lib/wait-queue.js'
+
+// Real paused sockets from a real listener, as the parent holds them.
+const accepted = async (t: Test, n: number): Promise<{ waiting: Waiting[]; clients: Socket[] }> => {
+  const server = createServer({ pauseOnConnect: true })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as AddressInfo).port
+  const waiting: Waiting[] = []
+  const clients: Socket[] = []
+  for (let id = 1; id <= n; id++) {
+    clients.push(connect(port, '127.0.0.1'))
+    const [socket] = (await once(server, 'connection')) as [Socket]
+    const info: ConnectionInfo = {
+      id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0,
+    }
+    waiting.push({ socket, info })
+  }
+  t.teardown(() => {
+    for (const w of waiting) w.socket.destroy()
+    for (const c of clients) c.destroy()
+    server.close()
+  })
+  return { waiting, clients }
+}
+
+t.test('first in, first out, up to the limit', async (t) => {
+  const { waiting } = await accepted(t, 3)
+  const queue = new WaitQueue(2, () => t.fail('nobody left'))
+  t.ok(queue.push(waiting[0]!))
+  t.ok(queue.push(waiting[1]!))
+  t.notOk(queue.push(waiting[2]!), 'full')
+  t.equal(queue.size, 2)
+  t.equal(queue.countFrom('127.0.0.1'), 2)
+  t.equal(queue.shift(), waiting[0])
+  t.equal(queue.shift(), waiting[1])
+  t.equal(queue.shift(), undefined)
+})
+
+t.test('a socket closed while waiting leaves the queue', async (t) => {
+  const { waiting } = await accepted(t, 2)
+  const queue = new WaitQueue(5, () => {})
+  queue.push(waiting[0]!)
+  queue.push(waiting[1]!)
+  waiting[0]!.socket.destroy()
+  await once(waiting[0]!.socket, 'close')
+  t.equal(queue.size, 1)
+  t.equal(queue.shift(), waiting[1])
+})
+
+t.test('drain takes everyone', async (t) => {
+  const { waiting } = await accepted(t, 2)
+  const queue = new WaitQueue(5, () => {})
+  waiting.forEach((w) => queue.push(w))
+  t.same(queue.drain(), waiting)
+  t.equal(queue.size, 0)
+})
+
+t.test('a client that goes away while waiting is noticed and removed', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
+  const { waiting, clients } = await accepted(t, 2)
+  const left = new Promise<Waiting>((resolve) => {
+    const queue = new WaitQueue(5, resolve)
+    waiting.forEach((w) => queue.push(w))
+    t.teardown(() => queue.drain())
+  })
+  clients[0]!.end()
+  const gone = await left
+  t.equal(gone, waiting[0], 'the one that closed')
+  t.ok(gone.socket.destroyed, 'its socket is closed')
+})
