@@ -34,8 +34,8 @@ export interface TakenMessage {
   readonly type: 'taken'
 }
 
-export type ParentMessage = ServeMessage
-export type ChildMessage = TakenMessage
+/** Every message on the channel: parent → child `serve`, child → parent `taken`. */
+export type Message = ServeMessage | TakenMessage
 
 export const serveMessage = (info: ConnectionInfo, spec: ServeSpec): ServeMessage => ({
   type: 'serve',

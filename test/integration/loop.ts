@@ -98,3 +98,25 @@ t.test('a fork that fails drops that connection with a warning, and the server s
   t.same(stopped, { code: 0, signal: null })
   t.match(server.lines.at(-1), /^shutdown: served 0, peak 1, failed 2, denied 0, dropped 2$/)
 })
+
+t.test('DEBUG=forkserver:* traces each step of the loop, in order', async (t) => {
+  const server = await startServer(t, [], { DEBUG: 'forkserver:*' })
+  const reply = await exchange(server.port, 'traced')
+  t.equal(reply.data.toString(), 'traced')
+  const steps = [
+    /forkserver:parent accept 127\.0\.0\.1:\d+$/,
+    /forkserver:parent fork$/,
+    /forkserver:parent pid (\d+) spawned$/,
+    /forkserver:parent socket handed off to pid (\d+)$/,
+    /forkserver:parent pid (\d+) exited status 0 → reaped$/,
+  ]
+  await server.waitFor(steps.at(-1)!)
+  let at = 0
+  for (const step of steps) {
+    const found = server.lines.findIndex((line, i) => i >= at && step.test(line))
+    t.ok(found >= at, `then ${step.source}`)
+    at = found
+  }
+  t.ok(server.lines.some((l) => /forkserver:child pid \d+ serving echo for 127\.0\.0\.1:\d+$/.test(l)), 'the child traces too')
+  await stopServer(server)
+})

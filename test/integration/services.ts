@@ -15,6 +15,14 @@ t.test('discard reads everything and answers nothing', async (t) => {
   await stopServer(server)
 })
 
+t.test('discard closes for a client that half-closed before its child was ready', async (t) => {
+  const server = await startServer(t, ['--service', 'discard', '-v'])
+  const reply = await exchange(server.port)
+  t.equal(reply.ended, 'end')
+  await server.waitFor(/^end \d+ status 0$/)
+  await stopServer(server)
+})
+
 t.test('daytime sends one date line and closes', async (t) => {
   const server = await startServer(t, ['--service', 'daytime'])
   const before = Date.now()
