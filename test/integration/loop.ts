@@ -99,6 +99,19 @@ t.test('a fork that fails drops that connection with a warning, and the server s
   t.match(server.lines.at(-1), /^shutdown: served 0, peak 1, failed 2, denied 0, dropped 2$/)
 })
 
+t.test('children that die before taking their socket: every client sees the close, no descriptor leaks', async (t) => {
+  // /bin/false stands in for a child that crashes at start-up.
+  const server = await startServer(t, ['-v'], { FORKSERVER_TEST_EXECPATH: '/bin/false' })
+  const idleFds = fdCount(server.pid)
+  const replies = await Promise.all(Array.from({ length: 10 }, () => exchange(server.port, 'anyone there?')))
+  t.ok(replies.every((r) => r.data.length === 0), 'no client hangs: each is closed unanswered')
+  await server.waitForCount(/^end \d+ status 1$/, 10)
+  await server.waitFor(/^status: 0\/40$/, server.lines.length - 1)
+  t.equal(fdCount(server.pid), idleFds, "the parent closed its copy of every client's descriptor")
+  t.match((await stopServer(server)), { code: 0 })
+  t.match(server.lines.at(-1), /^shutdown: served 0, peak \d+, failed 10, /)
+})
+
 t.test('DEBUG=forkserver:* traces each step of the loop, in order', async (t) => {
   const server = await startServer(t, [], { DEBUG: 'forkserver:*' })
   const reply = await exchange(server.port, 'traced')
