@@ -7,7 +7,7 @@
 // socket, passed as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
 import { pathToFileURL } from 'node:url'
-import { sanitize } from './lib/log.js'
+import { errorMessage, sanitize } from './lib/log.js'
 import {
   ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isServeMessage, takenMessage, type ServeSpec,
 } from './lib/protocol.js'
@@ -35,8 +35,6 @@ const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
   throw new Error(`unknown service ${String(spec.service)}`)
 }
 
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err))
-
 /** What this child is serving, once the parent has sent it. */
 let current: { spec: ServeSpec; socket: Socket | null } | null = null
 
@@ -55,7 +53,7 @@ async function serve(message: unknown, handle: unknown): Promise<void> {
   try {
     handler = await loadHandler(spec)
   } catch (err) {
-    warn(`${name} failed to load: ${describe(err)}`)
+    warn(`${name} failed to load: ${errorMessage(err)}`)
     return exit(ExitStatus.FAILED, 'no handler')
   }
   // Wrap the raw handle only now that the service is loaded, so that every
@@ -82,7 +80,7 @@ async function serve(message: unknown, handle: unknown): Promise<void> {
   try {
     await handler(socket, info)
   } catch (err) {
-    warn(`${name} failed: ${describe(err)}`)
+    warn(`${name} failed: ${errorMessage(err)}`)
     status = ExitStatus.FAILED
     socket.destroy()
   }

@@ -5,7 +5,7 @@
 //   the classic C server                   forkserver
 //   socket(); bind(); listen();            createServer({ pauseOnConnect: true }).listen()
 //   connfd = accept(listenfd);             server.on('connection', accept)
-//   if (fork() == 0) serve(connfd);        fork('child.js'), then child.send(message, socket)
+//   if (fork() == 0) serve(connfd);        fork('child.js'), then child.send(message, handle)
 //   close(connfd);                         socket.destroy(), once the child has its copy
 //   SIGCHLD, waitpid();                    child.on('exit', reap)
 //
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
 import { ChildTable, type ChildEntry } from './lib/child-table.js'
 import { isAllowed } from './lib/cidr.js'
-import { createLog, endLine } from './lib/log.js'
+import { createLog, endLine, errorMessage } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { HANDOFF_TIMEOUT_S, isTakenMessage, serveMessage, type ConnectionInfo, type ServeSpec } from './lib/protocol.js'
 import { openTrace } from './lib/trace.js'
@@ -29,8 +29,6 @@ const CHILD = fileURLToPath(new URL('./child.js', import.meta.url))
 const KILL_AFTER_MS = 2000
 /** A test-only fault: fork children with this (possibly missing) program instead of node. */
 const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
-
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 async function main(argv: readonly string[]): Promise<number> {
   const parsed = await parseOptions(argv)
@@ -93,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
       child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     } catch (err) {
       counts.failed++
-      return drop(socket, `fork failed: ${describe(err)}`, info)
+      return drop(socket, `fork failed: ${errorMessage(err)}`, info)
     }
     const entry: ChildEntry = { info, child, socket, handoffTimer: null }
     table.add(entry)

@@ -40,6 +40,9 @@ export const createLog = (verbose: boolean, write: (s: string) => void = (s) => 
   }
 }
 
+/** The message of anything thrown. */
+export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
 /** A signal name or status, as the `end` line prints it. */
 export const endLine = (pid: number | undefined, code: number | null, signal: string | null): string =>
   signal ? `end ${pid ?? '?'} signal ${signal}` : `end ${pid ?? '?'} status ${code ?? '?'}`

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createLog, endLine, sanitize } from '../lib/log.js'
+import { createLog, endLine, errorMessage, sanitize } from '../lib/log.js'
 
 t.test('sanitize replaces control and non-ASCII characters and caps the length', async (t) => {
   t.equal(sanitize('plain text'), 'plain text')
@@ -25,4 +25,9 @@ t.test('end lines give the status, or the signal', async (t) => {
   t.equal(endLine(12, 0, null), 'end 12 status 0')
   t.equal(endLine(12, null, 'SIGKILL'), 'end 12 signal SIGKILL')
   t.equal(endLine(undefined, null, null), 'end ? status ?')
+})
+
+t.test('errorMessage reads the message of anything thrown', async (t) => {
+  t.equal(errorMessage(new Error('boom')), 'boom')
+  t.equal(errorMessage('plain'), 'plain')
 })
