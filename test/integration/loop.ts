@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
-import { alive, childrenOf, fdCount, startServer, stopServer } from '../fixtures/server.js'
+import { alive, childrenOf, fdCount, settledFdCount, startServer, stopServer } from '../fixtures/server.js'
 
 const WHOAMI = fileURLToPath(new URL('../fixtures/handlers/whoami.js', import.meta.url))
 
@@ -36,7 +36,7 @@ t.test('after 100 connections no child is defunct and the parent holds no extra 
   const idle = server.lines.lastIndexOf('status: 0/40')
   t.ok(idle > 0, 'the table emptied')
   t.same(childrenOf(server.pid), [], 'no child left, defunct or alive')
-  t.equal(fdCount(server.pid), idleFds, 'the parent is back to its idle descriptor count')
+  t.equal(await settledFdCount(server.pid, idleFds), idleFds, 'the parent is back to its idle descriptor count')
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
@@ -80,7 +80,7 @@ t.test('clients that reset during the handoff, or vanish before it, cost nothing
   const reply = await exchange(server.port, 'still here')
   t.equal(reply.data.toString(), 'still here', 'the server serves on')
   await server.waitForCount(/^end \d+ (status|signal) \S+$/, forked + 1)
-  t.equal(fdCount(server.pid), idleFds, 'no descriptor leaked')
+  t.equal(await settledFdCount(server.pid, idleFds), idleFds, 'no descriptor leaked')
   t.same(childrenOf(server.pid), [], 'no child left behind')
   t.same(await stopServer(server), { code: 0, signal: null })
 })
@@ -107,7 +107,7 @@ t.test('children that die before taking their socket: every client sees the clos
   t.ok(replies.every((r) => r.data.length === 0), 'no client hangs: each is closed unanswered')
   await server.waitForCount(/^end \d+ status 1$/, 10)
   await server.waitFor(/^status: 0\/40$/, server.lines.length - 1)
-  t.equal(fdCount(server.pid), idleFds, "the parent closed its copy of every client's descriptor")
+  t.equal(await settledFdCount(server.pid, idleFds), idleFds, "the parent closed its copy of every client's descriptor")
   t.match((await stopServer(server)), { code: 0 })
   t.match(server.lines.at(-1), /^shutdown: served 0, peak \d+, failed 10, /)
 })
