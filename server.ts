@@ -12,7 +12,11 @@
 // Nothing of this file's memory survives into a child: child_process.fork
 // starts a new Node. The child shares only the IPC channel and, passed over
 // it as a descriptor (SCM_RIGHTS), the client's socket.
-import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
+//
+// --model prefork swaps one step: instead of a child per connection, a few
+// workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
+// the child table, reaping, logging and the drain are the same for both.
+import { fork, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
@@ -20,7 +24,9 @@ import { ChildTable, type ChildEntry } from './lib/child-table.js'
 import { isAllowed } from './lib/cidr.js'
 import { createLog, endLine, errorMessage } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
-import { HANDOFF_TIMEOUT_S, isTakenMessage, serveMessage, type ConnectionInfo, type ServeSpec } from './lib/protocol.js'
+import { Supervisor } from './lib/prefork.js'
+import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './lib/protocol.js'
+import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
 import { openTrace } from './lib/trace.js'
 import { WaitQueue, type Waiting } from './lib/wait-queue.js'
 
@@ -38,12 +44,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const options = parsed.options
   const spec: ServeSpec = { service: options.service, handler: options.handler, idleTimeout: options.idleTimeout }
+  const workSpec: WorkSpec = {
+    ...spec,
+    allow: options.access.allow.map((c) => c.text),
+    deny: options.access.deny.map((c) => c.text),
+    verbose: options.verbose,
+    maxConnsPerChild: options.maxConnsPerChild,
+  }
+  const prefork = options.model === 'prefork'
   const log = createLog(options.verbose)
   const trace = await openTrace('parent')
   const table = new ChildTable()
   const queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
   const counts = { served: 0, failed: 0, denied: 0, dropped: 0 }
-  const status = (): void => log.verbose(`status: ${table.size}/${options.maxChildren}`)
+  const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
 
@@ -53,8 +67,40 @@ async function main(argv: readonly string[]): Promise<number> {
     socket.destroy()
   }
 
-  // listen, paused: the parent never reads a byte; every byte is the child's.
-  const server = createServer({ pauseOnConnect: true }, accept)
+  // Who serves a connection: the one place where the two models differ.
+  //   fork:    the parent accepts, paused, and forks a child for each connection;
+  //   prefork: the workers accept for themselves; the parent keeps them alive.
+  const server = prefork ? createServer() : createServer({ pauseOnConnect: true }, accept)
+  const supervisor = new Supervisor(options.workers, startWorker, log, trace)
+
+  // fork(), with what every child needs: its own session, so that Ctrl-C in
+  // a terminal (SIGINT to the whole foreground group) reaches only the
+  // parent, which drains; no loader flags of ours; stdin closed.
+  function forkChild(entry: Omit<ChildEntry, 'child' | 'startedAt'>): ChildEntry {
+    trace('fork')
+    const child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const forked: ChildEntry = { ...entry, child, startedAt: Date.now() }
+    table.add(forked)
+    child.on('error', (err) => childError(forked, err))
+    child.on('exit', (code, signal) => reap(forked, code, signal))
+    child.on('message', (m: unknown, handle: unknown) => received(forked, m, handle))
+    if (child.pid !== undefined) {
+      trace('pid %d spawned', child.pid)
+      status()
+    }
+    return forked
+  }
+
+  function received(entry: ChildEntry, m: unknown, handle: unknown): void {
+    if (isMessage(m, 'taken')) handedOff(entry)
+    else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) supervisor.keep(handle as RawHandle)
+    else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
+    else if (isMessage(m, 'tally')) {
+      counts.served += m.tally.served
+      counts.failed += m.tally.failed
+      counts.denied += m.tally.denied
+    }
+  }
 
   // accept: check the limits, then fork a child now or wait for a free one.
   function accept(socket: Socket): void {
@@ -83,35 +129,43 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // fork, then hand the socket to the child.
   function start({ socket, info }: Waiting): void {
-    let child: ChildProcess
+    let entry: ChildEntry
     try {
-      trace('fork')
-      // detached: a child of its own session, so Ctrl-C in a terminal (SIGINT to
-      // the whole foreground group) reaches only the parent, which drains.
-      child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      entry = forkChild({ state: 'busy', info, socket, handoffTimer: null })
     } catch (err) {
       counts.failed++
       return drop(socket, `fork failed: ${errorMessage(err)}`, info)
     }
-    const entry: ChildEntry = { info, child, socket, handoffTimer: null }
-    table.add(entry)
-    child.on('error', (err) => childError(entry, err))
-    child.on('exit', (code, signal) => reap(entry, code, signal))
-    child.on('message', (message) => isTakenMessage(message) && handedOff(entry))
+    const { child } = entry
     if (child.pid === undefined) return // spawn failed; 'error' follows
-    trace('pid %d spawned', child.pid)
     log.verbose(`pid ${child.pid} from ${peerOf(info)}`)
-    status()
     entry.handoffTimer = setTimeout(() => {
       log.warning(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       child.kill('SIGKILL')
     }, HANDOFF_TIMEOUT_S * 1000 + 1000)
     // keepOpen: the parent keeps owning its copy until the child confirms
     // (Node would otherwise leak it if the child died before its ACK).
-    child.send(serveMessage(info, spec), rawHandle(socket), { keepOpen: true }, (err) => {
+    child.send(message('serve', { info, spec }), sendable(rawHandle(socket)), { keepOpen: true }, (err) => {
       if (!err) return
       log.warning(`handoff to pid ${child.pid} failed: ${err.message}`)
       child.kill('SIGKILL')
+    })
+  }
+
+  // prefork: fork a worker and give it a copy of the listening socket.
+  function startWorker(listener: RawHandle, lend: boolean): void {
+    let entry: ChildEntry
+    try {
+      entry = forkChild({ state: 'worker', info: null, socket: null, handoffTimer: null })
+    } catch (err) {
+      log.warning(`fork failed: ${errorMessage(err)}`)
+      return supervisor.replace(undefined, 1, null, 0)
+    }
+    if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+    entry.child.send(message('work', { spec: workSpec, lend }), sendable(listener), undefined, (err) => {
+      if (!err) return
+      log.warning(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
+      entry.child.kill('SIGKILL')
     })
   }
 
@@ -127,24 +181,30 @@ async function main(argv: readonly string[]): Promise<number> {
   function childError(entry: ChildEntry, err: Error): void {
     if (entry.child.pid !== undefined) return log.warning(`pid ${entry.child.pid}: ${err.message}`)
     // The child never started, so no 'exit' will come: clean up here.
-    table.remove(entry.info.id)
+    table.remove(entry)
     counts.failed++
-    if (entry.socket) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
+    if (entry.state === 'worker') {
+      log.warning(`fork failed: ${err.message}`)
+      return supervisor.replace(undefined, 1, null, 0)
+    }
+    if (entry.socket && entry.info) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
     next()
   }
 
   // reap: 'exit' is SIGCHLD and waitpid() in one event.
   function reap(entry: ChildEntry, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(entry.handoffTimer ?? undefined)
-    table.remove(entry.info.id)
+    table.remove(entry)
     // Died before taking the socket: closing our copy is what tells the client.
     entry.socket?.destroy()
     entry.socket = null
-    if (code === 0) counts.served++
-    else counts.failed++
+    // A busy child's status is its connection's; a worker reports its tally.
+    if (entry.state === 'busy' && code === 0) counts.served++
+    else if (code !== 0) counts.failed++
     trace('pid %d exited %s → reaped', entry.child.pid, signal ? `signal ${signal}` : `status ${code}`)
     log.verbose(endLine(entry.child.pid, code, signal))
     status()
+    if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, Date.now() - entry.startedAt)
     next()
   }
 
@@ -176,7 +236,11 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     draining = true
     log.line(`${signal}: draining ${table.size} children, ${options.grace}s grace`)
-    server.close() // new connects are refused from here; its callback may never come
+    // New connects are refused from here: the parent closes its listener (its
+    // callback may never come), and workers close theirs when told to stop.
+    server.close()
+    supervisor.stop()
+    for (const { child, state } of table) if (state === 'worker') child.send(message('stop', {}), undefined, undefined, () => {})
     for (const { socket, info } of queue.drain()) drop(socket, 'shutting down', info)
     if (table.size === 0) return finish()
     timers.push(setTimeout(() => {
@@ -197,8 +261,15 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
 
+  let address: AddressInfo = { address: options.host, family: '', port: options.port }
   const listenFailed = new Promise<Error>((resolve) => server.once('error', resolve))
-  const listening = new Promise<null>((resolve) => server.once('listening', () => resolve(null)))
+  const listening = new Promise<null>((resolve) =>
+    server.once('listening', () => {
+      address = server.address() as AddressInfo
+      // prefork: hand out the listener before the first accept can happen here.
+      if (prefork) supervisor.start(server)
+      resolve(null)
+    }))
   server.listen({ host: options.host, port: options.port })
   const failure = await Promise.race([listening, listenFailed])
   if (failure !== null) {
@@ -208,7 +279,6 @@ async function main(argv: readonly string[]): Promise<number> {
   // From here on, a server error is a failed accept (EMFILE, say): warn, keep listening.
   server.removeAllListeners('error')
   server.on('error', (err) => log.warning(`accept failed: ${err.message}`))
-  const address = server.address() as AddressInfo
   log.line(`listening on ${formatHostPort(address.address, address.port)}`)
   status()
   return done
@@ -221,14 +291,6 @@ const connectionInfo = (socket: Socket, id: number): ConnectionInfo => ({
   localAddress: normalizeAddress(socket.localAddress ?? ''),
   localPort: socket.localPort ?? 0,
 })
-
-/**
- * The socket's libuv TCP handle, which is what crosses to the child (see
- * child.ts for why not the net.Socket itself). `send` takes such handles,
- * though Node's types only list the wrappers.
- */
-const rawHandle = (socket: Socket): SendHandle =>
-  (socket as unknown as { _handle: SendHandle })._handle
 
 const peerOf = (info: ConnectionInfo): string => formatHostPort(info.remoteAddress, info.remotePort)
 

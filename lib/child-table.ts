@@ -6,8 +6,12 @@ import type { Socket } from 'node:net'
 import type { ConnectionInfo } from './protocol.js'
 
 export interface ChildEntry {
-  readonly info: ConnectionInfo
+  /** `busy`: a fork-model child with its one connection; `worker`: a prefork worker. */
+  readonly state: 'busy' | 'worker'
+  /** The connection a busy child serves; null for a worker. */
+  readonly info: ConnectionInfo | null
   readonly child: ChildProcess
+  readonly startedAt: number
   /**
    * The parent's copy of the client's descriptor. Like C's `connfd` after
    * fork(), the parent owns it until it closes it: when the child confirms it
@@ -19,18 +23,17 @@ export interface ChildEntry {
 }
 
 export class ChildTable {
-  readonly #entries = new Map<number, ChildEntry>()
+  readonly #entries = new Map<ChildProcess, ChildEntry>()
   #peak = 0
 
   add(entry: ChildEntry): void {
-    this.#entries.set(entry.info.id, entry)
+    this.#entries.set(entry.child, entry)
     this.#peak = Math.max(this.#peak, this.#entries.size)
   }
 
-  remove(id: number): ChildEntry | undefined {
-    const entry = this.#entries.get(id)
-    this.#entries.delete(id)
-    return entry
+  /** Takes the entry out; false when it was not (or no longer) in the table. */
+  remove(entry: ChildEntry): boolean {
+    return this.#entries.delete(entry.child)
   }
 
   get size(): number {
@@ -45,7 +48,7 @@ export class ChildTable {
   /** Live connections from one (normalised) source address. */
   countFrom(address: string): number {
     let n = 0
-    for (const entry of this.#entries.values()) if (entry.info.remoteAddress === address) n++
+    for (const entry of this.#entries.values()) if (entry.info?.remoteAddress === address) n++
     return n
   }
 

@@ -1,14 +1,26 @@
 // The command line, parsed once by the parent into a readonly object.
 // Children never see argv: what they need travels in the IPC message.
 import { readFileSync, statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { parseCidr, type AccessRules } from './cidr.js'
 import { SERVICE_NAMES, isServiceName } from './services/index.js'
 
 export type Overflow = 'queue' | 'reject'
+export type Model = 'fork' | 'prefork'
+
+const MODELS = ['fork', 'prefork'] as const
+const FORK_DEFAULTS = { maxChildren: 40, overflow: 'queue', queueLimit: 128, maxPerIp: 0 } as const
+const PREFORK_DEFAULTS = { workers: availableParallelism(), maxConnsPerChild: 0 } as const
+/** Options that belong to one model only, by their command-line names. */
+const ONLY: Record<Model, readonly string[]> = {
+  fork: ['max-children', 'overflow', 'queue-limit', 'max-per-ip'],
+  prefork: ['workers', 'max-conns-per-child'],
+}
 
 export interface Options {
+  readonly model: Model
   readonly host: string
   readonly port: number
   readonly service: string | null
@@ -17,6 +29,8 @@ export interface Options {
   readonly overflow: Overflow
   readonly queueLimit: number
   readonly maxPerIp: number
+  readonly workers: number
+  readonly maxConnsPerChild: number
   readonly access: AccessRules
   readonly idleTimeout: number
   readonly grace: number
@@ -94,10 +108,13 @@ const parser = () =>
       port: { requiresArg: true, type: 'string', default: '7000', describe: 'port; 0 = any free port', coerce: integer('port', 0, 65535) },
       service: { requiresArg: true, type: 'string', describe: `built-in service: ${SERVICE_NAMES.join(', ')} [default: echo]`, coerce: choice('service', SERVICE_NAMES) },
       handler: { requiresArg: true, type: 'string', describe: 'module whose default export (socket, info) serves each connection, instead of --service', coerce: handlerPath },
-      'max-children': { requiresArg: true, type: 'string', default: '40', describe: "live children at once (tcpserver's -c)", coerce: integer('max-children', 1) },
-      overflow: { requiresArg: true, type: 'string', default: 'queue', describe: 'over --max-children: queue or reject', coerce: choice('overflow', ['queue', 'reject'] as const) },
-      'queue-limit': { requiresArg: true, type: 'string', default: '128', describe: 'connections that may wait for a free child; past it they are rejected', coerce: integer('queue-limit', 1) },
-      'max-per-ip': { requiresArg: true, type: 'string', default: '0', describe: 'live connections per source address; 0 = off', coerce: integer('max-per-ip', 0) },
+      model: { requiresArg: true, type: 'string', default: 'fork', describe: 'fork: a child per connection; prefork: workers that accept for themselves', coerce: choice('model', MODELS) },
+      'max-children': { requiresArg: true, type: 'string', describe: `fork: live children at once (tcpserver's -c) [default: ${FORK_DEFAULTS.maxChildren}]`, coerce: integer('max-children', 1) },
+      overflow: { requiresArg: true, type: 'string', describe: `fork: over --max-children, queue or reject [default: ${FORK_DEFAULTS.overflow}]`, coerce: choice('overflow', ['queue', 'reject'] as const) },
+      'queue-limit': { requiresArg: true, type: 'string', describe: `fork: connections that may wait for a free child [default: ${FORK_DEFAULTS.queueLimit}]`, coerce: integer('queue-limit', 1) },
+      'max-per-ip': { requiresArg: true, type: 'string', describe: 'fork: live connections per source address; 0 = off [default: 0]', coerce: integer('max-per-ip', 0) },
+      workers: { requiresArg: true, type: 'string', describe: `prefork: worker processes [default: the CPU count, ${PREFORK_DEFAULTS.workers}]`, coerce: integer('workers', 1) },
+      'max-conns-per-child': { requiresArg: true, type: 'string', describe: 'prefork: connections a worker serves before it is replaced; 0 = never [default: 0]', coerce: integer('max-conns-per-child', 0) },
       allow: { requiresArg: true, type: 'string', array: true, default: [], describe: 'only these CIDRs may connect (repeatable)', coerce: cidrs('allow') },
       deny: { requiresArg: true, type: 'string', array: true, default: [], describe: 'these CIDRs may not connect (repeatable; most specific rule wins)', coerce: cidrs('deny') },
       'idle-timeout': { requiresArg: true, type: 'string', default: '0', describe: 'seconds of silence before the child closes the connection; 0 = never', coerce: integer('idle-timeout', 0) },
@@ -121,19 +138,31 @@ export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
         return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message} (see --help)\n` })
       }
       if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
+      const model = args.model as Model
+      const other: Model = model === 'fork' ? 'prefork' : 'fork'
+      const misplaced = ONLY[other].find((name) => args[name] !== undefined)
+      if (misplaced !== undefined) {
+        const why = other === 'fork'
+          ? 'prefork workers accept for themselves, so the parent sees no connection to count or queue'
+          : 'it applies to --model prefork only'
+        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: --${misplaced} is not available with --model ${model}: ${why} (see --help)\n` })
+      }
       const service = args.service as string | undefined
       const handler = (args.handler as string | undefined) ?? null
       done({
         kind: 'serve',
         options: {
+          model,
           host: args.host as string,
           port: args.port as number,
           service: handler === null ? service ?? 'echo' : null,
           handler,
-          maxChildren: args['max-children'] as number,
-          overflow: args.overflow as Overflow,
-          queueLimit: args['queue-limit'] as number,
-          maxPerIp: args['max-per-ip'] as number,
+          maxChildren: (args['max-children'] as number | undefined) ?? FORK_DEFAULTS.maxChildren,
+          overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
+          queueLimit: (args['queue-limit'] as number | undefined) ?? FORK_DEFAULTS.queueLimit,
+          maxPerIp: (args['max-per-ip'] as number | undefined) ?? FORK_DEFAULTS.maxPerIp,
+          workers: (args.workers as number | undefined) ?? PREFORK_DEFAULTS.workers,
+          maxConnsPerChild: (args['max-conns-per-child'] as number | undefined) ?? PREFORK_DEFAULTS.maxConnsPerChild,
           access: { allow: args.allow as AccessRules['allow'], deny: args.deny as AccessRules['deny'] },
           idleTimeout: args['idle-timeout'] as number,
           grace: args.grace as number,

@@ -22,37 +22,49 @@ export interface ServeSpec {
   readonly idleTimeout: number
 }
 
-/** parent → child, sent together with the socket handle. */
-export interface ServeMessage {
-  readonly type: 'serve'
-  readonly info: ConnectionInfo
-  readonly spec: ServeSpec
+/** What a prefork worker needs besides: its own copy of the rules and limits. */
+export interface WorkSpec extends ServeSpec {
+  readonly allow: readonly string[]
+  readonly deny: readonly string[]
+  readonly verbose: boolean
+  /** Connections a worker serves before it is replaced; 0 = never. */
+  readonly maxConnsPerChild: number
 }
 
-/** child → parent: "I hold a live socket"; only now may the parent close its copy. */
-export interface TakenMessage {
-  readonly type: 'taken'
+/** Connections a prefork worker served, denied and failed, sent as it exits. */
+export interface Tally {
+  readonly served: number
+  readonly failed: number
+  readonly denied: number
 }
 
-/** Every message on the channel: parent → child `serve`, child → parent `taken`. */
-export type Message = ServeMessage | TakenMessage
+/**
+ * Every message on the channel, one type each:
+ *
+ *   fork model                        prefork model
+ *   parent → child  serve + socket    parent → worker  work + listening socket
+ *   child → parent  taken             worker → parent  listener + listening socket (lend)
+ *                                     worker → parent  ready, tally
+ *                                     parent → worker  stop
+ */
+export type Message =
+  | { readonly type: 'serve'; readonly info: ConnectionInfo; readonly spec: ServeSpec }
+  | { readonly type: 'taken' }
+  | { readonly type: 'work'; readonly spec: WorkSpec; readonly lend: boolean }
+  | { readonly type: 'listener' }
+  | { readonly type: 'ready' }
+  | { readonly type: 'tally'; readonly tally: Tally }
+  | { readonly type: 'stop' }
 
-export const serveMessage = (info: ConnectionInfo, spec: ServeSpec): ServeMessage => ({
-  type: 'serve',
-  info,
-  spec,
-})
+export type MessageOf<T extends Message['type']> = Extract<Message, { readonly type: T }>
 
-export const takenMessage = (): TakenMessage => ({ type: 'taken' })
+/** Builds a message; the one place message literals are written. */
+export const message = <T extends Message['type']>(type: T, body: Omit<MessageOf<T>, 'type'>): MessageOf<T> =>
+  ({ type, ...body }) as MessageOf<T>
 
-const isObject = (m: unknown): m is Record<string, unknown> =>
-  typeof m === 'object' && m !== null
-
-export const isServeMessage = (m: unknown): m is ServeMessage =>
-  isObject(m) && m.type === 'serve' && isObject(m.info) && isObject(m.spec)
-
-export const isTakenMessage = (m: unknown): m is TakenMessage =>
-  isObject(m) && m.type === 'taken'
+/** True when `m`, as it came off the channel, is a message of that type. */
+export const isMessage = <T extends Message['type']>(m: unknown, type: T): m is MessageOf<T> =>
+  typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type
 
 /**
  * A child's exit status says how its one connection ended. The parent logs

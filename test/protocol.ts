@@ -1,22 +1,27 @@
 import t from 'tap'
-import { ExitStatus, isServeMessage, isTakenMessage, serveMessage, takenMessage } from '../lib/protocol.js'
+import { ExitStatus, isMessage, message } from '../lib/protocol.js'
 
 const info = { id: 1, remoteAddress: '127.0.0.1', remotePort: 5555, localAddress: '127.0.0.1', localPort: 7000 }
 const spec = { service: 'echo', handler: null, idleTimeout: 0 }
 
-t.test('messages survive the JSON channel and are recognised by type', async (t) => {
-  const serve = JSON.parse(JSON.stringify(serveMessage(info, spec))) as unknown
-  t.ok(isServeMessage(serve))
-  t.notOk(isTakenMessage(serve))
-  const taken = JSON.parse(JSON.stringify(takenMessage())) as unknown
-  t.ok(isTakenMessage(taken))
-  t.notOk(isServeMessage(taken))
+// What arrives at the other end of the JSON channel.
+const wire = (m: unknown): unknown => JSON.parse(JSON.stringify(m))
+
+t.test('messages survive the JSON channel and are recognised by their type', async (t) => {
+  const serve = wire(message('serve', { info, spec }))
+  t.ok(isMessage(serve, 'serve'))
+  t.notOk(isMessage(serve, 'taken'))
+  t.same(serve, { type: 'serve', info, spec })
+  t.ok(isMessage(wire(message('taken', {})), 'taken'))
+  const tally = wire(message('tally', { tally: { served: 3, failed: 1, denied: 0 } }))
+  t.ok(isMessage(tally, 'tally') && tally.tally.served === 3)
+  const work = wire(message('work', { spec: { ...spec, allow: [], deny: ['10.0.0.0/8'], verbose: true, maxConnsPerChild: 5 }, lend: true }))
+  t.ok(isMessage(work, 'work') && work.lend && work.spec.deny[0] === '10.0.0.0/8')
 })
 
 t.test('anything else is not a message of ours', async (t) => {
-  for (const m of [null, undefined, 'serve', 42, {}, { type: 'serve' }, { type: 'serve', info: 1, spec }, { cmd: 'NODE_HANDLE' }]) {
-    t.notOk(isServeMessage(m), JSON.stringify(m) ?? 'undefined')
-    t.notOk(isTakenMessage(m), JSON.stringify(m) ?? 'undefined')
+  for (const m of [null, undefined, 'serve', 42, {}, { cmd: 'NODE_HANDLE' }, { type: 'other' }]) {
+    t.notOk(isMessage(m, 'serve'), JSON.stringify(m) ?? 'undefined')
   }
 })
 

@@ -30,6 +30,14 @@ const BAD: [string[], RegExp][] = [
   [['--deny', '::1/129'], /--deny: prefix length out of range/],
   [['--port', '1', '--port', '2'], /--port was given more than once/],
   [['stray'], /Unknown argument: stray/],
+  [['--model', 'threads'], /--model: unknown value "threads" \(choose from fork, prefork\)/],
+  [['--model', 'prefork', '--max-per-ip', '2'], /--max-per-ip is not available with --model prefork: prefork workers accept for themselves/],
+  [['--model', 'prefork', '--overflow', 'reject'], /--overflow is not available with --model prefork/],
+  [['--model', 'prefork', '--queue-limit', '5'], /--queue-limit is not available with --model prefork/],
+  [['--model', 'prefork', '--max-children', '5'], /--max-children is not available with --model prefork/],
+  [['--workers', '2'], /--workers is not available with --model fork: it applies to --model prefork only/],
+  [['--max-conns-per-child', '2'], /--max-conns-per-child is not available with --model fork/],
+  [['--model', 'prefork', '--workers', '0'], /--workers must be an integer >= 1/],
 ]
 
 for (const [args, message] of BAD) {
@@ -47,7 +55,7 @@ for (const [args, message] of BAD) {
 t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
   t.equal(code, 0)
-  for (const option of ['--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
+  for (const option of ['--model', '--workers', '--max-conns-per-child', '--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
     '--max-per-ip', '--allow', '--deny', '--idle-timeout', '--grace', '--verbose', '--help', '--version']) {
     t.match(stdout, option)
   }

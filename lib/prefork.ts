@@ -1,0 +1,79 @@
+// The prefork model's parent side, like Apache's prefork parent: keep
+// --workers workers alive, each with a copy of the listening socket, and
+// replace any that exits, with a growing delay while they keep crashing.
+//
+// The parent itself never accepts. It listens, hands the listener to the
+// first workers from the 'listening' callback, and closes its own listener
+// (a net.Server sent to a child stays open, and accepting, in the sender).
+// For the workers it forks later, it keeps one more copy of the listening
+// socket, lent back by the first worker: a raw handle that nothing polls.
+import type { Server } from 'node:net'
+import type { Log } from './log.js'
+import { rawHandle, type RawHandle } from './raw-handle.js'
+import type { Trace } from './trace.js'
+
+/** Longest wait before a crashed worker is forked again. */
+const BACKOFF_MAX_MS = 10_000
+const BACKOFF_FIRST_MS = 100
+/** A worker that ran this long before it died was not crashing in a loop. */
+const STABLE_MS = 10_000
+
+export class Supervisor {
+  #keeper: RawHandle | null = null
+  /** Workers to fork once the keeper copy arrives. */
+  #owed = 0
+  #crashes = 0
+  #stopped = false
+  readonly #timers = new Set<NodeJS.Timeout>()
+
+  /** `spawn` forks one worker and sends it the listening socket; `lend` asks it for a copy back. */
+  constructor(
+    readonly workers: number,
+    private readonly spawn: (listener: RawHandle, lend: boolean) => void,
+    private readonly log: Log,
+    private readonly trace: Trace,
+  ) {}
+
+  /** Call from the server's 'listening' callback: nothing has been accepted yet. */
+  start(server: Server): void {
+    const listener = rawHandle(server)
+    for (let i = 0; i < this.workers; i++) this.spawn(listener, i === 0)
+    server.close()
+  }
+
+  /** A worker lent its copy of the listening socket: keep one, for later workers. */
+  keep(listener: RawHandle): void {
+    if (this.#keeper !== null || this.#stopped) return listener.close()
+    this.#keeper = listener
+    for (; this.#owed > 0; this.#owed--) this.spawn(listener, false)
+  }
+
+  /** A worker is gone: fork another, at once after a clean exit, later after a crash. */
+  replace(pid: number | undefined, code: number | null, signal: string | null, livedMs: number): void {
+    if (this.#stopped) return
+    const crashed = code !== 0
+    this.#crashes = !crashed || livedMs > STABLE_MS ? 0 : this.#crashes + 1
+    const delay = this.#crashes === 0 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (this.#crashes - 1), BACKOFF_MAX_MS)
+    if (crashed) {
+      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`
+      this.log.warning(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
+    } else {
+      this.trace('worker %d retired; forking its successor', pid)
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      if (this.#stopped) return
+      if (this.#keeper === null) this.#owed++
+      else this.spawn(this.#keeper, false)
+    }, delay)
+    this.#timers.add(timer)
+  }
+
+  /** Shutdown: fork no more workers, and let go of the parent's copy of the listener. */
+  stop(): void {
+    this.#stopped = true
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#keeper?.close()
+    this.#keeper = null
+  }
+}

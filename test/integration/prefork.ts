@@ -1,0 +1,113 @@
+// --model prefork: workers that accept for themselves, kept alive by the parent.
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, exchange, open, readLine, refused } from '../fixtures/client.js'
+import { alive, childrenOf, startServer, stopServer } from '../fixtures/server.js'
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
+const WHOAMI = fixture('whoami.js')
+
+const whoami = async (port: number) => {
+  const socket = await open(port)
+  const report = JSON.parse(await readLine(socket)) as { pid: number; ppid: number }
+  return { socket, ...report }
+}
+
+t.test('workers accept for themselves and each serves many connections at once', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '--handler', WHOAMI, '-v'], { DEBUG: 'forkserver:parent' })
+  await server.waitForCount(/worker \d+ is accepting$/, 2)
+  const workers = childrenOf(server.pid).map((c) => c.pid).sort()
+  t.equal(workers.length, 2, 'two workers')
+  const clients = await Promise.all(Array.from({ length: 12 }, () => whoami(server.port)))
+  t.ok(clients.every((c) => workers.includes(c.pid)), 'every connection is served by a worker')
+  t.ok(clients.every((c) => c.ppid === server.pid), 'the workers are children of the server')
+  t.equal(server.lines.filter((l) => /^pid \d+ from /.test(l)).length, 12, 'each worker logs the connections it accepts')
+  t.equal(childrenOf(server.pid).length, 2, 'no process was forked per connection')
+  clients.forEach((c) => c.socket.end())
+  await Promise.all(clients.map((c) => collect(c.socket)))
+  t.same(await stopServer(server), { code: 0, signal: null })
+  t.match(server.lines.at(-1), /^shutdown: served 12, peak 2, failed 0, /)
+})
+
+t.test('a worker killed with kill -9 is replaced, and serving goes on', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '-v'], { DEBUG: 'forkserver:parent' })
+  await server.waitForCount(/worker \d+ is accepting$/, 2)
+  const [victim] = childrenOf(server.pid)
+  process.kill(victim!.pid, 'SIGKILL')
+  await server.waitFor(new RegExp(`^warning: worker ${victim!.pid} was killed by SIGKILL; a new one in 0\\.1s$`))
+  await server.waitForCount(/worker \d+ is accepting$/, 3)
+  t.equal(childrenOf(server.pid).length, 2, 'two workers again')
+  t.notOk(alive(victim!.pid) && childrenOf(server.pid).some((c) => c.pid === victim!.pid), 'the dead one was reaped')
+  const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => exchange(server.port, `after ${i}`)))
+  t.same(replies.map((r) => r.data.toString()), Array.from({ length: 8 }, (_, i) => `after ${i}`))
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('--max-conns-per-child retires a worker after N connections; a new one takes over', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-conns-per-child', '2', '--handler', WHOAMI, '-v'])
+  const first = await whoami(server.port)
+  const second = await whoami(server.port)
+  t.equal(second.pid, first.pid, 'one worker serves the first two')
+  first.socket.end()
+  second.socket.end()
+  await server.waitFor(new RegExp(`^end ${first.pid} status 0$`))
+  const third = await whoami(server.port)
+  t.not(third.pid, first.pid, 'its successor serves the third')
+  t.equal(third.ppid, server.pid)
+  t.notOk(server.lines.some((l) => l.startsWith('warning:')), 'retiring is not a crash')
+  third.socket.end()
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('a retiring worker finishes the connections it has', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-conns-per-child', '1', '-v'])
+  const socket = await open(server.port)
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const reply = collect(socket)
+  socket.end('still served')
+  t.equal((await reply).data.toString(), 'still served')
+  await server.waitFor(new RegExp(`^end ${pid} status 0$`))
+  await stopServer(server)
+})
+
+t.test('SIGTERM: workers stop accepting, finish their connections, and the parent exits 0', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '-v'], { DEBUG: 'forkserver:parent' })
+  await server.waitForCount(/worker \d+ is accepting$/, 2)
+  const live = await open(server.port)
+  await server.waitFor(/^pid \d+ from /)
+  server.signal('SIGTERM')
+  await server.waitFor(/^SIGTERM: draining 2 children, 10s grace$/)
+  await server.waitFor(/^end \d+ status 0$/)
+  t.equal(await refused(server.port), 'ECONNREFUSED', 'new clients are refused')
+  const reply = collect(live)
+  live.end('finished')
+  t.equal((await reply).data.toString(), 'finished', 'the live connection is served to the end')
+  t.same(await server.exited, { code: 0, signal: null })
+  t.match(server.lines.at(-1), /^shutdown: served 1, peak 2, failed 0, /)
+})
+
+t.test('workers that crash in a loop are forked again ever more slowly', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--handler', fixture('broken-import.js')])
+  const delays = (await server.waitForCount(/^warning: worker \d+ exited with status 1; a new one in ([\d.]+)s$/, 4))
+    .map((m) => Number(m[1]))
+  t.same(delays, [0.1, 0.2, 0.4, 0.8])
+  t.ok(server.lines.some((l) => /^warning: pid \d+: .*broken-import\.js failed to load: broken at import$/.test(l)), 'each says why')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
+t.test('workers apply --deny and --idle-timeout like fork-model children', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--deny', '127.0.0.0/8', '-v'])
+  const denied = await open(server.port)
+  const port = denied.localPort
+  t.equal((await collect(denied)).data.length, 0)
+  await server.waitFor(new RegExp(`^deny 127\\.0\\.0\\.1:${port}$`))
+  t.match((await stopServer(server)), { code: 0 })
+  t.match(server.lines.at(-1), /denied 1, /)
+
+  const idle = await startServer(t, ['--model', 'prefork', '--workers', '1', '--idle-timeout', '1'])
+  const silent = await open(idle.port)
+  const start = Date.now()
+  t.equal((await collect(silent)).ended, 'end')
+  t.ok(Date.now() - start >= 900, 'closed after a second of silence')
+  await stopServer(idle)
+})
