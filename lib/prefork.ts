@@ -6,7 +6,7 @@
 // first workers from the 'listening' callback, and closes its own listener
 // (a net.Server sent to a child stays open, and accepting, in the sender).
 // For the workers it forks later, it keeps one more copy of the listening
-// socket, lent back by the first worker: a raw handle that nothing polls.
+// socket, lent back by a first worker: a raw handle that nothing polls.
 import type { Server } from 'node:net'
 import type { Log } from './log.js'
 import { rawHandle, type RawHandle } from './raw-handle.js'
@@ -34,10 +34,14 @@ export class Supervisor {
     private readonly trace: Trace,
   ) {}
 
-  /** Call from the server's 'listening' callback: nothing has been accepted yet. */
+  /**
+   * Call from the server's 'listening' callback: nothing has been accepted
+   * yet. Every first worker lends a copy back, so that the parent gets one
+   * even if some die at once; it keeps the first and closes the others.
+   */
   start(server: Server): void {
     const listener = rawHandle(server)
-    for (let i = 0; i < this.workers; i++) this.spawn(listener, i === 0)
+    for (let i = 0; i < this.workers; i++) this.spawn(listener, true)
     server.close()
   }
 
