@@ -24,6 +24,11 @@ const exit = (status: ExitStatus, why: string): void => {
 
 /** What to do if the parent goes away; set by whichever role this child takes. */
 let parentGone = (): void => exit(ExitStatus.NO_SOCKET, 'parent gone before handoff')
+/** What to do when a prefork parent says stop; until the worker runs, remember it. */
+let stopAsked = false
+let stop = (): void => {
+  stopAsked = true
+}
 
 async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Promise<void> {
   // The descriptor can be lost in transit (Node then sends the message alone).
@@ -66,10 +71,18 @@ process.once('message', (first: unknown, handle: unknown) => {
   if (isMessage(first, 'serve')) return void serveOne(first, handle)
   if (isMessage(first, 'work')) {
     return void import('./lib/worker.js').then(({ work }) => {
-      parentGone = work(first, handle, { trace, exit })
+      const worker = work(first, handle, { trace, exit })
+      parentGone = worker.parentGone
+      stop = worker.stop
+      if (stopAsked) stop() // it came while the worker module was loading
     })
   }
   exit(ExitStatus.FAILED, 'the parent sent neither serve nor work')
+})
+
+// Later messages: a prefork worker may be told to stop.
+process.on('message', (m: unknown) => {
+  if (isMessage(m, 'stop')) stop()
 })
 
 // The parent is gone (even SIGKILL closes the channel).

@@ -9,7 +9,7 @@ import { formatHostPort, normalizeAddress } from './address.js'
 import { isAllowed, parseCidr } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
 import { errorMessage } from './log.js'
-import { ExitStatus, ORPHAN_DEADLINE_S, isMessage, message, type ConnectionInfo, type Message, type MessageOf } from './protocol.js'
+import { ExitStatus, ORPHAN_DEADLINE_S, message, type ConnectionInfo, type Message, type MessageOf } from './protocol.js'
 import { sendable } from './raw-handle.js'
 import type { Handler } from './services/index.js'
 import type { Trace } from './trace.js'
@@ -19,8 +19,15 @@ export interface WorkerContext {
   readonly exit: (status: ExitStatus, why: string) => void
 }
 
-/** Starts the worker; returns what to do if the parent goes away. */
-export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace, exit }: WorkerContext): () => void {
+export interface WorkerControls {
+  /** The parent said stop. */
+  readonly stop: () => void
+  /** The parent is gone. */
+  readonly parentGone: () => void
+}
+
+/** Starts the worker; returns how to stop it. */
+export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace, exit }: WorkerContext): WorkerControls {
   const send = (m: Message, h?: object, then?: () => void): void => {
     process.send?.(m, h === undefined ? undefined : sendable(h), undefined, (err) => {
       if (err) trace('send %s: %s', m.type, err.message)
@@ -29,7 +36,7 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace
   }
   if (typeof handle !== 'object' || handle === null) {
     exit(ExitStatus.NO_SOCKET, 'no listening socket came with the work message')
-    return () => {}
+    return { stop: () => {}, parentGone: () => {} }
   }
   // The parent closed its own listener after handing it out; it keeps this
   // copy, never polled, to hand to the workers it forks later.
@@ -47,7 +54,7 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace
     if (stopping) return
     stopping = true
     trace('pid %d stops accepting: %s', process.pid, why)
-    server.close()
+    if (server.listening) server.close()
     if (live.size === 0) finish()
   }
 
@@ -82,6 +89,7 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace
   const server = createServer({ allowHalfOpen: spec.handler === null })
   loadHandler(spec).then(
     (handler) => {
+      if (stopping) return // told to stop before it ever listened; finish() is under way
       server.on('connection', (socket: Socket) => accept(handler, socket))
       server.listen(handle, () => send(message('ready', {})))
     },
@@ -90,16 +98,15 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, { trace
       exit(ExitStatus.FAILED, 'no handler')
     },
   )
-  process.on('message', (m: unknown) => {
-    if (isMessage(m, 'stop')) stop('the parent said stop')
-  })
-
-  return () => {
-    stop('the parent is gone')
-    const seconds = spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S
-    setTimeout(() => {
-      for (const socket of live) socket.destroy()
-      exit(ExitStatus.ORPHANED, 'parent gone and connections outlived the deadline')
-    }, seconds * 1000)
+  return {
+    stop: () => stop('the parent said stop'),
+    parentGone: () => {
+      stop('the parent is gone')
+      const seconds = spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S
+      setTimeout(() => {
+        for (const socket of live) socket.destroy()
+        exit(ExitStatus.ORPHANED, 'parent gone and connections outlived the deadline')
+      }, seconds * 1000)
+    },
   }
 }

@@ -133,3 +133,10 @@ t.test('when the parent is killed, workers stop accepting, finish within the idl
   })
   t.notOk(alive(pid), 'then exits')
 })
+
+t.test('a SIGTERM that comes while the workers are still starting stops them cleanly', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '--grace', '30', '-v'])
+  server.signal('SIGTERM')
+  t.same(await server.exited, { code: 0, signal: null }, 'no worker had to be killed')
+  t.match(server.lines.at(-1), /^shutdown: served 0, peak 2, failed 0, /)
+})
