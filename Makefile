@@ -3,7 +3,7 @@
 ARGS ?=
 STAMP := node_modules/.forkserver-installed
 
-.PHONY: all run test build clean
+.PHONY: all run test build clean bench
 
 all: build
 
@@ -22,6 +22,11 @@ run: build
 test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
+
+# Every model through every scenario on loopback (bench/bench.ts); QUICK=1 for a smoke run.
+bench: build
+	npx tsc -p bench/tsconfig.json
+	node dist/bench/bench.js $(if $(QUICK),--quick)
 
 clean:
 	rm -rf dist .tap node_modules

@@ -1,0 +1,122 @@
+// make bench: every model through every scenario in one run, on loopback.
+// Markdown tables on stdout, progress on stderr, and latest.json, a dated copy
+// and latest.svg in bench/results (or --out DIR).
+//   node dist/bench/bench.js [--quick] [--out DIR]
+import { randomUUID } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import { isClosing, killAllNow, stopAll } from './cleanup.js'
+import { forkCost } from './forkcost.js'
+import { describeMachine } from './machine.js'
+import { availableModels, type Model } from './models.js'
+import { killNow, marked, running } from './proctree.js'
+import { markdown, writeResults } from './report.js'
+import type { ModelName, Report, Result } from './results.js'
+import { connrate, LOADGEN_BOUND_PCT, memory, spread, throughput, type Emit, type Progress } from './scenarios.js'
+import { parseSettings, type Settings } from './settings.js'
+
+type Scenario = (model: Model, s: Settings, progress: Progress, emit: Emit) => Promise<void>
+
+// Everything this run starts inherits the mark, so the last sweep finds it
+// even if it escaped its server's own cleanup.
+const RUN = randomUUID()
+process.env.FORKSERVER_BENCH_RUN = RUN
+const strays = (): number[] => marked(`FORKSERVER_BENCH_RUN=${RUN}`).filter(running)
+
+const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
+const main = async (): Promise<number> => {
+  const settings = parseSettings(process.argv.slice(2))
+  const started = new Date()
+  const cpus = availableParallelism()
+  process.stderr.write(`bench: ${settings.quick ? 'quick' : 'full'} run; checking which models this machine has ...\n`)
+  const availability = await availableModels(cpus)
+  const models = availability.flatMap((a) => (a.ok ? [a.model] : []))
+  const results: Result[] = []
+  for (const a of availability) {
+    if (a.ok) continue
+    results.push({ model: a.name, scenario: 'skipped', reason: a.reason })
+    process.stderr.write(`bench: skipping ${a.name}: ${a.reason}\n`)
+  }
+  const prefork = models.filter((m) => m.name === 'prefork')
+
+  const steps = 1 + models.length * (settings.concurrencies.length + 1 + settings.memoryLevels.length) + prefork.length
+  let step = 0
+  const t0 = Date.now()
+  const progress: Progress = (label) =>
+    process.stderr.write(`[${++step}/${steps}] ${label} ... (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
+  const emit: Emit = (r) => results.push(r)
+  const failed = (model: ModelName, during: string, err: unknown): void => {
+    process.stderr.write(`bench: ${model} ${during} failed: ${reasonOf(err)}\n`)
+    emit({ model, scenario: 'failed', during, reason: reasonOf(err) })
+  }
+
+  progress('fork cost')
+  try {
+    emit(await forkCost(settings.forkSamples))
+  } catch (err) {
+    failed('fork', 'forkcost', err)
+  }
+  // Scenario by scenario, so that the models of one table are measured close together.
+  const plan: readonly (readonly [string, Scenario, readonly Model[]])[] = [
+    ['connrate', connrate, models],
+    ['throughput', throughput, models],
+    ['memory', memory, models],
+    ['spread', spread, prefork],
+  ]
+  for (const [name, scenario, those] of plan) {
+    for (const model of those) {
+      if (isClosing()) break
+      try {
+        await scenario(model, settings, progress, emit)
+      } catch (err) {
+        failed(model.name, name, err)
+      }
+    }
+  }
+
+  // Interrupted: a partial run must not replace latest.json.
+  if (isClosing()) return 1
+  const { outDir, ...recorded } = settings
+  const report: Report = { machine: describeMachine(started), settings: { ...recorded, loadgenBoundPct: LOADGEN_BOUND_PCT }, results }
+  process.stdout.write(markdown(report))
+  const paths = writeResults(outDir, report)
+  process.stderr.write(`bench: wrote ${paths.join(', ')} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
+  const left = strays()
+  if (left.length > 0) {
+    process.stderr.write(`bench: killing ${left.length} process(es) left behind: ${left.join(' ')}\n`)
+    left.forEach(killNow)
+    return 1
+  }
+  return results.some((r) => r.scenario === 'failed') ? 1 : 0
+}
+
+// Ctrl-C or SIGTERM: stop every server (they run in groups and sessions of
+// their own, so the signal reached none of them). A second one: kill at once.
+let stopping = false
+const onSignal = (signal: NodeJS.Signals): void => {
+  const status = signal === 'SIGINT' ? 130 : 143
+  if (stopping) {
+    killAllNow()
+    process.exit(status)
+  }
+  stopping = true
+  process.stderr.write(`bench: ${signal}, stopping every server ...\n`)
+  void stopAll().finally(() => process.exit(status))
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+process.on('exit', () => {
+  killAllNow()
+  strays().forEach(killNow)
+})
+
+main().then(
+  (status) => {
+    process.exitCode = status
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    await stopAll()
+    process.exitCode = 1
+  },
+)

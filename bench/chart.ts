@@ -1,0 +1,129 @@
+// latest.svg: connections/s and p99 latency per model, grouped by
+// concurrency. Hand-written SVG. The fork model and the rest differ by orders
+// of magnitude, so an axis whose values span more than RATIO_FOR_LOG is log.
+import { MODELS, type ConnRateResult, type ModelName, type Report } from './results.js'
+
+const WIDTH = 980
+const HEIGHT = 500
+const PLOT_TOP = 100
+const PLOT_BOTTOM = 380
+const PANEL_WIDTH = 390
+const PANELS_X = [80, 570] as const
+const RATIO_FOR_LOG = 20
+
+const COLORS: Record<ModelName, string> = {
+  fork: '#d62728',
+  prefork: '#1f77b4',
+  'node-single': '#2ca02c',
+  'python-forking': '#9467bd',
+  'c-fork': '#7f7f7f',
+}
+
+const esc = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+
+const text = (x: number, y: number, body: string, attrs = ''): string =>
+  `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(body)}</text>`
+
+/** 0.35, 41, 980, 12k: a label must fit over a bar about 23 px wide. */
+const compact = (x: number): string => {
+  if (x >= 10_000) return `${Number((x / 1000).toPrecision(2))}k`
+  if (x >= 100) return String(Math.round(x))
+  return String(Number(x.toPrecision(2)))
+}
+
+interface Scale {
+  readonly y: (value: number) => number
+  readonly ticks: readonly number[]
+  readonly log: boolean
+}
+
+const scaleFor = (values: readonly number[]): Scale => {
+  const positive = values.filter((v) => Number.isFinite(v) && v > 0)
+  const min = positive.length ? Math.min(...positive) : 1
+  const max = positive.length ? Math.max(...positive) : 1
+  const span = PLOT_BOTTOM - PLOT_TOP
+  if (max / min > RATIO_FOR_LOG) {
+    const lo = Math.floor(Math.log10(min))
+    const hi = Math.max(lo + 1, Math.ceil(Math.log10(max)))
+    const ticks = Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i))
+    const y = (v: number): number => PLOT_BOTTOM - ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * span
+    return { y, ticks, log: true }
+  }
+  // Linear from zero, up to a round number.
+  const step = 10 ** Math.floor(Math.log10(max)) / 2
+  const top = Math.max(step, Math.ceil((max * 1.05) / step) * step)
+  const ticks = Array.from({ length: Math.round(top / step) + 1 }, (_, i) => i * step).filter((_, i, all) => all.length <= 8 || i % 2 === 0)
+  return { y: (v) => PLOT_BOTTOM - (Math.max(0, v) / top) * span, ticks, log: false }
+}
+
+const panel = (
+  x0: number,
+  title: string,
+  rows: readonly ConnRateResult[],
+  models: readonly ModelName[],
+  concurrencies: readonly number[],
+  value: (r: ConnRateResult) => number,
+): string => {
+  const scale = scaleFor(rows.map(value))
+  const out: string[] = [text(x0, PLOT_TOP - 22, `${title}${scale.log ? ' (log scale)' : ''}`, 'font-size="14" font-weight="bold"')]
+  for (const tick of scale.ticks) {
+    const y = scale.y(tick)
+    out.push(`<line x1="${x0}" x2="${x0 + PANEL_WIDTH}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#ddd"/>`)
+    out.push(text(x0 - 6, y + 4, compact(tick), 'font-size="11" text-anchor="end" fill="#555"'))
+  }
+  out.push(`<line x1="${x0}" x2="${x0 + PANEL_WIDTH}" y1="${PLOT_BOTTOM}" y2="${PLOT_BOTTOM}" stroke="#333"/>`)
+  const groupWidth = PANEL_WIDTH / Math.max(1, concurrencies.length)
+  const barWidth = Math.min(40, (groupWidth - 16) / Math.max(1, models.length))
+  concurrencies.forEach((c, g) => {
+    const groupX = x0 + g * groupWidth + (groupWidth - barWidth * models.length) / 2
+    models.forEach((model, i) => {
+      const r = rows.find((row) => row.model === model && row.concurrency === c)
+      const v = r ? value(r) : NaN
+      if (!r || !Number.isFinite(v)) return
+      const x = groupX + i * barWidth
+      const y = scale.y(v)
+      out.push(
+        `<rect x="${(x + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${Math.max(0, PLOT_BOTTOM - y).toFixed(1)}" fill="${COLORS[model]}"><title>${esc(`${model}, c=${c}: ${compact(v)}`)}</title></rect>`,
+      )
+      out.push(text(x + barWidth / 2, y - 4, `${compact(v)}${r.loadgenBound ? '*' : ''}`, 'font-size="9" text-anchor="middle" fill="#222"'))
+    })
+    out.push(text(x0 + g * groupWidth + groupWidth / 2, PLOT_BOTTOM + 18, `c=${c}`, 'font-size="12" text-anchor="middle"'))
+  })
+  out.push(text(x0 + PANEL_WIDTH / 2, PLOT_BOTTOM + 36, 'concurrent clients', 'font-size="11" text-anchor="middle" fill="#555"'))
+  return out.join('\n')
+}
+
+export const chart = (report: Report): string => {
+  const rows = report.results.filter((r): r is ConnRateResult => r.scenario === 'connrate')
+  const models = MODELS.filter((m) => rows.some((r) => r.model === m))
+  const concurrencies = [...new Set(rows.map((r) => r.concurrency))].sort((a, b) => a - b)
+  const { machine } = report
+  const notRun = report.results.flatMap((r) => (r.scenario === 'skipped' || r.scenario === 'failed' ? [`${r.model} (${r.reason.split('\n')[0]})`] : []))
+  const legendY = PLOT_BOTTOM + 70
+  const legend = models.map((m, i) => {
+    const x = PANELS_X[0] + i * 170
+    return `<rect x="${x}" y="${legendY - 11}" width="14" height="14" fill="${COLORS[m]}"/>` + text(x + 20, legendY, m, 'font-size="13"')
+  })
+  const notes = [
+    rows.some((r) => r.loadgenBound) ? '* the load generator used over 90% of a core: the server may be faster than shown' : '',
+    notRun.length ? `not run: ${notRun.join('; ')}` : '',
+  ].filter(Boolean)
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif">`,
+    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
+    text(PANELS_X[0], 30, 'forkserver bench: short connections (connect, 64-byte echo, close) on 127.0.0.1', 'font-size="17" font-weight="bold"'),
+    text(
+      PANELS_X[0],
+      52,
+      `latency: connect to the last echoed byte. ${machine.cpuCount} × ${machine.cpuModel}, Node ${machine.node}, ${machine.date}`,
+      'font-size="12" fill="#555"',
+    ),
+    panel(PANELS_X[0], 'connections per second', rows, models, concurrencies, (r) => r.connsPerSec),
+    panel(PANELS_X[1], 'p99 latency, ms', rows, models, concurrencies, (r) => r.p99Ms),
+    ...legend,
+    ...notes.map((n, i) => text(PANELS_X[0], legendY + 28 + i * 16, n.length > 150 ? `${n.slice(0, 147)}...` : n, 'font-size="11" fill="#555"')),
+    '</svg>',
+    '',
+  ].join('\n')
+}

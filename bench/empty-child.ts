@@ -1,0 +1,2 @@
+// Nothing: the child forked to time child_process.fork itself (forkcost.ts).
+export {}

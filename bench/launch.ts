@@ -1,0 +1,125 @@
+// Starting and stopping a server under test. Every model, forkserver's and the
+// peers', prints `listening on 127.0.0.1:PORT` on stderr once it listens, so
+// one launcher serves them all.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { assertOpen, own } from './cleanup.js'
+import { descendants, killNow, marked, running, waitUntil } from './proctree.js'
+
+export interface ServerSpec {
+  readonly command: string
+  readonly args: readonly string[]
+  /** Long-lived processes under the server (prefork's workers); connection children come and go. */
+  readonly resident: number
+}
+
+export interface Server {
+  readonly pid: number
+  readonly port: number
+  /** The last lines of stderr, to explain a failure. */
+  tail(): string
+  stop(): Promise<void>
+}
+
+export interface LaunchOptions {
+  readonly readyMs?: number
+  /** Sees every stderr line (of the server and of everything it forked that kept stderr). */
+  readonly onLine?: (line: string) => void
+}
+
+const READY = /^listening on 127\.0\.0\.1:(\d+)$/
+const TAIL_LINES = 20
+
+export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Promise<Server> => {
+  assertOpen()
+  // Marks the server and, through the environment they inherit, everything it
+  // forks: found again even once orphaned or in a session of its own.
+  const id = randomUUID()
+  const mark = `FORKSERVER_BENCH_SERVER=${id}`
+  const proc = spawn(spec.command, spec.args, {
+    // A process group of its own, which stop() can signal as a whole.
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, FORKSERVER_BENCH_SERVER: id },
+  })
+  const pid = proc.pid ?? -1
+  let exited = false
+  const gone = new Promise<void>((resolve) => {
+    proc.once('exit', () => {
+      exited = true
+      resolve()
+    })
+    proc.once('error', () => {
+      exited = true
+      resolve()
+    })
+  })
+  const lines: string[] = []
+  let partial = ''
+  let onReady: ((port: number) => void) | null = null
+  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop() ?? ''
+    for (const line of parts) {
+      lines.push(line)
+      if (lines.length > TAIL_LINES) lines.shift()
+      options.onLine?.(line)
+      const ready = onReady && READY.exec(line)
+      if (ready) onReady?.(Number(ready[1]))
+    }
+  })
+  const tail = (): string => lines.join('\n')
+
+  const killEverything = (): void => {
+    // Children first, while the server may still reap them: a process whose
+    // parent is gone is left to init, which here reaps nothing. Once the
+    // server is gone its pid may be reused, so only the mark is trusted then.
+    if (pid > 0 && !exited) descendants(pid).forEach(killNow)
+    for (const p of marked(mark)) killNow(p)
+    if (pid > 1 && !exited) {
+      try {
+        process.kill(-pid, 'SIGKILL')
+      } catch {
+        // the group is gone
+      }
+    }
+  }
+
+  let stopping: Promise<void> | null = null
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (pid > 0 && !exited) {
+        // Let connection children finish and be reaped by the server itself.
+        await waitUntil(() => descendants(pid).length <= spec.resident, 3000)
+        proc.kill('SIGTERM')
+        await waitUntil(() => exited, 5000)
+      }
+      killEverything()
+      await waitUntil(() => exited && marked(mark).every((p) => !running(p)), 3000)
+      proc.stderr?.destroy()
+      disown()
+    })())
+  const disown = own({ stop, killNow: killEverything })
+
+  const limit = options.readyMs ?? 15_000
+  return new Promise<Server>((resolve, reject) => {
+    let failed = false
+    const fail = (why: string): void => {
+      if (failed) return
+      failed = true
+      clearTimeout(timer)
+      void stop().then(() => reject(new Error(`${why}${lines.length ? `:\n${tail()}` : ''}`)))
+    }
+    const timer = setTimeout(() => fail(`not listening within ${limit} ms`), limit)
+    onReady = (port) => {
+      clearTimeout(timer)
+      onReady = null
+      resolve({ pid, port, tail, stop })
+    }
+    proc.once('error', (err) => fail(`${spec.command}: ${err.message}`))
+    void gone.then(() => {
+      // Let the last stderr lines arrive before saying why it ended.
+      if (onReady) setTimeout(() => fail(`exited before listening (status ${proc.exitCode ?? proc.signalCode})`), 100)
+    })
+  })
+}

@@ -1,0 +1,91 @@
+/*
+ * The classic accept-fork echo server, as forkserver's README sets it beside
+ * server.ts: socket, bind, listen, accept, fork, close; SIGCHLD and waitpid
+ * reap. Built by the bench with cc -O2.
+ *
+ *     c-fork PORT     (0 = any free port)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void reap(int sig) {
+    (void)sig;
+    int saved = errno;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    errno = saved;
+}
+
+/* Every byte back until the client half-closes; then close. */
+static void serve(int fd) {
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n == 0) return;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return;
+            }
+            off += w;
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    int port = argc > 1 ? atoi(argv[1]) : 0;
+    int listenfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (listenfd < 0) { perror("fatal: socket"); return 1; }
+    int one = 1;
+    setsockopt(listenfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons((unsigned short)port);
+    if (bind(listenfd, (struct sockaddr *)&addr, sizeof addr) < 0) { perror("fatal: bind"); return 1; }
+    if (listen(listenfd, 128) < 0) { perror("fatal: listen"); return 1; }
+    socklen_t len = sizeof addr;
+    getsockname(listenfd, (struct sockaddr *)&addr, &len);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = reap;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* accept() resumes after a SIGCHLD */
+    sigaction(SIGCHLD, &sa, NULL);
+
+    fprintf(stderr, "listening on 127.0.0.1:%d\n", ntohs(addr.sin_port));
+    for (;;) {
+        int connfd = accept(listenfd, NULL, NULL);
+        if (connfd < 0) {
+            if (errno != EINTR) {
+                perror("accept");
+                usleep(10000); /* out of descriptors, say: do not spin */
+            }
+            continue;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(listenfd);
+            serve(connfd);
+            close(connfd);
+            _exit(0);
+        }
+        if (pid < 0) perror("fork");
+        close(connfd);
+    }
+}

@@ -1,0 +1,118 @@
+// The run's outputs: markdown tables for stdout, and the JSON and SVG files.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chart } from './chart.js'
+import { LOADGEN_BOUND_PCT } from './scenarios.js'
+import type {
+  ConnRateResult,
+  FailedResult,
+  ForkCostResult,
+  MemoryResult,
+  Report,
+  Result,
+  SkippedResult,
+  SpreadResult,
+  ThroughputResult,
+} from './results.js'
+
+const of = <S extends Result['scenario']>(results: readonly Result[], scenario: S): Extract<Result, { scenario: S }>[] =>
+  results.filter((r): r is Extract<Result, { scenario: S }> => r.scenario === scenario)
+
+/** Three significant figures at most, no exponent: 0.123, 12.3, 12345. */
+const num = (x: number): string => {
+  if (!Number.isFinite(x)) return '–'
+  if (Math.abs(x) >= 100) return String(Math.round(x))
+  return String(Number(x.toPrecision(3)))
+}
+const pct = (share: number): string => `${Math.round(share * 100)}%`
+
+const table = (head: readonly string[], rows: readonly (readonly string[])[]): string =>
+  [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+
+const note = (r: { loadgenBound: boolean; loadgenCpuPct: number; errorCodes?: Readonly<Record<string, number>> }): string =>
+  [
+    r.loadgenBound ? `load generator at ${Math.round(r.loadgenCpuPct)}% of a core: the server may be faster` : '',
+    r.errorCodes
+      ? Object.entries(r.errorCodes)
+          .map(([code, n]) => `${n}× ${code}`)
+          .join(', ')
+      : '',
+  ]
+    .filter(Boolean)
+    .join('; ')
+
+const connrateTable = (rows: readonly ConnRateResult[]): string =>
+  table(
+    ['model', 'concurrency', 'conn/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'loadgen CPU', 'note'],
+    rows.map((r) => [r.model, String(r.concurrency), num(r.connsPerSec), num(r.p50Ms), num(r.p90Ms), num(r.p99Ms), String(r.errors), `${Math.round(r.loadgenCpuPct)}%`, note(r)]),
+  )
+
+const throughputTable = (rows: readonly ThroughputResult[]): string =>
+  table(
+    ['model', 'connections', 'MB/s echoed', 'errors', 'loadgen CPU', 'note'],
+    rows.map((r) => [r.model, String(r.connections), num(r.mbPerSec), String(r.errors), `${Math.round(r.loadgenCpuPct)}%`, note(r)]),
+  )
+
+const memoryTable = (rows: readonly MemoryResult[]): string =>
+  table(
+    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'processes', 'errors'],
+    rows.map((r) => [r.model, String(r.connections), num(r.pssMB), num(r.idlePssMB), num(r.perConnKB), String(r.processes), String(r.errors)]),
+  )
+
+const spreadTable = (rows: readonly SpreadResult[]): string =>
+  table(
+    ['model', 'workers', 'connections', 'min share', 'max share', 'per worker'],
+    rows.map((r) => [r.model, String(r.workers), String(r.connections), pct(r.minShare), pct(r.maxShare), r.perWorker.join(' / ')]),
+  )
+
+const forkCostTable = (rows: readonly ForkCostResult[]): string =>
+  table(
+    ['samples', 'fork to exit, p50 ms', 'mean ms', 'fork() blocks the caller, p50 ms', 'mean ms'],
+    rows.map((r) => [String(r.samples), num(r.p50Ms), num(r.meanMs), num(r.blockP50Ms), num(r.blockMeanMs)]),
+  )
+
+const reasonsTable = (rows: readonly (SkippedResult | FailedResult)[]): string =>
+  table(
+    ['model', 'what', 'reason'],
+    rows.map((r) => [r.model, r.scenario === 'failed' ? `failed during ${r.during}` : 'skipped', r.reason.replace(/\s+/g, ' ').replace(/\|/g, '\\|')]),
+  )
+
+export const markdown = (report: Report): string => {
+  const { machine, results } = report
+  const sections: string[] = [
+    `## forkserver bench, ${machine.date}`,
+    `${machine.cpuCount} × ${machine.cpuModel}, Node ${machine.node}, ${machine.python ?? 'no python3'}, ${machine.cc ?? 'no cc'}. ` +
+      `Echo on 127.0.0.1; the load generator is a process of its own. Its CPU is shown as a % of one core; ` +
+      `over ${LOADGEN_BOUND_PCT}% it is probably the limit.`,
+  ]
+  const add = (title: string, body: string, count: number): void => {
+    if (count > 0) sections.push(`### ${title}`, body)
+  }
+  const c = of(results, 'connrate')
+  add('Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)', connrateTable(c), c.length)
+  const t = of(results, 'throughput')
+  add('Throughput: long connections streaming', throughputTable(t), t.length)
+  const m = of(results, 'memory')
+  add('Memory: PSS over the server process tree, idle connections held', memoryTable(m), m.length)
+  const s = of(results, 'spread')
+  add('Spread of connections over prefork workers', spreadTable(s), s.length)
+  const f = of(results, 'forkcost')
+  add('Cost of one child_process.fork of an empty child', forkCostTable(f), f.length)
+  const other = [...of(results, 'skipped'), ...of(results, 'failed')]
+  add('Skipped and failed', reasonsTable(other), other.length)
+  return sections.join('\n\n') + '\n'
+}
+
+/** Writes latest.json, a dated copy beside it, and latest.svg; returns the paths written. */
+export const writeResults = (dir: string, report: Report): string[] => {
+  mkdirSync(dir, { recursive: true })
+  const json = JSON.stringify(report, null, 2) + '\n'
+  // 2026-11-26T15:10:00.123Z -> 2026-11-26T15-10-00, safe in any file system.
+  const stamp = report.machine.date.slice(0, 19).replace(/:/g, '-')
+  const paths = [join(dir, 'latest.json'), join(dir, `${stamp}.json`), join(dir, 'latest.svg')]
+  const [latest, dated, svg] = paths as [string, string, string]
+  writeFileSync(latest, json)
+  writeFileSync(dated, json)
+  writeFileSync(svg, chart(report))
+  return paths
+}

@@ -1,0 +1,155 @@
+// The scenarios, each against one model: start its server and a load
+// generator, measure, and stop both whatever happens. Results are emitted as
+// they are measured, so a scenario that fails half-way keeps what it got.
+import { launch, type LaunchOptions, type Server } from './launch.js'
+import { startLoadgen, type Loadgen } from './loadgen-client.js'
+import type { ConnRateJob } from './loadgen-protocol.js'
+import { treePss } from './memory.js'
+import { verbose, type Model } from './models.js'
+import { children, descendants, sleep, waitUntil } from './proctree.js'
+import type { Result } from './results.js'
+import type { Settings } from './settings.js'
+import { round } from './stats.js'
+
+export type Progress = (label: string) => void
+export type Emit = (result: Result) => void
+
+/** Over this share of one core, the load generator is taken to be the limit, not the server. */
+export const LOADGEN_BOUND_PCT = 90
+/** Lets a server's fresh processes finish starting up before their memory is read. */
+const SETTLE_MS = 300
+/** A reply may take a connection timeout past the window, plus slack for a loaded machine. */
+const SLACK_MS = 15_000
+
+const withServer = async <T>(model: Model, body: (server: Server, loadgen: Loadgen) => Promise<T>, options: LaunchOptions = {}): Promise<T> => {
+  const server = await launch(model.spec, options)
+  let loadgen: Loadgen | null = null
+  try {
+    // Prefork's workers may still be starting when the parent says it listens.
+    await waitUntil(() => descendants(server.pid).length >= model.spec.resident, 10_000)
+    loadgen = startLoadgen()
+    return await body(server, loadgen)
+  } finally {
+    // The load generator first: its connections close, and the server reaps their children.
+    await loadgen?.stop()
+    await server.stop()
+  }
+}
+
+const connrateJob = (s: Settings, port: number, concurrency: number): ConnRateJob => ({
+  kind: 'connrate',
+  port,
+  concurrency,
+  payloadBytes: s.payloadBytes,
+  ...s.connrate,
+  timeoutMs: s.timeoutMs,
+})
+
+const limitOf = (job: ConnRateJob): number => job.warmupMs + job.maxDurationMs + job.timeoutMs + SLACK_MS
+
+export const connrate = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
+  withServer(model, async (server, loadgen) => {
+    for (const concurrency of s.concurrencies) {
+      progress(`${model.name} connrate c=${concurrency}`)
+      const job = connrateJob(s, server.port, concurrency)
+      const r = await loadgen.run(job, limitOf(job))
+      emit({
+        model: model.name,
+        scenario: 'connrate',
+        concurrency,
+        connsPerSec: round(r.connections / r.seconds, 1),
+        p50Ms: round(r.p50Ms, 3),
+        p90Ms: round(r.p90Ms, 3),
+        p99Ms: round(r.p99Ms, 3),
+        errors: r.errors,
+        connections: r.connections,
+        seconds: round(r.seconds, 3),
+        loadgenCpuPct: round(r.cpuPct, 1),
+        loadgenBound: r.cpuPct > LOADGEN_BOUND_PCT,
+        ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
+      })
+    }
+  })
+
+export const throughput = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
+  withServer(model, async (server, loadgen) => {
+    progress(`${model.name} throughput ${s.throughput.connections} conns`)
+    const job = { kind: 'throughput', port: server.port, timeoutMs: s.timeoutMs, ...s.throughput } as const
+    const r = await loadgen.run(job, job.warmupMs + job.durationMs + job.timeoutMs + SLACK_MS)
+    emit({
+      model: model.name,
+      scenario: 'throughput',
+      connections: s.throughput.connections,
+      mbPerSec: round(r.bytes / 1e6 / r.seconds, 1),
+      seconds: round(r.seconds, 3),
+      errors: r.errors,
+      loadgenCpuPct: round(r.cpuPct, 1),
+      loadgenBound: r.cpuPct > LOADGEN_BOUND_PCT,
+      ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
+    })
+  })
+
+export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
+  withServer(model, async (server, loadgen) => {
+    await sleep(SETTLE_MS)
+    const idle = treePss(server.pid)
+    for (const level of s.memoryLevels) {
+      progress(`${model.name} memory ${level} idle conns`)
+      // Generous: the fork model starts up to 40 Nodes at once here.
+      const r = await loadgen.run({ kind: 'hold', port: server.port, total: level, timeoutMs: 30_000 }, 30_000 + SLACK_MS)
+      await sleep(SETTLE_MS)
+      const held = treePss(server.pid)
+      emit({
+        model: model.name,
+        scenario: 'memory',
+        connections: level,
+        pssMB: round(held.pssKB / 1024, 2),
+        idlePssMB: round(idle.pssKB / 1024, 2),
+        perConnKB: round((held.pssKB - idle.pssKB) / Math.max(1, r.held), 1),
+        processes: held.processes,
+        errors: r.errors,
+      })
+    }
+  })
+
+const FROM = /^pid (\d+) from \S+$/
+
+/** How connections divide over prefork's workers, from the `pid P from` lines of a -v run. */
+export const spread = async (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> => {
+  const counts = new Map<number, number>()
+  const onLine = (line: string): void => {
+    const m = FROM.exec(line)
+    if (m) counts.set(Number(m[1]), (counts.get(Number(m[1])) ?? 0) + 1)
+  }
+  await withServer(
+    verbose(model),
+    async (server, loadgen) => {
+      progress(`${model.name} spread c=${s.spread.concurrency}`)
+      const workers = children(server.pid)
+      const job: ConnRateJob = {
+        ...connrateJob(s, server.port, s.spread.concurrency),
+        warmupMs: 0,
+        durationMs: s.spread.durationMs,
+        maxDurationMs: s.spread.durationMs,
+      }
+      const r = await loadgen.run(job, limitOf(job))
+      // The last lines may still be in the pipe: wait until every connection the load generator completed is counted.
+      const counted = (): number => [...counts.values()].reduce((sum, n) => sum + n, 0)
+      await waitUntil(() => r.kind === 'connrate' && counted() >= r.connections, 2000)
+      const pids = new Set([...workers, ...counts.keys()])
+      const perWorker = [...pids].map((pid) => counts.get(pid) ?? 0).sort((a, b) => b - a)
+      const total = perWorker.reduce((sum, n) => sum + n, 0)
+      if (total === 0) throw new Error('no `pid P from IP:PORT` line on stderr with -v')
+      emit({
+        model: model.name,
+        scenario: 'spread',
+        workers: pids.size,
+        connections: total,
+        minShare: round(Math.min(...perWorker) / total, 4),
+        maxShare: round(Math.max(...perWorker) / total, 4),
+        perWorker,
+      })
+    },
+    { onLine },
+  )
+}

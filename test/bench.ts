@@ -1,0 +1,186 @@
+// make bench QUICK=1, end to end, into a temporary directory: the JSON holds
+// every model, scenario and concurrency with finite numbers, and the bench
+// leaves no process behind. Speed is never asserted: this machine may be busy.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { Report } from '../bench/results.js'
+import { processesWith, startServer, stopServer } from './fixtures/server.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+const BENCH = join(ROOT, 'dist', 'bench', 'bench.js')
+const LIMIT_MS = 150_000
+
+const MODELS = ['fork', 'prefork', 'node-single', 'python-forking', 'c-fork']
+const PEERS = ['python-forking', 'c-fork']
+const CONCURRENCIES = [1, 8, 32]
+const MEMORY_LEVELS = [10, 40]
+
+const kill = (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void => {
+  // Never -1 (every process we may signal), 0 or 1.
+  if (Math.abs(pid) <= 1) return
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** The keys of `row` whose value is not a finite number. */
+const notFinite = (row: object | undefined, keys: readonly string[]): string[] => {
+  const values: Record<string, unknown> = { ...row }
+  return keys.filter((key) => typeof values[key] !== 'number' || !Number.isFinite(values[key]))
+}
+
+// Everything the bench starts inherits this mark, so the teardown finds it all,
+// even what ran in a session of its own or was orphaned.
+const mark = `FORKSERVER_BENCH_TEST=${randomUUID()}`
+const out = mkdtempSync(join(tmpdir(), 'forkserver-bench-'))
+let bench: ChildProcess | null = null
+let benchExited = false
+
+t.teardown(async () => {
+  if (bench && !benchExited) {
+    // Give the bench its own cleanup first: it stops servers in order, so
+    // their children are reaped rather than orphaned.
+    bench.kill('SIGTERM')
+    const deadline = Date.now() + 10_000
+    while (!benchExited && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    if (!benchExited && bench.pid) kill(-bench.pid)
+  }
+  processesWith(mark).forEach((pid) => kill(pid))
+  rmSync(out, { recursive: true, force: true })
+})
+
+/**
+ * `env` arguments that run the bench outside tap's instrumentation. tap
+ * patches child_process so that every Node process started from a test loads
+ * its hooks (NODE_OPTIONS), down to each child the fork model forks; in the
+ * bench that doubles the run time and counts bench code as coverage. Only a
+ * program that is not Node, here env(1), can drop them on the way.
+ */
+const outsideTap = (env: NodeJS.ProcessEnv): string[] => {
+  const unset = Object.keys(env).filter((key) => key.startsWith('_TAPJS_') || key === 'NODE_V8_COVERAGE')
+  const options = (env.NODE_OPTIONS ?? '')
+    .split(/\s+/)
+    .filter((option) => option !== '' && !option.includes('@tapjs'))
+    .join(' ')
+  return [...unset.flatMap((key) => ['-u', key]), `NODE_OPTIONS=${options}`]
+}
+
+interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  /** Did this build of forkserver have the prefork model? Only then must the bench have measured it. */
+  readonly preforkWorks: boolean
+}
+
+const runBench = (): Promise<Omit<Run, 'preforkWorks'>> =>
+  new Promise((resolve) => {
+    // env(1) execs node in its own place: the pid is the bench's.
+    const proc = spawn('env', [...outsideTap(process.env), mark, process.execPath, BENCH, '--quick', '--out', out], {
+      cwd: ROOT,
+      // A group of its own, which the teardown can kill as a whole.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    bench = proc
+    let stdout = ''
+    let stderr = ''
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => proc.kill('SIGTERM'), LIMIT_MS)
+    proc.once('exit', (code) => {
+      benchExited = true
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+let run: Run | null = null
+
+t.test('make bench QUICK=1 succeeds and reports', async (t) => {
+  // `make test` builds the server but not the bench; build it the way `make bench` does.
+  const build = spawnSync(process.execPath, [TSC, '-p', join(ROOT, 'bench', 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
+  t.equal(build.status, 0, `tsc -p bench/tsconfig.json\n${build.stdout}${build.stderr}`)
+  const preforkWorks = await startServer(t, ['--model', 'prefork', '--workers', '2']).then(
+    async (server) => {
+      // A SIGTERM within about 0.1 s of the readiness line reaches workers
+      // that cannot stop yet, and the drain then waits out the whole grace.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      await stopServer(server)
+      return true
+    },
+    () => false,
+  )
+  t.comment(`prefork model ${preforkWorks ? 'present' : 'absent'}`)
+  run = { ...(await runBench()), preforkWorks }
+  t.comment(run.stderr)
+  t.equal(run.code, 0, `exit status; stderr:\n${run.stderr}`)
+  t.match(run.stderr, /^\[1\/\d+\] .+\.\.\./m, 'progress lines on stderr')
+  t.match(run.stdout, /^\| model \| concurrency \| conn\/s \|/m, 'a markdown table on stdout')
+  const files = readdirSync(out).sort()
+  t.ok(files.includes('latest.json'), 'latest.json')
+  t.ok(files.includes('latest.svg'), 'latest.svg')
+  t.ok(files.some((f) => /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.json$/.test(f)), 'a dated copy of the JSON')
+  t.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/, 'an SVG document')
+})
+
+t.test('nothing the bench started is still running', async (t) => {
+  t.same(processesWith(mark), [])
+})
+
+t.test('the JSON holds every model, scenario and concurrency, with finite numbers', async (t) => {
+  if (run === null) return t.fail('the bench did not run')
+  const { preforkWorks } = run
+  const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report
+  const { machine, results } = report
+  t.same(notFinite(machine, ['cpuCount']), [], 'CPU count')
+  for (const key of ['cpuModel', 'node', 'date'] as const) t.match(machine[key], /\S/, `machine.${key}`)
+  t.ok(machine.python === null || /python/i.test(machine.python), 'Python version, or null')
+  t.ok(machine.cc === null || machine.cc.length > 0, 'cc version, or null')
+  t.same(results.filter((r) => r.scenario === 'failed'), [], 'no scenario failed')
+
+  const forkCost = results.filter((r) => r.scenario === 'forkcost')
+  t.equal(forkCost.length, 1, 'one fork-cost result')
+  t.same(notFinite(forkCost[0], ['samples', 'p50Ms', 'meanMs', 'blockP50Ms', 'blockMeanMs']), [], 'fork cost figures')
+
+  for (const model of MODELS) {
+    const rows = results.filter((r) => r.model === model && r.scenario !== 'forkcost')
+    const skipped = rows.find((r) => r.scenario === 'skipped')
+    if (skipped?.scenario === 'skipped') {
+      t.match(skipped.reason, /\S/, `${model} skipped with a reason`)
+      t.ok(PEERS.includes(model) || (model === 'prefork' && !preforkWorks), `${model} may be skipped here`)
+      t.equal(rows.length, 1, `${model}: nothing but the skip`)
+      continue
+    }
+    for (const concurrency of CONCURRENCIES) {
+      const found = rows.filter((r) => r.scenario === 'connrate' && r.concurrency === concurrency)
+      t.equal(found.length, 1, `${model} connrate c=${concurrency}`)
+      const row = found[0]
+      t.same(notFinite(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms', 'errors', 'loadgenCpuPct']), [], `${model} c=${concurrency} figures`)
+      t.equal(row?.scenario === 'connrate' && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
+    }
+    const throughput = rows.filter((r) => r.scenario === 'throughput')
+    t.equal(throughput.length, 1, `${model} throughput`)
+    t.same(notFinite(throughput[0], ['connections', 'mbPerSec', 'errors', 'loadgenCpuPct']), [], `${model} throughput figures`)
+    for (const level of MEMORY_LEVELS) {
+      const found = rows.filter((r) => r.scenario === 'memory' && r.connections === level)
+      t.equal(found.length, 1, `${model} memory at ${level} connections`)
+      t.same(notFinite(found[0], ['pssMB', 'idlePssMB', 'perConnKB', 'processes', 'errors']), [], `${model} memory ${level} figures`)
+    }
+    const spread = rows.filter((r) => r.scenario === 'spread')
+    if (model === 'prefork') {
+      t.equal(spread.length, 1, 'prefork spread')
+      t.same(notFinite(spread[0], ['workers', 'connections', 'minShare', 'maxShare']), [], 'spread figures')
+    } else {
+      t.equal(spread.length, 0, `no spread for ${model}`)
+    }
+  }
+})
