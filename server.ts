@@ -71,7 +71,13 @@ async function main(argv: readonly string[]): Promise<number> {
   //   fork:    the parent accepts, paused, and forks a child for each connection;
   //   prefork: the workers accept for themselves; the parent keeps them alive.
   const server = prefork ? createServer() : createServer({ pauseOnConnect: true }, accept)
-  const supervisor = new Supervisor(options.workers, startWorker, log, trace)
+  const supervisor = new Supervisor(options.workers, {
+    spawn: startWorker,
+    relisten,
+    liveWorkers: () => [...table].filter((e) => e.state === 'worker').length,
+    log,
+    trace,
+  })
 
   // fork(), with what every child needs: its own session, so that Ctrl-C in
   // a terminal (SIGINT to the whole foreground group) reaches only the
@@ -158,8 +164,7 @@ async function main(argv: readonly string[]): Promise<number> {
     try {
       entry = forkChild({ state: 'worker', info: null, socket: null, handoffTimer: null })
     } catch (err) {
-      log.warning(`fork failed: ${errorMessage(err)}`)
-      return supervisor.replace(undefined, 1, null, 0)
+      return supervisor.replace(undefined, 1, null, 0, `fork failed: ${errorMessage(err)}`)
     }
     if (entry.child.pid === undefined) return // spawn failed; 'error' follows
     entry.child.send(message('work', { spec: workSpec, lend }), sendable(listener), undefined, (err) => {
@@ -167,6 +172,13 @@ async function main(argv: readonly string[]): Promise<number> {
       log.warning(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
       entry.child.kill('SIGKILL')
     })
+  }
+
+  // prefork, when no process holds the listener any more: listen afresh.
+  function relisten(): void {
+    const again = createServer()
+    again.once('error', (err) => supervisor.relistenFailed(`cannot listen again: ${err.message}`))
+    again.listen({ host: options.host, port: address.port }, () => supervisor.start(again))
   }
 
   // The child holds its own copy of the descriptor: close ours, as C's parent
@@ -183,10 +195,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // The child never started, so no 'exit' will come: clean up here.
     table.remove(entry)
     counts.failed++
-    if (entry.state === 'worker') {
-      log.warning(`fork failed: ${err.message}`)
-      return supervisor.replace(undefined, 1, null, 0)
-    }
+    if (entry.state === 'worker') return supervisor.replace(undefined, 1, null, 0, `fork failed: ${err.message}`)
     if (entry.socket && entry.info) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
     next()
   }

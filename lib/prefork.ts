@@ -18,30 +18,43 @@ const BACKOFF_FIRST_MS = 100
 /** A worker that ran this long before it died was not crashing in a loop. */
 const STABLE_MS = 10_000
 
+export interface SupervisorHooks {
+  /** Forks one worker and sends it the listening socket; `lend` asks for a copy back. */
+  readonly spawn: (listener: RawHandle, lend: boolean) => void
+  /** Listens afresh, then calls start(); for when no process holds the listener any more. */
+  readonly relisten: () => void
+  /** Workers alive now, each holding a copy of the listener. */
+  readonly liveWorkers: () => number
+  readonly log: Log
+  readonly trace: Trace
+}
+
 export class Supervisor {
   #keeper: RawHandle | null = null
-  /** Workers to fork once the keeper copy arrives. */
-  #owed = 0
+  /** Workers to fork once a listener is at hand again. */
+  #owed: number
   #crashes = 0
+  #relistening = false
   #stopped = false
   readonly #timers = new Set<NodeJS.Timeout>()
 
-  /** `spawn` forks one worker and sends it the listening socket; `lend` asks it for a copy back. */
   constructor(
     readonly workers: number,
-    private readonly spawn: (listener: RawHandle, lend: boolean) => void,
-    private readonly log: Log,
-    private readonly trace: Trace,
-  ) {}
+    private readonly hooks: SupervisorHooks,
+  ) {
+    this.#owed = workers
+  }
 
   /**
-   * Call from the server's 'listening' callback: nothing has been accepted
-   * yet. Every first worker lends a copy back, so that the parent gets one
-   * even if some die at once; it keeps the first and closes the others.
+   * Call from the server's 'listening' callback, when nothing has been
+   * accepted yet: forks the workers owed, then closes the parent's listener.
+   * Each lends a copy back, so that the parent gets one even if some die at
+   * once; it keeps the first and closes the others.
    */
   start(server: Server): void {
+    this.#relistening = false
     const listener = rawHandle(server)
-    for (let i = 0; i < this.workers; i++) this.spawn(listener, true)
+    if (!this.#stopped) for (; this.#owed > 0; this.#owed--) this.hooks.spawn(listener, true)
     server.close()
   }
 
@@ -49,28 +62,46 @@ export class Supervisor {
   keep(listener: RawHandle): void {
     if (this.#keeper !== null || this.#stopped) return listener.close()
     this.#keeper = listener
-    for (; this.#owed > 0; this.#owed--) this.spawn(listener, false)
+    for (; this.#owed > 0; this.#owed--) this.hooks.spawn(listener, false)
   }
 
-  /** A worker is gone: fork another, at once after a clean exit, later after a crash. */
-  replace(pid: number | undefined, code: number | null, signal: string | null, livedMs: number): void {
+  /**
+   * A worker is gone, or could not be forked (`failure` says why): fork
+   * another, at once after a clean exit, later and later while they crash.
+   */
+  replace(pid: number | undefined, code: number | null, signal: string | null, livedMs: number, failure?: string): void {
     if (this.#stopped) return
     const crashed = code !== 0
     this.#crashes = !crashed || livedMs > STABLE_MS ? 0 : this.#crashes + 1
     const delay = this.#crashes === 0 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (this.#crashes - 1), BACKOFF_MAX_MS)
-    if (crashed) {
+    if (failure !== undefined) {
+      this.hooks.log.warning(`${failure}; a new worker in ${delay / 1000}s`)
+    } else if (crashed) {
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`
-      this.log.warning(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
+      this.hooks.log.warning(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
     } else {
-      this.trace('worker %d retired; forking its successor', pid)
+      this.hooks.trace('worker %d retired; forking its successor', pid)
     }
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
       if (this.#stopped) return
-      if (this.#keeper === null) this.#owed++
-      else this.spawn(this.#keeper, false)
+      if (this.#keeper !== null) return this.hooks.spawn(this.#keeper, false)
+      this.#owed++
+      // Nobody lent a copy and no worker is left: the listener is gone with
+      // them (new connects are refused). Listen afresh.
+      if (this.hooks.liveWorkers() === 0 && !this.#relistening) {
+        this.#relistening = true
+        this.hooks.relisten()
+      }
     }, delay)
     this.#timers.add(timer)
+  }
+
+  /** Listening afresh failed: try again later. */
+  relistenFailed(why: string): void {
+    this.#relistening = false
+    this.#owed--
+    this.replace(undefined, 1, null, 0, why)
   }
 
   /** Shutdown: fork no more workers, and let go of the parent's copy of the listener. */

@@ -1,27 +1,57 @@
+import type { Server } from 'node:net'
 import t from 'tap'
 import { createLog } from '../lib/log.js'
 import { Supervisor } from '../lib/prefork.js'
 import type { RawHandle } from '../lib/raw-handle.js'
 
-// The supervisor's decisions, with the forking replaced by a record of calls.
-const setup = () => {
+// The supervisor's decisions, with forking and listening replaced by a record of calls.
+const setup = (workers = 2) => {
   const spawned: { listener: RawHandle; lend: boolean }[] = []
   const lines: string[] = []
-  const supervisor = new Supervisor(2, (listener, lend) => spawned.push({ listener, lend }), createLog(true, (s) => lines.push(s)), () => {})
+  let live = 0
+  let relistens = 0
+  const supervisor = new Supervisor(workers, {
+    spawn: (listener, lend) => spawned.push({ listener, lend }),
+    relisten: () => relistens++,
+    liveWorkers: () => live,
+    log: createLog(true, (s) => lines.push(s)),
+    trace: () => {},
+  })
   const handle = (): RawHandle & { closed: boolean } => ({ closed: false, close() { this.closed = true } })
-  return { supervisor, spawned, lines, handle }
+  const server = () => {
+    const h = handle()
+    const fake = { _handle: h, closed: false, close() { fake.closed = true } }
+    return { h, server: fake as unknown as Server & { closed: boolean } }
+  }
+  // As the server does: start from the 'listening' callback, which forks the first workers.
+  const started = () => {
+    supervisor.start(server().server)
+    spawned.length = 0
+  }
+  return { supervisor, spawned, lines, handle, server, started, setLive: (n: number) => (live = n), relistens: () => relistens }
 }
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-t.test('a replacement waits for the lent copy of the listener, then uses it', async (t) => {
-  const { supervisor, spawned, handle } = setup()
-  supervisor.replace(11, 0, null, 50_000)
-  await tick(10)
-  t.equal(spawned.length, 0, 'no listener to give yet')
+t.test('start forks every worker with the listener, each asked to lend, then closes the parent listener', async (t) => {
+  const { supervisor, spawned, server } = setup(3)
+  const s = server()
+  supervisor.start(s.server)
+  t.same(spawned.map((x) => x.lend), [true, true, true])
+  t.ok(spawned.every((x) => x.listener === s.h))
+  t.ok(s.server.closed, 'the parent does not accept')
+  supervisor.stop()
+})
+
+t.test('a replacement uses the lent copy; extra copies are closed; stop lets go', async (t) => {
+  const { supervisor, spawned, handle, setLive, started } = setup()
+  started()
+  setLive(1)
   const keeper = handle()
   supervisor.keep(keeper)
-  t.same(spawned, [{ listener: keeper, lend: false }], 'forked as soon as the copy arrived')
+  supervisor.replace(11, 0, null, 50_000)
+  await tick(10)
+  t.same(spawned, [{ listener: keeper, lend: false }], 'forked at once, with the kept copy')
   const extra = handle()
   supervisor.keep(extra)
   t.ok(extra.closed, 'a second copy is closed at once')
@@ -29,8 +59,30 @@ t.test('a replacement waits for the lent copy of the listener, then uses it', as
   t.ok(keeper.closed, 'stop lets go of the parent copy')
 })
 
+t.test('with no copy kept and no worker left, the supervisor listens afresh and forks what it owes', async (t) => {
+  const { supervisor, spawned, lines, server, setLive, relistens, started } = setup(2)
+  started()
+  setLive(0)
+  supervisor.replace(undefined, 1, null, 0, 'fork failed: spawn /x ENOENT')
+  supervisor.replace(undefined, 1, null, 0, 'fork failed: spawn /x ENOENT')
+  await tick(400)
+  t.equal(relistens(), 1, 'one fresh listener, not two')
+  t.same(lines, [
+    'warning: fork failed: spawn /x ENOENT; a new worker in 0.1s\n',
+    'warning: fork failed: spawn /x ENOENT; a new worker in 0.2s\n',
+  ])
+  const s = server()
+  supervisor.start(s.server)
+  t.equal(spawned.length, 2, 'both owed workers forked with the new listener')
+  t.ok(s.server.closed)
+  supervisor.relistenFailed('cannot listen again: EADDRINUSE')
+  t.match(lines.at(-1), /^warning: cannot listen again: EADDRINUSE; a new worker in /)
+  supervisor.stop()
+})
+
 t.test('crashes in a row double the delay; a clean exit resets it', async (t) => {
-  const { supervisor, lines, handle } = setup()
+  const { supervisor, lines, handle, started } = setup()
+  started()
   supervisor.keep(handle())
   for (let i = 0; i < 4; i++) supervisor.replace(20 + i, 1, null, 10)
   supervisor.replace(30, null, 'SIGKILL', 10)
@@ -50,7 +102,8 @@ t.test('crashes in a row double the delay; a clean exit resets it', async (t) =>
 })
 
 t.test('the delay stops growing at 10 s, and stop cancels what is pending', async (t) => {
-  const { supervisor, spawned, lines, handle } = setup()
+  const { supervisor, spawned, lines, handle, started } = setup()
+  started()
   supervisor.keep(handle())
   for (let i = 0; i < 12; i++) supervisor.replace(i, 1, null, 10)
   t.match(lines.at(-1), /a new one in 10s\n$/)
