@@ -25,6 +25,7 @@ import { isAllowed } from './lib/cidr.js'
 import { createLog, endLine, errorMessage } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { Supervisor } from './lib/prefork.js'
+import { RateLimiter } from './lib/rate-limit.js'
 import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './lib/protocol.js'
 import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
 import { openTrace } from './lib/trace.js'
@@ -57,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const table = new ChildTable()
   const queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
   const counts = { served: 0, failed: 0, denied: 0, dropped: 0 }
+  const rate = options.rate && new RateLimiter(options.rate)
   const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
@@ -81,11 +83,14 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // fork(), with what every child needs: its own session, so that Ctrl-C in
   // a terminal (SIGINT to the whole foreground group) reaches only the
-  // parent, which drains; no loader flags of ours; stdin closed.
-  function forkChild(entry: Omit<ChildEntry, 'child' | 'startedAt'>): ChildEntry {
+  // parent, which drains; no loader flags of ours; stdin closed; and the
+  // --user/--group ids, switched to between fork and exec.
+  function forkChild(entry: Omit<ChildEntry, 'child' | 'startedAt' | 'handoffTimer' | 'lifetimeTimer'>): ChildEntry {
     trace('fork')
-    const child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    const forked: ChildEntry = { ...entry, child, startedAt: Date.now() }
+    const child = fork(CHILD, [], {
+      execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.credentials,
+    })
+    const forked: ChildEntry = { ...entry, child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null }
     table.add(forked)
     child.on('error', (err) => childError(forked, err))
     child.on('exit', (code, signal) => reap(forked, code, signal))
@@ -93,8 +98,17 @@ async function main(argv: readonly string[]): Promise<number> {
     if (child.pid !== undefined) {
       trace('pid %d spawned', child.pid)
       status()
+      if (options.maxLifetime > 0) forked.lifetimeTimer = setTimeout(() => outlived(forked), options.maxLifetime * 1000)
     }
     return forked
+  }
+
+  // --max-lifetime: a child that hangs is ended, SIGTERM first, then SIGKILL.
+  function outlived({ child }: ChildEntry): void {
+    log.warning(`pid ${child.pid} outlived --max-lifetime ${options.maxLifetime}s; ending it`)
+    child.kill('SIGTERM')
+    const kill = setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), KILL_AFTER_MS)
+    child.once('exit', () => clearTimeout(kill))
   }
 
   function received(entry: ChildEntry, m: unknown, handle: unknown): void {
@@ -124,6 +138,9 @@ async function main(argv: readonly string[]): Promise<number> {
       log.verbose(`deny ${peerOf(info)}`)
       return void socket.destroy()
     }
+    if (rate !== null && !rate.admit(from)) {
+      return drop(socket, `rate ${rate.rate.count}/${rate.rate.seconds}s exceeded`, info)
+    }
     if (options.maxPerIp > 0 && table.countFrom(from) + queue.countFrom(from) >= options.maxPerIp) {
       return drop(socket, `max-per-ip ${options.maxPerIp} reached`, info)
     }
@@ -137,7 +154,7 @@ async function main(argv: readonly string[]): Promise<number> {
   function start({ socket, info }: Waiting): void {
     let entry: ChildEntry
     try {
-      entry = forkChild({ state: 'busy', info, socket, handoffTimer: null })
+      entry = forkChild({ state: 'busy', info, socket })
     } catch (err) {
       counts.failed++
       return drop(socket, `fork failed: ${errorMessage(err)}`, info)
@@ -162,7 +179,7 @@ async function main(argv: readonly string[]): Promise<number> {
   function startWorker(listener: RawHandle, lend: boolean): void {
     let entry: ChildEntry
     try {
-      entry = forkChild({ state: 'worker', info: null, socket: null, handoffTimer: null })
+      entry = forkChild({ state: 'worker', info: null, socket: null })
     } catch (err) {
       return supervisor.replace(undefined, 1, null, 0, `fork failed: ${errorMessage(err)}`)
     }
@@ -203,6 +220,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // reap: 'exit' is SIGCHLD and waitpid() in one event.
   function reap(entry: ChildEntry, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(entry.handoffTimer ?? undefined)
+    clearTimeout(entry.lifetimeTimer ?? undefined)
     table.remove(entry)
     // Died before taking the socket: closing our copy is what tells the client.
     entry.socket?.destroy()

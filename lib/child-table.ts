@@ -20,6 +20,8 @@ export interface ChildEntry {
   socket: Socket | null
   /** Kills a child that never confirms the handoff. */
   handoffTimer: NodeJS.Timeout | null
+  /** Ends a child that outlives --max-lifetime. */
+  lifetimeTimer: NodeJS.Timeout | null
 }
 
 export class ChildTable {

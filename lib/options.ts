@@ -5,6 +5,8 @@ import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { parseCidr, type AccessRules } from './cidr.js'
+import { resolveCredentials, type Credentials } from './credentials.js'
+import { parseRate, type Rate } from './rate-limit.js'
 import { SERVICE_NAMES, isServiceName } from './services/index.js'
 
 export type Overflow = 'queue' | 'reject'
@@ -15,7 +17,7 @@ const FORK_DEFAULTS = { maxChildren: 40, overflow: 'queue', queueLimit: 128, max
 const PREFORK_DEFAULTS = { workers: availableParallelism(), maxConnsPerChild: 0 } as const
 /** Options that belong to one model only, by their command-line names. */
 const ONLY: Record<Model, readonly string[]> = {
-  fork: ['max-children', 'overflow', 'queue-limit', 'max-per-ip'],
+  fork: ['max-children', 'overflow', 'queue-limit', 'max-per-ip', 'rate'],
   prefork: ['workers', 'max-conns-per-child'],
 }
 
@@ -29,11 +31,16 @@ export interface Options {
   readonly overflow: Overflow
   readonly queueLimit: number
   readonly maxPerIp: number
+  /** --rate, or null when off. */
+  readonly rate: Rate | null
   readonly workers: number
   readonly maxConnsPerChild: number
   readonly access: AccessRules
   readonly idleTimeout: number
   readonly grace: number
+  readonly maxLifetime: number
+  /** --user/--group as ids, or null to run children as the parent runs. */
+  readonly credentials: Credentials | null
   readonly verbose: boolean
 }
 
@@ -75,6 +82,14 @@ const cidrs = (name: string) => (raw: unknown): AccessRules['allow'] =>
     }
   })
 
+const rateOption = (raw: unknown): Rate => {
+  try {
+    return parseRate(String(one('rate', raw)))
+  } catch (err) {
+    throw new Error(`--rate: ${(err as Error).message}`)
+  }
+}
+
 const handlerPath = (raw: unknown): string => {
   const path = resolve(String(one('handler', raw)))
   let isFile = false
@@ -113,12 +128,16 @@ const parser = () =>
       overflow: { requiresArg: true, type: 'string', describe: `fork: over --max-children, queue or reject [default: ${FORK_DEFAULTS.overflow}]`, coerce: choice('overflow', ['queue', 'reject'] as const) },
       'queue-limit': { requiresArg: true, type: 'string', describe: `fork: connections that may wait for a free child [default: ${FORK_DEFAULTS.queueLimit}]`, coerce: integer('queue-limit', 1) },
       'max-per-ip': { requiresArg: true, type: 'string', describe: 'fork: live connections per source address; 0 = off [default: 0]', coerce: integer('max-per-ip', 0) },
+      rate: { requiresArg: true, type: 'string', describe: 'fork: new connections per source address, N/SECONDS (e.g. 20/10); off by default', coerce: rateOption },
       workers: { requiresArg: true, type: 'string', describe: `prefork: worker processes [default: the CPU count, ${PREFORK_DEFAULTS.workers}]`, coerce: integer('workers', 1) },
       'max-conns-per-child': { requiresArg: true, type: 'string', describe: 'prefork: connections a worker serves before it is replaced; 0 = never [default: 0]', coerce: integer('max-conns-per-child', 0) },
       allow: { requiresArg: true, type: 'string', array: true, default: [], describe: 'only these CIDRs may connect (repeatable)', coerce: cidrs('allow') },
       deny: { requiresArg: true, type: 'string', array: true, default: [], describe: 'these CIDRs may not connect (repeatable; most specific rule wins)', coerce: cidrs('deny') },
       'idle-timeout': { requiresArg: true, type: 'string', default: '0', describe: 'seconds of silence before the child closes the connection; 0 = never', coerce: integer('idle-timeout', 0) },
       grace: { requiresArg: true, type: 'string', default: '10', describe: 'seconds allowed for the drain at shutdown', coerce: integer('grace', 0) },
+      'max-lifetime': { requiresArg: true, type: 'string', default: '0', describe: 'seconds a child may live before it is ended (SIGTERM, then SIGKILL); 0 = no limit', coerce: integer('max-lifetime', 0) },
+      user: { requiresArg: true, type: 'string', describe: 'run children as this user (name or uid); needs root', coerce: (v: unknown) => String(one('user', v)) },
+      group: { requiresArg: true, type: 'string', describe: "run children with this group (name or gid); default: the --user's group; needs root", coerce: (v: unknown) => String(one('group', v)) },
       verbose: { alias: 'v', type: 'boolean', default: false, describe: 'tcpserver-style log lines on stderr' },
     })
     .conflicts('handler', 'service')
@@ -147,6 +166,15 @@ export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
           : 'it applies to --model prefork only'
         return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: --${misplaced} is not available with --model ${model}: ${why} (see --help)\n` })
       }
+      let credentials: Credentials | null
+      try {
+        credentials = resolveCredentials(args.user as string | undefined, args.group as string | undefined)
+        if (credentials !== null && process.getuid?.() !== 0) {
+          throw new Error(`--user and --group need root to switch ids, and forkserver runs as uid ${process.getuid?.()}`)
+        }
+      } catch (err) {
+        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${(err as Error).message} (see --help)\n` })
+      }
       const service = args.service as string | undefined
       const handler = (args.handler as string | undefined) ?? null
       done({
@@ -161,11 +189,14 @@ export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
           overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
           queueLimit: (args['queue-limit'] as number | undefined) ?? FORK_DEFAULTS.queueLimit,
           maxPerIp: (args['max-per-ip'] as number | undefined) ?? FORK_DEFAULTS.maxPerIp,
+          rate: (args.rate as Rate | undefined) ?? null,
           workers: (args.workers as number | undefined) ?? PREFORK_DEFAULTS.workers,
           maxConnsPerChild: (args['max-conns-per-child'] as number | undefined) ?? PREFORK_DEFAULTS.maxConnsPerChild,
           access: { allow: args.allow as AccessRules['allow'], deny: args.deny as AccessRules['deny'] },
           idleTimeout: args['idle-timeout'] as number,
           grace: args.grace as number,
+          maxLifetime: args['max-lifetime'] as number,
+          credentials,
           verbose: args.verbose as boolean,
         },
       })

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Report } from '../bench/results.js'
-import { processesWith, startServer, stopServer } from './fixtures/server.js'
+import { outsideTap, processesWith, startServer, stopServer } from './fixtures/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -56,22 +56,6 @@ t.teardown(async () => {
   processesWith(mark).forEach((pid) => kill(pid))
   rmSync(out, { recursive: true, force: true })
 })
-
-/**
- * `env` arguments that run the bench outside tap's instrumentation. tap
- * patches child_process so that every Node process started from a test loads
- * its hooks (NODE_OPTIONS), down to each child the fork model forks; in the
- * bench that doubles the run time and counts bench code as coverage. Only a
- * program that is not Node, here env(1), can drop them on the way.
- */
-const outsideTap = (env: NodeJS.ProcessEnv): string[] => {
-  const unset = Object.keys(env).filter((key) => key.startsWith('_TAPJS_') || key === 'NODE_V8_COVERAGE')
-  const options = (env.NODE_OPTIONS ?? '')
-    .split(/\s+/)
-    .filter((option) => option !== '' && !option.includes('@tapjs'))
-    .join(' ')
-  return [...unset.flatMap((key) => ['-u', key]), `NODE_OPTIONS=${options}`]
-}
 
 interface Run {
   readonly code: number | null

@@ -9,10 +9,11 @@ const busy = (id: number, remoteAddress: string): ChildEntry => ({
   startedAt: 0,
   socket: null,
   handoffTimer: null,
+  lifetimeTimer: null,
 })
 
 const worker = (pid: number): ChildEntry => ({
-  state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null,
+  state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null,
 })
 
 t.test('counts live children, per source address, and remembers the peak', async (t) => {

@@ -11,7 +11,8 @@ const serve = async (argv: string[]): Promise<Options> => {
 t.test('the defaults are those of the issue: echo on 127.0.0.1:7000, 40 children, queue 128', async (t) => {
   t.match(await serve([]), {
     host: '127.0.0.1', port: 7000, service: 'echo', handler: null, maxChildren: 40, overflow: 'queue',
-    queueLimit: 128, maxPerIp: 0, access: { allow: [], deny: [] }, idleTimeout: 0, grace: 10, verbose: false,
+    queueLimit: 128, maxPerIp: 0, rate: null, access: { allow: [], deny: [] }, idleTimeout: 0, grace: 10, maxLifetime: 0,
+    credentials: null, verbose: false, model: 'fork', maxConnsPerChild: 0,
   })
 })
 
@@ -41,4 +42,10 @@ t.test('a bad option is one usage line naming it, with exit status 2', async (t)
 t.test('--help and --version are output with exit status 0', async (t) => {
   t.match(await parseOptions(['--help']), { kind: 'exit', code: 0, output: /Usage: forkserver \[options\]/ })
   t.match(await parseOptions(['--version']), { kind: 'exit', code: 0, output: /^\d+\.\d+\.\d+\n$/ })
+})
+
+t.test('--rate, --max-lifetime and --user are parsed once, here', async (t) => {
+  t.match(await serve(['--rate', '20/10', '--max-lifetime', '30']), { rate: { count: 20, seconds: 10 }, maxLifetime: 30 })
+  t.match(await serve(['--model', 'prefork', '--workers', '3', '--max-conns-per-child', '100']), { model: 'prefork', workers: 3, maxConnsPerChild: 100 })
+  if (process.getuid?.() === 0) t.same((await serve(['--user', 'root'])).credentials, { uid: 0, gid: 0 })
 })

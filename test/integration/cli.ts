@@ -38,6 +38,12 @@ const BAD: [string[], RegExp][] = [
   [['--workers', '2'], /--workers is not available with --model fork: it applies to --model prefork only/],
   [['--max-conns-per-child', '2'], /--max-conns-per-child is not available with --model fork/],
   [['--model', 'prefork', '--workers', '0'], /--workers must be an integer >= 1/],
+  [['--rate', '10'], /--rate: expected N\/SECONDS with both at least 1, such as 20\/10, got "10"/],
+  [['--rate', '0/10'], /--rate: expected N\/SECONDS/],
+  [['--model', 'prefork', '--rate', '5/1'], /--rate is not available with --model prefork/],
+  [['--max-lifetime', '-5'], /--max-lifetime must be an integer >= 0/],
+  [['--user', 'no-such-user-here'], /--user: no such user: no-such-user-here/],
+  [['--group', 'no-such-group-here'], /--group: no such group: no-such-group-here/],
 ]
 
 for (const [args, message] of BAD) {
@@ -56,7 +62,7 @@ t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
   t.equal(code, 0)
   for (const option of ['--model', '--workers', '--max-conns-per-child', '--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
-    '--max-per-ip', '--allow', '--deny', '--idle-timeout', '--grace', '--verbose', '--help', '--version']) {
+    '--max-per-ip', '--rate', '--allow', '--deny', '--idle-timeout', '--grace', '--max-lifetime', '--user', '--group', '--verbose', '--help', '--version']) {
     t.match(stdout, option)
   }
 })

@@ -1,0 +1,98 @@
+// --max-lifetime, --rate, --user/--group, and the rules for mapped addresses.
+import { spawnSync } from 'node:child_process'
+import { connect, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, exchange, open, readLine } from '../fixtures/client.js'
+import { SERVER, outsideTap, startServer, stopServer } from '../fixtures/server.js'
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
+const isRoot = process.getuid?.() === 0
+
+const openFrom = (port: number, localAddress: string, host = '127.0.0.1'): Promise<Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = connect({ port, host, localAddress }, () => resolve(socket))
+    socket.once('error', reject)
+  })
+
+t.test('--max-lifetime ends a child that hangs: SIGTERM, with the reason logged', async (t) => {
+  const server = await startServer(t, ['--max-lifetime', '1', '--handler', fixture('whoami.js'), '-v'])
+  const socket = await open(server.port)
+  const { pid } = JSON.parse(await readLine(socket)) as { pid: number }
+  const closed = collect(socket)
+  await server.waitFor(new RegExp(`^warning: pid ${pid} outlived --max-lifetime 1s; ending it$`))
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
+  t.ok(['end', 'reset'].includes((await closed).ended), 'the client sees the close')
+  await stopServer(server)
+})
+
+t.test('--max-lifetime kills a child that ignores SIGTERM 2 s later', async (t) => {
+  const server = await startServer(t, ['--max-lifetime', '1', '--handler', fixture('stubborn.js'), '-v'])
+  const socket = await open(server.port)
+  t.equal(await readLine(socket), 'ready')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const warned = await server.waitFor(new RegExp(`^warning: pid ${pid} outlived`))
+  const at = Date.now()
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGKILL$`), server.lines.indexOf(warned.input))
+  t.ok(Date.now() - at >= 1500, 'SIGKILL came about 2 s after the SIGTERM')
+  socket.destroy()
+  await stopServer(server)
+})
+
+t.test('--rate turns away an address over its rate, and only that address', async (t) => {
+  const server = await startServer(t, ['--rate', '3/60', '-v'])
+  for (let i = 0; i < 3; i++) t.equal((await exchange(server.port, `ok ${i}`)).data.toString(), `ok ${i}`)
+  const fourth = await open(server.port)
+  const port = fourth.localPort
+  t.equal((await collect(fourth)).data.length, 0, 'the fourth within the window is closed')
+  await server.waitFor(new RegExp(`^warning: dropping connection, rate 3/60s exceeded: 127\\.0\\.0\\.1:${port}$`))
+  const other = await openFrom(server.port, '127.0.0.2')
+  const reply = collect(other)
+  other.end('other address')
+  t.equal((await reply).data.toString(), 'other address')
+  await stopServer(server)
+})
+
+t.test('IPv4-mapped peers count as their IPv4 address for --rate and --max-per-ip', async (t) => {
+  const server = await startServer(t, ['--host', '::', '--rate', '2/60', '--max-per-ip', '1', '--handler', fixture('whoami.js'), '-v'])
+  const first = await open(server.port, '127.0.0.1')
+  const report = JSON.parse(await readLine(first)) as { info: { remoteAddress: string } }
+  t.equal(report.info.remoteAddress, '127.0.0.1', 'the handler sees plain IPv4')
+  const second = await open(server.port, '127.0.0.1')
+  const secondPort = second.localPort
+  await collect(second)
+  await server.waitFor(new RegExp(`^warning: dropping connection, max-per-ip 1 reached: 127\\.0\\.0\\.1:${secondPort}$`))
+  first.end()
+  await server.waitFor(/^end \d+ status 0$/)
+  const third = await open(server.port, '127.0.0.1')
+  const thirdPort = third.localPort
+  await collect(third)
+  await server.waitFor(new RegExp(`^warning: dropping connection, rate 2/60s exceeded: 127\\.0\\.0\\.1:${thirdPort}$`))
+  const v6 = await open(server.port, '::1')
+  t.match(await readLine(v6), /"remoteAddress":"::1"/, 'an IPv6 peer has its own count')
+  v6.end()
+  await stopServer(server)
+})
+
+t.test('--user and --group: children run with the ids asked for', { skip: !isRoot && 'needs root' }, async (t) => {
+  // tap's coverage hooks would write as that user into this checkout: run without them.
+  const server = await startServer(t, ['--user', 'nobody', '--group', 'nogroup', '--handler', fixture('ids.js')], {}, { outsideTap: true })
+  const ids = JSON.parse(await readLine(await open(server.port))) as { uid: number; gid: number; groups: number[] }
+  const expected = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim()
+  t.equal(ids.uid, Number(expected))
+  t.equal(ids.gid, Number(spawnSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).stdout.split(':')[2]))
+  t.same(ids.groups, [ids.gid], 'no supplementary group of the parent is kept')
+  t.equal((await exchange(server.port, '')).ended, 'end')
+  await stopServer(server)
+})
+
+t.test('--user for a user that does not exist, or without root, is a usage error', async (t) => {
+  const missing = spawnSync(process.execPath, [SERVER, '--user', 'no-such-user-here'], { encoding: 'utf8' })
+  t.equal(missing.status, 2)
+  t.equal(missing.stderr, 'forkserver: --user: no such user: no-such-user-here (see --help)\n')
+  if (!isRoot) return
+  const unprivileged = spawnSync('env', [...outsideTap(process.env), process.execPath, SERVER, '--port', '0', '--user', 'nobody'],
+    { encoding: 'utf8', uid: 65534, gid: 65534, timeout: 10_000 })
+  t.equal(unprivileged.status, 2)
+  t.match(unprivileged.stderr, /^forkserver: --user and --group need root to switch ids, and forkserver runs as uid 65534 \(see --help\)\n$/)
+})
