@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
 import { ChildTable, type ChildEntry } from './lib/child-table.js'
 import { isAllowed } from './lib/cidr.js'
+import { ACCEPT_RESERVE, Descriptors, FORK_RESERVE } from './lib/descriptors.js'
 import { createLog, endLine, errorMessage } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { Supervisor } from './lib/prefork.js'
@@ -59,6 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
   const counts = { served: 0, failed: 0, denied: 0, dropped: 0 }
   const rate = options.rate && new RateLimiter(options.rate)
+  const descriptors = new Descriptors()
   const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
@@ -133,6 +135,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const from = info.remoteAddress
     trace('accept %s', peerOf(info))
     if (draining) return drop(socket, 'shutting down', info)
+    const short = descriptors.short(ACCEPT_RESERVE)
+    if (short !== null) return drop(socket, `out of descriptors (${short})`, info)
     if (!isAllowed(options.access, from)) {
       counts.denied++
       log.verbose(`deny ${peerOf(info)}`)
@@ -152,6 +156,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // fork, then hand the socket to the child.
   function start({ socket, info }: Waiting): void {
+    const short = descriptors.short(FORK_RESERVE)
+    if (short !== null) return drop(socket, `too few descriptors to fork (${short})`, info)
     let entry: ChildEntry
     try {
       entry = forkChild({ state: 'busy', info, socket })
