@@ -16,7 +16,7 @@
 // --model prefork swaps one step: instead of a child per connection, a few
 // workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
 // the child table, reaping, logging and the drain are the same for both.
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'

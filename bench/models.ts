@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { launch, type ServerSpec } from './launch.js'
+import type { ServerSpec } from './launch.js'
 import type { ModelName } from './results.js'
 
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url))

@@ -7,7 +7,7 @@ import yargs from 'yargs'
 import { parseCidr, type AccessRules } from './cidr.js'
 import { resolveCredentials, type Credentials } from './credentials.js'
 import { parseRate, type Rate } from './rate-limit.js'
-import { SERVICE_NAMES, isServiceName } from './services/index.js'
+import { SERVICE_NAMES } from './services/index.js'
 
 export type Overflow = 'queue' | 'reject'
 export type Model = 'fork' | 'prefork'

@@ -2,8 +2,7 @@
 // parent killed, a drain that runs out of time, forks that fail, and a parent
 // out of file descriptors. The parent survives each one it can survive, every
 // client gets an answer or a close (never a hang), and nothing is left behind.
-import { spawn } from 'node:child_process'
-import { randomBytes, randomInt, randomUUID } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,11 +11,9 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { collect, exchange, open, readBytes, type Reply } from '../fixtures/client.js'
 import {
-  SERVER,
   alive,
   childrenOf,
   fdCount,
-  processesWith,
   settledFdCount,
   startServer,
   stopServer,
@@ -462,73 +459,6 @@ t.test('fork failure, prefork: a worker dies while forks fail; the backoff holds
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
-/**
- * Like startServer, but under `ulimit -n nofile`, set by a shell that then
- * execs the server (so the pid is the server's). The same environment mark
- * and teardown as runServer in test/fixtures/server.ts.
- */
-const startLimited = async (t: Test, nofile: number, args: readonly string[]): Promise<Running> => {
-  const id = randomUUID()
-  const mark = `FORKSERVER_TEST_RUN=${id}`
-  const proc = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, SERVER, '--port', '0', ...args], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORKSERVER_TEST_RUN: id },
-  })
-  t.teardown(() => processesWith(mark).forEach((pid) => {
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-  }))
-  const lines: string[] = []
-  const waiters = new Set<() => void>()
-  let partial = ''
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n')
-    partial = parts.pop() ?? ''
-    lines.push(...parts)
-    for (const wake of waiters) wake()
-  })
-  proc.stdout.resume()
-  const exited = new Promise<Exit>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
-  const waitForCount = (pattern: RegExp, count: number, from = 0, timeoutMs = 20_000): Promise<RegExpExecArray[]> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const matches = lines.slice(from).map((line) => pattern.exec(line)).filter((m) => m !== null)
-        if (matches.length < count) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(matches.slice(0, count))
-      }
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(new Error(`timed out waiting for ${count} × ${pattern}; stderr so far:\n${lines.join('\n')}`))
-      }, timeoutMs)
-      waiters.add(check)
-      check()
-    })
-  const waitFor = async (pattern: RegExp, from = 0, timeoutMs?: number): Promise<RegExpExecArray> =>
-    (await waitForCount(pattern, 1, from, timeoutMs))[0]!
-  const ready = await Promise.race([
-    waitFor(/^listening on (?:.+):(\d+)$/),
-    exited.then((exit) => {
-      throw new Error(`server exited early (${JSON.stringify(exit)}):\n${lines.join('\n')}`)
-    }),
-  ])
-  return {
-    proc,
-    pid: proc.pid ?? -1,
-    port: Number(ready[1]),
-    lines,
-    exited,
-    waitFor,
-    waitForCount,
-    signal: (name) => proc.kill(name),
-  }
-}
-
 /** The sockets a process holds, counted by kind: Unix (an IPC channel, say) or TCP. */
 const socketKinds = (pid: number): string => {
   const inodes = (file: string, column: number): Set<string> =>
@@ -557,7 +487,7 @@ const socketKinds = (pid: number): string => {
  * must be back to idle and serving.
  */
 const overload = async (t: Test, maxChildren: number): Promise<void> => {
-  const server = await startLimited(t, 64, ['-v', '--max-children', String(maxChildren)])
+  const server = await startServer(t, ['-v', '--max-children', String(maxChildren)], {}, { nofile: 64 })
   const empty = `status: 0/${maxChildren}`
   await server.waitFor(new RegExp(`^${empty}$`))
   t.match(readFileSync(`/proc/${server.pid}/limits`, 'utf8'), /^Max open files\s+64\s+64\s/m, 'the server runs under ulimit -n 64')
