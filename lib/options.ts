@@ -140,66 +140,92 @@ const parser = () =>
       group: { requiresArg: true, type: 'string', describe: "run children with this group (name or gid); default: the --user's group; needs root", coerce: (v: unknown) => String(one('group', v)) },
       verbose: { alias: 'v', type: 'boolean', default: false, describe: 'tcpserver-style log lines on stderr' },
     })
-    .conflicts('handler', 'service')
     .version(packageVersion())
     .help()
     .alias('help', 'h')
     .strict()
     .wrap(100)
 
+const usage = (message: string): Parsed =>
+  // yargs' messages can span lines; a usage error is one line.
+  ({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message.replace(/\s*\n\s*/g, ' ')} (see --help)\n` })
+
+const FLAGS = /^(?:--help|--version|--verbose|-h|-v)=/
+/** Option names yargs trips over (it keeps options in plain objects): never ours. */
+const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
+
+/** Mistakes yargs would not report, or would report with its own stack trace. */
+const precheck = (argv: readonly string[]): Parsed | null => {
+  const options = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : argv.length).filter((arg) => arg.startsWith('-'))
+  // yargs reads a value given to a flag (--verbose=yes) as false, silently.
+  const valued = options.find((arg) => FLAGS.test(arg))
+  if (valued !== undefined) return usage(`${valued.split('=')[0]} takes no value, got "${valued}"`)
+  const inherited = options.map((arg) => arg.replace(/^--?(?:no-)?/, '').split('=')[0] ?? '').find((name) => INHERITED.has(name))
+  return inherited === undefined ? null : usage(`Unknown argument: ${inherited}`)
+}
+
 /** Parses argv (without node and script) into options, or into what to print and the exit code. */
 export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
   new Promise((done) => {
-    void parser().parse([...argv], {}, (err: Error | undefined, args: Record<string, unknown>, output: string) => {
-      if (err) {
-        // yargs' messages can span lines; a usage error is one line.
-        const message = err.message.replace(/\s*\n\s*/g, ' ')
-        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message} (see --help)\n` })
-      }
-      if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
-      const model = args.model as Model
-      const other: Model = model === 'fork' ? 'prefork' : 'fork'
-      const misplaced = ONLY[other].find((name) => args[name] !== undefined)
-      if (misplaced !== undefined) {
-        const why = other === 'fork'
-          ? 'prefork workers accept for themselves, so the parent sees no connection to count or queue'
-          : 'it applies to --model prefork only'
-        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: --${misplaced} is not available with --model ${model}: ${why} (see --help)\n` })
-      }
-      let credentials: Credentials | null
-      try {
-        credentials = resolveCredentials(args.user as string | undefined, args.group as string | undefined)
-        if (credentials !== null && process.getuid?.() !== 0) {
-          throw new Error(`--user and --group need root to switch ids, and forkserver runs as uid ${process.getuid?.()}`)
-        }
-      } catch (err) {
-        return done({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${(err as Error).message} (see --help)\n` })
-      }
-      const service = args.service as string | undefined
-      const handler = (args.handler as string | undefined) ?? null
-      done({
-        kind: 'serve',
-        options: {
-          model,
-          host: args.host as string,
-          port: args.port as number,
-          service: handler === null ? service ?? 'echo' : null,
-          handler,
-          maxChildren: (args['max-children'] as number | undefined) ?? FORK_DEFAULTS.maxChildren,
-          overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
-          queueLimit: (args['queue-limit'] as number | undefined) ?? FORK_DEFAULTS.queueLimit,
-          maxPerIp: (args['max-per-ip'] as number | undefined) ?? FORK_DEFAULTS.maxPerIp,
-          rate: (args.rate as Rate | undefined) ?? null,
-          workers: (args.workers as number | undefined) ?? PREFORK_DEFAULTS.workers,
-          maxConnsPerChild: (args['max-conns-per-child'] as number | undefined) ?? PREFORK_DEFAULTS.maxConnsPerChild,
-          access: { allow: args.allow as AccessRules['allow'], deny: args.deny as AccessRules['deny'] },
-          idleTimeout: args['idle-timeout'] as number,
-          grace: args.grace as number,
-          maxLifetime: args['max-lifetime'] as number,
-          credentials,
-          verbose: args.verbose as boolean,
-        },
+    const mistake = precheck(argv)
+    if (mistake !== null) return done(mistake)
+    try {
+      void parser().parse([...argv], {}, (err: Error | undefined, args: Record<string, unknown>, output: string) => {
+        if (err) return done(usage(err.message))
+        if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
+        done(toOptions(args))
       })
-    })
+    } catch (err) {
+      // Should yargs throw after all, the user still gets one line.
+      done(usage(err instanceof Error ? err.message : String(err)))
+    }
   })
 
+/** The parsed arguments, checked across options and given their defaults. */
+const toOptions = (args: Record<string, unknown>): Parsed => {
+  const stray = (args._ as unknown[] | undefined) ?? []
+  if (stray.length > 0) return usage(`unexpected argument: ${String(stray[0])}`)
+  if (args.handler !== undefined && args.service !== undefined) return usage('--handler and --service cannot be given together')
+  const model = args.model as Model
+  const other: Model = model === 'fork' ? 'prefork' : 'fork'
+  const misplaced = ONLY[other].find((name) => args[name] !== undefined)
+  if (misplaced !== undefined) {
+    const why = other === 'fork'
+      ? 'prefork workers accept for themselves, so the parent sees no connection to count or queue'
+      : 'it applies to --model prefork only'
+    return usage(`--${misplaced} is not available with --model ${model}: ${why}`)
+  }
+  let credentials: Credentials | null
+  try {
+    credentials = resolveCredentials(args.user as string | undefined, args.group as string | undefined)
+  } catch (err) {
+    return usage((err as Error).message)
+  }
+  if (credentials !== null && process.getuid?.() !== 0) {
+    return usage(`--user and --group need root to switch ids, and forkserver runs as uid ${process.getuid?.()}`)
+  }
+  const handler = (args.handler as string | undefined) ?? null
+  return {
+    kind: 'serve',
+    options: {
+      model,
+      host: args.host as string,
+      port: args.port as number,
+      service: handler === null ? (args.service as string | undefined) ?? 'echo' : null,
+      handler,
+      maxChildren: (args['max-children'] as number | undefined) ?? FORK_DEFAULTS.maxChildren,
+      overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
+      queueLimit: (args['queue-limit'] as number | undefined) ?? FORK_DEFAULTS.queueLimit,
+      maxPerIp: (args['max-per-ip'] as number | undefined) ?? FORK_DEFAULTS.maxPerIp,
+      rate: (args.rate as Rate | undefined) ?? null,
+      workers: (args.workers as number | undefined) ?? PREFORK_DEFAULTS.workers,
+      maxConnsPerChild: (args['max-conns-per-child'] as number | undefined) ?? PREFORK_DEFAULTS.maxConnsPerChild,
+      access: { allow: args.allow as AccessRules['allow'], deny: args.deny as AccessRules['deny'] },
+      idleTimeout: args['idle-timeout'] as number,
+      grace: args.grace as number,
+      maxLifetime: args['max-lifetime'] as number,
+      credentials,
+      verbose: args.verbose as boolean,
+    },
+  }
+}

@@ -18,7 +18,7 @@ const BAD: [string[], RegExp][] = [
   [['--port'], /Not enough arguments following: port/],
   [['--service', 'gopher'], /--service: unknown value "gopher" \(choose from echo, discard, daytime, chargen, time\)/],
   [['--handler', '/no/such/module.js'], /--handler: no such file: \/no\/such\/module\.js/],
-  [['--handler', SERVER, '--service', 'echo'], /handler and service are mutually exclusive/],
+  [['--handler', SERVER, '--service', 'echo'], /--handler and --service cannot be given together/],
   [['--max-children', '0'], /--max-children must be an integer >= 1, got "0"/],
   [['--queue-limit', '-3'], /--queue-limit must be an integer >= 1/],
   [['--max-per-ip', 'many'], /--max-per-ip must be an integer >= 0/],
@@ -44,6 +44,10 @@ const BAD: [string[], RegExp][] = [
   [['--max-lifetime', '-5'], /--max-lifetime must be an integer >= 0/],
   [['--user', 'no-such-user-here'], /--user: no such user: no-such-user-here/],
   [['--group', 'no-such-group-here'], /--group: no such group: no-such-group-here/],
+  [['--constructor'], /Unknown argument: constructor/],
+  [['--', 'stray'], /unexpected argument: stray/],
+  [['--verbose=yes'], /--verbose takes no value, got "--verbose=yes"/],
+  [['--help=1'], /--help takes no value/],
 ]
 
 for (const [args, message] of BAD) {
