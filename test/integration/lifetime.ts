@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, open, readBytes } from '../fixtures/client.js'
-import { alive, startServer, stopServer } from '../fixtures/server.js'
+import { exitedWithin, startServer, stopServer } from '../fixtures/server.js'
 
 const CHILD = fileURLToPath(new URL('../../dist/child.js', import.meta.url))
 
@@ -50,14 +50,7 @@ t.test('when the parent is killed with SIGKILL, a child finishes its connection,
   t.equal((await readBytes(socket, 1)).toString(), 'b', 'the orphan still serves its client')
   const closed = await collect(socket, 10_000)
   t.equal(closed.ended, 'end', 'then closes the connection within the idle bound')
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (alive(pid)) return
-      clearInterval(check)
-      resolve()
-    }, 50)
-  })
-  t.notOk(alive(pid), 'and the orphan is gone')
+  t.ok(await exitedWithin(pid, 5000), 'and the orphan is gone')
 })
 
 t.test('a child whose parent goes away before the socket arrives exits at once with status 4', async (t) => {

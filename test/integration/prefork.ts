@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
-import { alive, childrenOf, startServer, stopServer } from '../fixtures/server.js'
+import { alive, childrenOf, exitedWithin, startServer, stopServer } from '../fixtures/server.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
 const WHOAMI = fixture('whoami.js')
@@ -124,14 +124,7 @@ t.test('when the parent is killed, workers stop accepting, finish within the idl
   t.equal((await readBytes(socket, 1)).toString(), 'b', 'the orphaned worker still serves its client')
   t.equal(await refused(server.port), 'ECONNREFUSED', 'but accepts no one new')
   t.equal((await collect(socket, 10_000)).ended, 'end', 'and closes within the idle bound')
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (alive(pid)) return
-      clearInterval(check)
-      resolve()
-    }, 50)
-  })
-  t.notOk(alive(pid), 'then exits')
+  t.ok(await exitedWithin(pid, 5000), 'then exits')
 })
 
 t.test('a SIGTERM that comes while the workers are still starting stops them cleanly', async (t) => {
