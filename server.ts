@@ -309,7 +309,7 @@ async function main(argv: readonly string[]): Promise<number> {
     log.line(`fatal: ${failure.message}`)
     return 1
   }
-  // From here on, a server error is a failed accept (EMFILE, say): warn, keep listening.
+  // From here on, a server error is a failed accept (ENFILE, say): warn, keep listening.
   server.removeAllListeners('error')
   server.on('error', (err) => log.warning(`accept failed: ${err.message}`))
   log.line(`listening on ${formatHostPort(address.address, address.port)}`)

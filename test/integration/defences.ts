@@ -96,3 +96,14 @@ t.test('--user for a user that does not exist, or without root, is a usage error
   t.equal(unprivileged.status, 2)
   t.match(unprivileged.stderr, /^forkserver: --user and --group need root to switch ids, and forkserver runs as uid 65534 \(see --help\)\n$/)
 })
+
+t.test('--max-lifetime applies to prefork workers too: ended, logged, and replaced', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-lifetime', '1', '-v'], { DEBUG: 'forkserver:parent' })
+  const pid = Number((await server.waitFor(/forkserver:parent pid (\d+) spawned$/))[1])
+  await server.waitFor(new RegExp(`^warning: pid ${pid} outlived --max-lifetime 1s; ending it$`))
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
+  await server.waitFor(new RegExp(`^warning: worker ${pid} was killed by SIGTERM; a new one in `))
+  await server.waitForCount(/worker \d+ is accepting$/, 2)
+  t.equal((await exchange(server.port, 'after')).data.toString(), 'after', 'its successor serves')
+  await stopServer(server)
+})
