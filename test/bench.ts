@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Report } from '../bench/results.js'
-import { outsideTap, processesWith, startServer, stopServer } from './fixtures/server.js'
+import { outsideTap, processesWith } from './fixtures/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -61,11 +61,9 @@ interface Run {
   readonly code: number | null
   readonly stdout: string
   readonly stderr: string
-  /** Did this build of forkserver have the prefork model? Only then must the bench have measured it. */
-  readonly preforkWorks: boolean
 }
 
-const runBench = (): Promise<Omit<Run, 'preforkWorks'>> =>
+const runBench = (): Promise<Run> =>
   new Promise((resolve) => {
     // env(1) execs node in its own place: the pid is the bench's.
     const proc = spawn('env', [...outsideTap(process.env), mark, process.execPath, BENCH, '--quick', '--out', out], {
@@ -93,18 +91,7 @@ t.test('make bench QUICK=1 succeeds and reports', async (t) => {
   // `make test` builds the server but not the bench; build it the way `make bench` does.
   const build = spawnSync(process.execPath, [TSC, '-p', join(ROOT, 'bench', 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
   t.equal(build.status, 0, `tsc -p bench/tsconfig.json\n${build.stdout}${build.stderr}`)
-  const preforkWorks = await startServer(t, ['--model', 'prefork', '--workers', '2']).then(
-    async (server) => {
-      // A SIGTERM within about 0.1 s of the readiness line reaches workers
-      // that cannot stop yet, and the drain then waits out the whole grace.
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      await stopServer(server)
-      return true
-    },
-    () => false,
-  )
-  t.comment(`prefork model ${preforkWorks ? 'present' : 'absent'}`)
-  run = { ...(await runBench()), preforkWorks }
+  run = await runBench()
   t.comment(run.stderr)
   t.equal(run.code, 0, `exit status; stderr:\n${run.stderr}`)
   t.match(run.stderr, /^\[1\/\d+\] .+\.\.\./m, 'progress lines on stderr')
@@ -122,7 +109,6 @@ t.test('nothing the bench started is still running', async (t) => {
 
 t.test('the JSON holds every model, scenario and concurrency, with finite numbers', async (t) => {
   if (run === null) return t.fail('the bench did not run')
-  const { preforkWorks } = run
   const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report
   const { machine, results } = report
   t.same(notFinite(machine, ['cpuCount']), [], 'CPU count')
@@ -140,7 +126,7 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
     const skipped = rows.find((r) => r.scenario === 'skipped')
     if (skipped?.scenario === 'skipped') {
       t.match(skipped.reason, /\S/, `${model} skipped with a reason`)
-      t.ok(PEERS.includes(model) || (model === 'prefork' && !preforkWorks), `${model} may be skipped here`)
+      t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
       t.equal(rows.length, 1, `${model}: nothing but the skip`)
       continue
     }
