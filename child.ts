@@ -1,6 +1,7 @@
 // child.ts: a child of server.ts. It becomes one of two things, depending on
 // the first message from its parent:
 //   serve + a client's socket:     serve that one connection, then exit (fork model);
+//   prepare, later serve:          the same, as a spare forked ahead (--spares);
 //   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts).
 //
 // server.ts started this process with child_process.fork. Unlike C's fork(),
@@ -65,24 +66,33 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
 }
 
 const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
+let role: 'waiting' | 'spare' | 'serving' | 'worker' = 'waiting'
 
-process.once('message', (first: unknown, handle: unknown) => {
-  clearTimeout(waiting)
-  if (isMessage(first, 'serve')) return void serveOne(first, handle)
-  if (isMessage(first, 'work')) {
+process.on('message', (m: unknown, handle: unknown) => {
+  if (isMessage(m, 'stop')) return stop()
+  if (role === 'waiting' && isMessage(m, 'prepare')) {
+    // A spare, forked ahead: load the service now, then wait for a socket for
+    // as long as the parent likes (it ends spares it no longer wants).
+    clearTimeout(waiting)
+    role = 'spare'
+    return void loadHandler(m.spec).catch(() => {}) // a failure is reported when the socket comes
+  }
+  if ((role === 'waiting' || role === 'spare') && isMessage(m, 'serve')) {
+    clearTimeout(waiting)
+    role = 'serving'
+    return void serveOne(m, handle)
+  }
+  if (role === 'waiting' && isMessage(m, 'work')) {
+    clearTimeout(waiting)
+    role = 'worker'
     return void import('./lib/worker.js').then(({ work }) => {
-      const worker = work(first, handle, { trace, exit })
+      const worker = work(m, handle, { trace, exit })
       parentGone = worker.parentGone
       stop = worker.stop
       if (stopAsked) stop() // it came while the worker module was loading
     })
   }
-  exit(ExitStatus.FAILED, 'the parent sent neither serve nor work')
-})
-
-// Later messages: a prefork worker may be told to stop.
-process.on('message', (m: unknown) => {
-  if (isMessage(m, 'stop')) stop()
+  exit(ExitStatus.FAILED, `the parent sent ${role === 'waiting' ? 'neither serve nor work' : 'an unexpected message'}`)
 })
 
 // The parent is gone (even SIGKILL closes the channel).

@@ -20,6 +20,7 @@ import { fork } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
+import { Backoff } from './lib/backoff.js'
 import { ChildTable, type ChildEntry } from './lib/child-table.js'
 import { isAllowed } from './lib/cidr.js'
 import { ACCEPT_RESERVE, Descriptors, FORK_RESERVE } from './lib/descriptors.js'
@@ -61,6 +62,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const counts = { served: 0, failed: 0, denied: 0, dropped: 0 }
   const rate = options.rate && new RateLimiter(options.rate)
   const descriptors = new Descriptors()
+  const spareBackoff = new Backoff()
+  let spareTimer: NodeJS.Timeout | null = null
   const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
@@ -78,7 +81,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const supervisor = new Supervisor(options.workers, {
     spawn: startWorker,
     relisten,
-    liveWorkers: () => [...table].filter((e) => e.state === 'worker').length,
+    liveWorkers: () => table.count('worker'),
     log,
     trace,
   })
@@ -100,12 +103,16 @@ async function main(argv: readonly string[]): Promise<number> {
     if (child.pid !== undefined) {
       trace('pid %d spawned', child.pid)
       status()
-      if (options.maxLifetime > 0) forked.lifetimeTimer = setTimeout(() => outlived(forked), options.maxLifetime * 1000)
     }
     return forked
   }
 
-  // --max-lifetime: a child that hangs is ended, SIGTERM first, then SIGKILL.
+  // --max-lifetime, counted from when a child starts its work (a spare's waiting does not count).
+  function armLifetime(entry: ChildEntry): void {
+    if (options.maxLifetime > 0) entry.lifetimeTimer = setTimeout(() => outlived(entry), options.maxLifetime * 1000)
+  }
+
+  // A child that hangs is ended, SIGTERM first, then SIGKILL.
   function outlived({ child }: ChildEntry): void {
     log.warning(`pid ${child.pid} outlived --max-lifetime ${options.maxLifetime}s; ending it`)
     child.kill('SIGTERM')
@@ -148,14 +155,20 @@ async function main(argv: readonly string[]): Promise<number> {
     if (options.maxPerIp > 0 && table.countFrom(from) + queue.countFrom(from) >= options.maxPerIp) {
       return drop(socket, `max-per-ip ${options.maxPerIp} reached`, info)
     }
-    if (table.size < options.maxChildren) return start({ socket, info })
+    if (table.size < options.maxChildren || table.spare()) return start({ socket, info })
     if (options.overflow === 'reject') return drop(socket, `max-children ${options.maxChildren} reached`, info)
     if (!queue.push({ socket, info })) return drop(socket, `queue full (${options.queueLimit} waiting)`, info)
     trace('queued %s, %d waiting', peerOf(info), queue.size)
   }
 
   // fork, then hand the socket to the child.
+  // (With --spares, a spare forked ahead takes it at once, and another is forked.)
   function start({ socket, info }: Waiting): void {
+    const spare = table.spare()
+    if (spare !== undefined) {
+      handOff(spare, socket, info)
+      return replenish()
+    }
     const short = descriptors.short(FORK_RESERVE)
     if (short !== null) return drop(socket, `too few descriptors to fork (${short})`, info)
     let entry: ChildEntry
@@ -165,8 +178,16 @@ async function main(argv: readonly string[]): Promise<number> {
       counts.failed++
       return drop(socket, `fork failed: ${errorMessage(err)}`, info)
     }
+    if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+    handOff(entry, socket, info)
+  }
+
+  function handOff(entry: ChildEntry, socket: Socket, info: ConnectionInfo): void {
     const { child } = entry
-    if (child.pid === undefined) return // spawn failed; 'error' follows
+    entry.state = 'busy'
+    entry.info = info
+    entry.socket = socket
+    armLifetime(entry)
     log.verbose(`pid ${child.pid} from ${peerOf(info)}`)
     entry.handoffTimer = setTimeout(() => {
       log.warning(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
@@ -181,6 +202,33 @@ async function main(argv: readonly string[]): Promise<number> {
     })
   }
 
+  // --spares: keep that many children forked ahead, loading the service.
+  // They count toward --max-children; one that dies waiting is replaced
+  // later and later while they keep dying.
+  function replenish(): void {
+    while (!draining && spareTimer === null && table.count('spare') < options.spares && table.size < options.maxChildren) {
+      if (descriptors.short(ACCEPT_RESERVE) !== null) return
+      let entry: ChildEntry
+      try {
+        entry = forkChild({ state: 'spare', info: null, socket: null })
+      } catch (err) {
+        return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
+      }
+      if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+      entry.child.send(message('prepare', { spec }), undefined, undefined, () => {})
+    }
+  }
+
+  function spareLost(pid: number | undefined, how: string, code: number | null, livedMs: number): void {
+    if (draining) return
+    const delay = spareBackoff.next(code !== 0, livedMs)
+    log.warning(`spare ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
+    spareTimer = setTimeout(() => {
+      spareTimer = null
+      replenish()
+    }, delay)
+  }
+
   // prefork: fork a worker and give it a copy of the listening socket.
   function startWorker(listener: RawHandle, lend: boolean): void {
     let entry: ChildEntry
@@ -190,6 +238,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return supervisor.replace(undefined, 1, null, 0, `fork failed: ${errorMessage(err)}`)
     }
     if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+    armLifetime(entry)
     entry.child.send(message('work', { spec: workSpec, lend }), sendable(listener), undefined, (err) => {
       if (!err) return
       log.warning(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
@@ -219,6 +268,7 @@ async function main(argv: readonly string[]): Promise<number> {
     table.remove(entry)
     counts.failed++
     if (entry.state === 'worker') return supervisor.replace(undefined, 1, null, 0, `fork failed: ${err.message}`)
+    if (entry.state === 'spare') return spareLost(undefined, `could not be forked: ${err.message}`, 1, 0)
     if (entry.socket && entry.info) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
     next()
   }
@@ -231,13 +281,16 @@ async function main(argv: readonly string[]): Promise<number> {
     // Died before taking the socket: closing our copy is what tells the client.
     entry.socket?.destroy()
     entry.socket = null
-    // A busy child's status is its connection's; a worker reports its tally.
+    // A busy child's status is its connection's; a worker reports its tally;
+    // a spare served no one.
     if (entry.state === 'busy' && code === 0) counts.served++
-    else if (code !== 0) counts.failed++
+    else if (entry.state !== 'spare' && code !== 0) counts.failed++
     trace('pid %d exited %s → reaped', entry.child.pid, signal ? `signal ${signal}` : `status ${code}`)
     log.verbose(endLine(entry.child.pid, code, signal))
     status()
-    if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, Date.now() - entry.startedAt)
+    const lived = Date.now() - entry.startedAt
+    if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, lived)
+    if (entry.state === 'spare') spareLost(entry.child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
     next()
   }
 
@@ -247,7 +300,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (table.size === 0) finish()
       return
     }
-    for (let waiting; table.size < options.maxChildren && (waiting = queue.shift()); ) start(waiting)
+    for (let waiting; (table.size < options.maxChildren || table.spare()) && (waiting = queue.shift()); ) start(waiting)
+    replenish()
   }
 
   // Shutdown: stop accepting, close the queue, give live children --grace
@@ -275,6 +329,8 @@ async function main(argv: readonly string[]): Promise<number> {
     supervisor.stop()
     for (const { child, state } of table) if (state === 'worker') child.send(message('stop', {}), undefined, undefined, () => {})
     for (const { socket, info } of queue.drain()) drop(socket, 'shutting down', info)
+    clearTimeout(spareTimer ?? undefined)
+    for (const { child, state } of table) if (state === 'spare') child.kill('SIGTERM') // nothing to finish
     if (table.size === 0) return finish()
     timers.push(setTimeout(() => {
       forced = true
@@ -314,6 +370,7 @@ async function main(argv: readonly string[]): Promise<number> {
   server.on('error', (err) => log.warning(`accept failed: ${err.message}`))
   log.line(`listening on ${formatHostPort(address.address, address.port)}`)
   status()
+  replenish()
   return done
 }
 

@@ -6,10 +6,13 @@ import type { Socket } from 'node:net'
 import type { ConnectionInfo } from './protocol.js'
 
 export interface ChildEntry {
-  /** `busy`: a fork-model child with its one connection; `worker`: a prefork worker. */
-  readonly state: 'busy' | 'worker'
-  /** The connection a busy child serves; null for a worker. */
-  readonly info: ConnectionInfo | null
+  /**
+   * `spare`: forked ahead, waiting for a connection (--spares); `busy`: a
+   * fork-model child with its one connection; `worker`: a prefork worker.
+   */
+  state: 'spare' | 'busy' | 'worker'
+  /** The connection a busy child serves; null for a spare or a worker. */
+  info: ConnectionInfo | null
   readonly child: ChildProcess
   readonly startedAt: number
   /**
@@ -45,6 +48,19 @@ export class ChildTable {
   /** The most children that were ever alive at once. */
   get peak(): number {
     return this.#peak
+  }
+
+  /** Children in a state. */
+  count(state: ChildEntry['state']): number {
+    let n = 0
+    for (const entry of this.#entries.values()) if (entry.state === state) n++
+    return n
+  }
+
+  /** A spare that is waiting for a connection, if any. */
+  spare(): ChildEntry | undefined {
+    for (const entry of this.#entries.values()) if (entry.state === 'spare') return entry
+    return undefined
   }
 
   /** Live connections from one (normalised) source address. */

@@ -17,7 +17,7 @@ const FORK_DEFAULTS = { maxChildren: 40, overflow: 'queue', queueLimit: 128, max
 const PREFORK_DEFAULTS = { workers: availableParallelism(), maxConnsPerChild: 0 } as const
 /** Options that belong to one model only, by their command-line names. */
 const ONLY: Record<Model, readonly string[]> = {
-  fork: ['max-children', 'overflow', 'queue-limit', 'max-per-ip', 'rate'],
+  fork: ['max-children', 'overflow', 'queue-limit', 'max-per-ip', 'rate', 'spares'],
   prefork: ['workers', 'max-conns-per-child'],
 }
 
@@ -31,6 +31,7 @@ export interface Options {
   readonly overflow: Overflow
   readonly queueLimit: number
   readonly maxPerIp: number
+  readonly spares: number
   /** --rate, or null when off. */
   readonly rate: Rate | null
   readonly workers: number
@@ -128,6 +129,7 @@ const parser = () =>
       overflow: { requiresArg: true, type: 'string', describe: `fork: over --max-children, queue or reject [default: ${FORK_DEFAULTS.overflow}]`, coerce: choice('overflow', ['queue', 'reject'] as const) },
       'queue-limit': { requiresArg: true, type: 'string', describe: `fork: connections that may wait for a free child [default: ${FORK_DEFAULTS.queueLimit}]`, coerce: integer('queue-limit', 1) },
       'max-per-ip': { requiresArg: true, type: 'string', describe: 'fork: live connections per source address; 0 = off [default: 0]', coerce: integer('max-per-ip', 0) },
+      spares: { requiresArg: true, type: 'string', describe: 'fork: children forked ahead, waiting for a connection (they count toward --max-children) [default: 0]', coerce: integer('spares', 0) },
       rate: { requiresArg: true, type: 'string', describe: 'fork: new connections per source address, N/SECONDS (e.g. 20/10); off by default', coerce: rateOption },
       workers: { requiresArg: true, type: 'string', describe: `prefork: worker processes [default: the CPU count, ${PREFORK_DEFAULTS.workers}]`, coerce: integer('workers', 1) },
       'max-conns-per-child': { requiresArg: true, type: 'string', describe: 'prefork: connections a worker serves before it is replaced; 0 = never [default: 0]', coerce: integer('max-conns-per-child', 0) },
@@ -204,6 +206,9 @@ const toOptions = (args: Record<string, unknown>): Parsed => {
   if (credentials !== null && process.getuid?.() !== 0) {
     return usage(`--user and --group need root to switch ids, and forkserver runs as uid ${process.getuid?.()}`)
   }
+  const maxChildren = (args['max-children'] as number | undefined) ?? FORK_DEFAULTS.maxChildren
+  const spares = (args.spares as number | undefined) ?? 0
+  if (spares > maxChildren) return usage(`--spares ${spares} is more than --max-children ${maxChildren}: spares count toward it`)
   const handler = (args.handler as string | undefined) ?? null
   return {
     kind: 'serve',
@@ -213,7 +218,8 @@ const toOptions = (args: Record<string, unknown>): Parsed => {
       port: args.port as number,
       service: handler === null ? (args.service as string | undefined) ?? 'echo' : null,
       handler,
-      maxChildren: (args['max-children'] as number | undefined) ?? FORK_DEFAULTS.maxChildren,
+      maxChildren,
+      spares,
       overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
       queueLimit: (args['queue-limit'] as number | undefined) ?? FORK_DEFAULTS.queueLimit,
       maxPerIp: (args['max-per-ip'] as number | undefined) ?? FORK_DEFAULTS.maxPerIp,

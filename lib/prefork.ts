@@ -8,15 +8,10 @@
 // For the workers it forks later, it keeps one more copy of the listening
 // socket, lent back by a first worker: a raw handle that nothing polls.
 import type { Server } from 'node:net'
+import { Backoff } from './backoff.js'
 import type { Log } from './log.js'
 import { rawHandle, type RawHandle } from './raw-handle.js'
 import type { Trace } from './trace.js'
-
-/** Longest wait before a crashed worker is forked again. */
-const BACKOFF_MAX_MS = 10_000
-const BACKOFF_FIRST_MS = 100
-/** A worker that ran this long before it died was not crashing in a loop. */
-const STABLE_MS = 10_000
 
 export interface SupervisorHooks {
   /** Forks one worker and sends it the listening socket; `lend` asks for a copy back. */
@@ -33,7 +28,7 @@ export class Supervisor {
   #keeper: RawHandle | null = null
   /** Workers to fork once a listener is at hand again. */
   #owed: number
-  #crashes = 0
+  readonly #backoff = new Backoff()
   #relistening = false
   #stopped = false
   readonly #timers = new Set<NodeJS.Timeout>()
@@ -72,8 +67,7 @@ export class Supervisor {
   replace(pid: number | undefined, code: number | null, signal: string | null, livedMs: number, failure?: string): void {
     if (this.#stopped) return
     const crashed = code !== 0
-    this.#crashes = !crashed || livedMs > STABLE_MS ? 0 : this.#crashes + 1
-    const delay = this.#crashes === 0 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (this.#crashes - 1), BACKOFF_MAX_MS)
+    const delay = this.#backoff.next(crashed, livedMs)
     if (failure !== undefined) {
       this.hooks.log.warning(`${failure}; a new worker in ${delay / 1000}s`)
     } else if (crashed) {

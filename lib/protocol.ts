@@ -42,12 +42,14 @@ export interface Tally {
  * Every message on the channel, one type each:
  *
  *   fork model                        prefork model
+ *   parent → spare  prepare (--spares)
  *   parent → child  serve + socket    parent → worker  work + listening socket
  *   child → parent  taken             worker → parent  listener + listening socket (lend)
  *                                     worker → parent  ready, tally
  *                                     parent → worker  stop
  */
 export type Message =
+  | { readonly type: 'prepare'; readonly spec: ServeSpec }
   | { readonly type: 'serve'; readonly info: ConnectionInfo; readonly spec: ServeSpec }
   | { readonly type: 'taken' }
   | { readonly type: 'work'; readonly spec: WorkSpec; readonly lend: boolean }

@@ -45,6 +45,8 @@ const BAD: [string[], RegExp][] = [
   [['--user', 'no-such-user-here'], /--user: no such user: no-such-user-here/],
   [['--group', 'no-such-group-here'], /--group: no such group: no-such-group-here/],
   [['--constructor'], /Unknown argument: constructor/],
+  [['--spares', '5', '--max-children', '4'], /--spares 5 is more than --max-children 4: spares count toward it/],
+  [['--model', 'prefork', '--spares', '2'], /--spares is not available with --model prefork/],
   [['--', 'stray'], /unexpected argument: stray/],
   [['--verbose=yes'], /--verbose takes no value, got "--verbose=yes"/],
   [['--help=1'], /--help takes no value/],
@@ -65,7 +67,7 @@ for (const [args, message] of BAD) {
 t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
   t.equal(code, 0)
-  for (const option of ['--model', '--workers', '--max-conns-per-child', '--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
+  for (const option of ['--model', '--spares', '--workers', '--max-conns-per-child', '--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
     '--max-per-ip', '--rate', '--allow', '--deny', '--idle-timeout', '--grace', '--max-lifetime', '--user', '--group', '--verbose', '--help', '--version']) {
     t.match(stdout, option)
   }
