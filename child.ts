@@ -75,7 +75,8 @@ process.on('message', (m: unknown, handle: unknown) => {
     // as long as the parent likes (it ends spares it no longer wants).
     clearTimeout(waiting)
     role = 'spare'
-    return void loadHandler(m.spec).catch(() => {}) // a failure is reported when the socket comes
+    // A failure to load is reported when the socket comes; ready either way.
+    return void loadHandler(m.spec).catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
   }
   if ((role === 'waiting' || role === 'spare') && isMessage(m, 'serve')) {
     clearTimeout(waiting)

@@ -64,6 +64,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const descriptors = new Descriptors()
   const spareBackoff = new Backoff()
   let spareTimer: NodeJS.Timeout | null = null
+  /** The spare that is starting now, if any. */
+  let booting: ChildEntry | null = null
   const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
@@ -123,7 +125,10 @@ async function main(argv: readonly string[]): Promise<number> {
   function received(entry: ChildEntry, m: unknown, handle: unknown): void {
     if (isMessage(m, 'taken')) handedOff(entry)
     else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) supervisor.keep(handle as RawHandle)
-    else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
+    else if (isMessage(m, 'ready') && entry === booting) {
+      booting = null // this spare has its service loaded: start the next
+      replenish()
+    } else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
     else if (isMessage(m, 'tally')) {
       counts.served += m.tally.served
       counts.failed += m.tally.failed
@@ -162,13 +167,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   // fork, then hand the socket to the child.
-  // (With --spares, a spare forked ahead takes it at once, and another is forked.)
+  // (With --spares, a spare forked ahead takes it at once.)
   function start({ socket, info }: Waiting): void {
     const spare = table.spare()
-    if (spare !== undefined) {
-      handOff(spare, socket, info)
-      return replenish()
-    }
+    if (spare !== undefined) return handOff(spare, socket, info) // its successor is forked once it has the socket
     const short = descriptors.short(FORK_RESERVE)
     if (short !== null) return drop(socket, `too few descriptors to fork (${short})`, info)
     let entry: ChildEntry
@@ -204,19 +206,21 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // --spares: keep that many children forked ahead, loading the service.
   // They count toward --max-children; one that dies waiting is replaced
-  // later and later while they keep dying.
+  // later and later while they keep dying. One boots at a time: a burst of
+  // Node start-ups would take the CPU from the spares that are serving.
   function replenish(): void {
-    while (!draining && spareTimer === null && table.count('spare') < options.spares && table.size < options.maxChildren) {
-      if (descriptors.short(ACCEPT_RESERVE) !== null) return
-      let entry: ChildEntry
-      try {
-        entry = forkChild({ state: 'spare', info: null, socket: null })
-      } catch (err) {
-        return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
-      }
-      if (entry.child.pid === undefined) return // spawn failed; 'error' follows
-      entry.child.send(message('prepare', { spec }), undefined, undefined, () => {})
+    if (draining || booting !== null || spareTimer !== null) return
+    if (table.count('spare') >= options.spares || table.size >= options.maxChildren) return
+    if (descriptors.short(ACCEPT_RESERVE) !== null) return
+    let entry: ChildEntry
+    try {
+      entry = forkChild({ state: 'spare', info: null, socket: null })
+    } catch (err) {
+      return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
     }
+    if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+    booting = entry
+    entry.child.send(message('prepare', { spec }), undefined, undefined, () => {})
   }
 
   function spareLost(pid: number | undefined, how: string, code: number | null, livedMs: number): void {
@@ -260,6 +264,7 @@ async function main(argv: readonly string[]): Promise<number> {
     entry.socket?.destroy()
     entry.socket = null
     trace('socket handed off to pid %d', entry.child.pid)
+    replenish()
   }
 
   function childError(entry: ChildEntry, err: Error): void {
@@ -268,6 +273,7 @@ async function main(argv: readonly string[]): Promise<number> {
     table.remove(entry)
     counts.failed++
     if (entry.state === 'worker') return supervisor.replace(undefined, 1, null, 0, `fork failed: ${err.message}`)
+    if (entry === booting) booting = null
     if (entry.state === 'spare') return spareLost(undefined, `could not be forked: ${err.message}`, 1, 0)
     if (entry.socket && entry.info) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
     next()
@@ -275,6 +281,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // reap: 'exit' is SIGCHLD and waitpid() in one event.
   function reap(entry: ChildEntry, code: number | null, signal: NodeJS.Signals | null): void {
+    if (entry === booting) booting = null
     clearTimeout(entry.handoffTimer ?? undefined)
     clearTimeout(entry.lifetimeTimer ?? undefined)
     table.remove(entry)
