@@ -10,9 +10,11 @@ import { describeMachine } from './machine.js'
 import { availableModels, type Model } from './models.js'
 import { killNow, marked, running } from './proctree.js'
 import { markdown, writeResults } from './report.js'
-import type { ModelName, Report, Result } from './results.js'
-import { connrate, LOADGEN_BOUND_PCT, memory, spread, throughput, type Emit, type Progress } from './scenarios.js'
+import type { Report, Result, Subject } from './results.js'
+import { bareFork, connrate, LOADGEN_BOUND_PCT, memory, spread, throughput, type Emit, type Progress } from './scenarios.js'
 import { parseSettings, type Settings } from './settings.js'
+import { startup } from './startup.js'
+import { targets } from './targets.js'
 
 type Scenario = (model: Model, s: Settings, progress: Progress, emit: Emit) => Promise<void>
 
@@ -39,13 +41,14 @@ const main = async (): Promise<number> => {
   }
   const prefork = models.filter((m) => m.name === 'prefork')
 
-  const steps = 1 + models.length * (settings.concurrencies.length + 1 + settings.memoryLevels.length) + prefork.length
+  // fork cost, start-up, bare-fork at each concurrency, then each model's scenarios.
+  const steps = 2 + settings.bareForkConcurrencies.length + models.length * (settings.concurrencies.length + 1 + settings.memoryLevels.length) + prefork.length
   let step = 0
   const t0 = Date.now()
   const progress: Progress = (label) =>
     process.stderr.write(`[${++step}/${steps}] ${label} ... (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`)
   const emit: Emit = (r) => results.push(r)
-  const failed = (model: ModelName, during: string, err: unknown): void => {
+  const failed = (model: Subject, during: string, err: unknown): void => {
     process.stderr.write(`bench: ${model} ${during} failed: ${reasonOf(err)}\n`)
     emit({ model, scenario: 'failed', during, reason: reasonOf(err) })
   }
@@ -55,6 +58,18 @@ const main = async (): Promise<number> => {
     emit(await forkCost(settings.forkSamples))
   } catch (err) {
     failed('fork', 'forkcost', err)
+  }
+  progress(`start-up, ${settings.startupSamples} samples each of node -e 0, an empty child and a forkserver child`)
+  try {
+    if (!isClosing()) (await startup(settings.startupSamples, settings.startupWarmups)).forEach(emit)
+  } catch (err) {
+    failed('forkserver-child', 'startup', err)
+  }
+  // Next to the fork model's connection rate, which it bounds.
+  try {
+    if (!isClosing()) await bareFork(settings, progress, emit)
+  } catch (err) {
+    failed('bare-fork', 'connrate', err)
   }
   // Scenario by scenario, so that the models of one table are measured close together.
   const plan: readonly (readonly [string, Scenario, readonly Model[]])[] = [
@@ -77,7 +92,12 @@ const main = async (): Promise<number> => {
   // Interrupted: a partial run must not replace latest.json.
   if (isClosing()) return 1
   const { outDir, ...recorded } = settings
-  const report: Report = { machine: describeMachine(started), settings: { ...recorded, loadgenBoundPct: LOADGEN_BOUND_PCT }, results }
+  const report: Report = {
+    machine: describeMachine(started),
+    settings: { ...recorded, loadgenBoundPct: LOADGEN_BOUND_PCT },
+    results,
+    targets: targets(results),
+  }
   process.stdout.write(markdown(report))
   const paths = writeResults(outDir, report)
   process.stderr.write(`bench: wrote ${paths.join(', ')} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)

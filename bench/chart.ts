@@ -1,18 +1,27 @@
 // latest.svg: connections/s and p99 latency per model, grouped by
 // concurrency. Hand-written SVG. The fork model and the rest differ by orders
 // of magnitude, so an axis whose values span more than RATIO_FOR_LOG is log.
-import { MODELS, type ConnRateResult, type ModelName, type Report } from './results.js'
+// bare-fork (forks of an empty child, no connection) is in the rate panel as
+// forks/s; its latency, fork to exit, is not an echo's and stays out of the other.
+import { MODELS, type BareFork, type BareForkResult, type ConnRateResult, type ModelName, type Report } from './results.js'
 
-const WIDTH = 980
-const HEIGHT = 500
+type Row = ConnRateResult | BareForkResult
+type Shown = ModelName | BareFork
+
+const WIDTH = 1180
+const HEIGHT = 520
 const PLOT_TOP = 100
 const PLOT_BOTTOM = 380
-const PANEL_WIDTH = 390
-const PANELS_X = [80, 570] as const
+const PANEL_WIDTH = 490
+const PANELS_X = [80, 670] as const
 const RATIO_FOR_LOG = 20
+/** Left to right in each group: bare-fork beside the fork models it bounds. */
+const ORDER: readonly Shown[] = ['fork', 'fork+spares', 'bare-fork', ...MODELS.filter((m) => m !== 'fork' && m !== 'fork+spares')]
 
-const COLORS: Record<ModelName, string> = {
+const COLORS: Record<Shown, string> = {
   fork: '#d62728',
+  'fork+spares': '#ff7f0e',
+  'bare-fork': '#e377c2',
   prefork: '#1f77b4',
   'node-single': '#2ca02c',
   'python-forking': '#9467bd',
@@ -60,10 +69,10 @@ const scaleFor = (values: readonly number[]): Scale => {
 const panel = (
   x0: number,
   title: string,
-  rows: readonly ConnRateResult[],
-  models: readonly ModelName[],
+  rows: readonly Row[],
+  models: readonly Shown[],
   concurrencies: readonly number[],
-  value: (r: ConnRateResult) => number,
+  value: (r: Row) => number,
 ): string => {
   const scale = scaleFor(rows.map(value))
   const out: string[] = [text(x0, PLOT_TOP - 22, `${title}${scale.log ? ' (log scale)' : ''}`, 'font-size="14" font-weight="bold"')]
@@ -86,7 +95,8 @@ const panel = (
       out.push(
         `<rect x="${(x + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${Math.max(0, PLOT_BOTTOM - y).toFixed(1)}" fill="${COLORS[model]}"><title>${esc(`${model}, c=${c}: ${compact(v)}`)}</title></rect>`,
       )
-      out.push(text(x + barWidth / 2, y - 4, `${compact(v)}${r.loadgenBound ? '*' : ''}`, 'font-size="9" text-anchor="middle" fill="#222"'))
+      const bound = 'loadgenBound' in r && r.loadgenBound
+      out.push(text(x + barWidth / 2, y - 4, `${compact(v)}${bound ? '*' : ''}`, 'font-size="9" text-anchor="middle" fill="#222"'))
     })
     out.push(text(x0 + g * groupWidth + groupWidth / 2, PLOT_BOTTOM + 18, `c=${c}`, 'font-size="12" text-anchor="middle"'))
   })
@@ -95,18 +105,26 @@ const panel = (
 }
 
 export const chart = (report: Report): string => {
-  const rows = report.results.filter((r): r is ConnRateResult => r.scenario === 'connrate')
-  const models = MODELS.filter((m) => rows.some((r) => r.model === m))
+  const rows = report.results.filter((r): r is Row => r.scenario === 'connrate')
+  const echoRows = rows.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
+  const models = ORDER.filter((m) => rows.some((r) => r.model === m))
+  const echoModels = models.filter((m) => m !== 'bare-fork')
   const concurrencies = [...new Set(rows.map((r) => r.concurrency))].sort((a, b) => a - b)
   const { machine } = report
   const notRun = report.results.flatMap((r) => (r.scenario === 'skipped' || r.scenario === 'failed' ? [`${r.model} (${r.reason.split('\n')[0]})`] : []))
   const legendY = PLOT_BOTTOM + 70
+  const spacing = Math.min(170, (WIDTH - PANELS_X[0] - 20) / Math.max(1, models.length))
   const legend = models.map((m, i) => {
-    const x = PANELS_X[0] + i * 170
-    return `<rect x="${x}" y="${legendY - 11}" width="14" height="14" fill="${COLORS[m]}"/>` + text(x + 20, legendY, m, 'font-size="13"')
+    const x = PANELS_X[0] + i * spacing
+    const spares = echoRows.find((r) => r.model === m && r.spares !== undefined)?.spares
+    const label = spares === undefined ? m : `${m} (${spares})`
+    return `<rect x="${x.toFixed(1)}" y="${legendY - 11}" width="14" height="14" fill="${COLORS[m]}"/>` + text(x + 20, legendY, label, 'font-size="13"')
   })
   const notes = [
-    rows.some((r) => r.loadgenBound) ? '* the load generator used over 90% of a core: the server may be faster than shown' : '',
+    echoRows.some((r) => r.loadgenBound) ? '* the load generator used over 90% of a core: the server may be faster than shown' : '',
+    models.includes('bare-fork')
+      ? 'bare-fork: no server; a process forking empty children C at a time, shown as forks/s (its latency, fork to exit, is not in the p99 panel)'
+      : '',
     notRun.length ? `not run: ${notRun.join('; ')}` : '',
   ].filter(Boolean)
   return [
@@ -120,9 +138,9 @@ export const chart = (report: Report): string => {
       'font-size="12" fill="#555"',
     ),
     panel(PANELS_X[0], 'connections per second', rows, models, concurrencies, (r) => r.connsPerSec),
-    panel(PANELS_X[1], 'p99 latency, ms', rows, models, concurrencies, (r) => r.p99Ms),
+    panel(PANELS_X[1], 'p99 latency, ms', echoRows, echoModels, concurrencies, (r) => r.p99Ms),
     ...legend,
-    ...notes.map((n, i) => text(PANELS_X[0], legendY + 28 + i * 16, n.length > 150 ? `${n.slice(0, 147)}...` : n, 'font-size="11" fill="#555"')),
+    ...notes.map((n, i) => text(PANELS_X[0], legendY + 28 + i * 16, n.length > 180 ? `${n.slice(0, 177)}...` : n, 'font-size="11" fill="#555"')),
     '</svg>',
     '',
   ].join('\n')

@@ -14,6 +14,26 @@ export interface ConnRateJob {
   readonly minConnections: number
   /** Per connection, from connect to close. */
   readonly timeoutMs: number
+  /** A process (the server's parent) whose own CPU time over the window goes into the reply. */
+  readonly watchPid?: number
+}
+
+/**
+ * No server: keep `concurrency` child_process.fork calls of an empty child in
+ * flight, as forkserver forks, and count their exits. The window is as in
+ * ConnRateJob; children still running when it ends are killed.
+ */
+export interface BareForkJob {
+  readonly kind: 'barefork'
+  /** The empty module to fork (dist/bench/empty-child.js). */
+  readonly module: string
+  readonly concurrency: number
+  readonly warmupMs: number
+  readonly durationMs: number
+  readonly maxDurationMs: number
+  readonly minConnections: number
+  /** Per child, from fork to exit. */
+  readonly timeoutMs: number
 }
 
 /** Long connections that stream data and read the echo. */
@@ -35,7 +55,7 @@ export interface HoldJob {
   readonly timeoutMs: number
 }
 
-export type Job = ConnRateJob | ThroughputJob | HoldJob
+export type Job = ConnRateJob | ThroughputJob | HoldJob | BareForkJob
 
 interface Measured {
   readonly seconds: number
@@ -49,6 +69,20 @@ interface Measured {
 export interface ConnRateReply extends Measured {
   readonly kind: 'connrate'
   readonly connections: number
+  readonly p50Ms: number
+  readonly p90Ms: number
+  readonly p99Ms: number
+  /** The watched process's own CPU time over the window, ms (10 ms resolution); null if not asked or it went away. */
+  readonly watchedCpuMs: number | null
+}
+
+export interface BareForkReply extends Measured {
+  readonly kind: 'barefork'
+  /** Children that exited (with status 0) in the window. */
+  readonly forks: number
+  /** This process's CPU time over the window, ms. */
+  readonly cpuMs: number
+  /** Fork to exit. */
   readonly p50Ms: number
   readonly p90Ms: number
   readonly p99Ms: number
@@ -70,11 +104,11 @@ export interface FailedReply {
   readonly message: string
 }
 
-export type Reply = ConnRateReply | ThroughputReply | HoldReply | FailedReply
+export type Reply = ConnRateReply | ThroughputReply | HoldReply | BareForkReply | FailedReply
 
 export type ReplyTo<J extends Job> = Extract<Reply, { kind: J['kind'] }>
 
-const JOBS: readonly string[] = ['connrate', 'throughput', 'hold']
+const JOBS: readonly string[] = ['connrate', 'throughput', 'hold', 'barefork']
 const REPLIES: readonly string[] = [...JOBS, 'failed']
 
 const kindIn = (kinds: readonly string[], value: unknown): boolean =>

@@ -1,11 +1,17 @@
 // The load generator: a process of its own, forked by the orchestrator, so
 // that the client's work never runs inside the server and its CPU use can be
-// told apart from the server's. It takes one job at a time over IPC.
+// told apart from the server's. It takes one job at a time over IPC. It also
+// runs the bare-fork loop (a barefork job): forking is then the whole load,
+// and this process plays the server's parent, in a process of its own.
+import { fork, type ChildProcess } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { cpuMs } from './proctree.js'
 import { ascending, percentile } from './stats.js'
 import {
   isJob,
+  type BareForkJob,
+  type BareForkReply,
   type ConnRateJob,
   type ConnRateReply,
   type HoldJob,
@@ -37,21 +43,28 @@ class Window {
   private endedAt = 0
   private cpuAtStart: NodeJS.CpuUsage = process.cpuUsage()
   private cpu: NodeJS.CpuUsage = { user: 0, system: 0 }
+  private watchedAtStart: number | null = null
+  /** The watched process's own CPU time over the window, ms; null if none was watched or it went away. */
+  watchedCpuMs: number | null = null
   private readonly timers: NodeJS.Timeout[] = []
   readonly ended: Promise<void>
 
-  constructor(warmupMs: number, durationMs: number, maxDurationMs: number, enough: () => boolean) {
+  /** `watchPid`: another process (the server's parent) whose CPU time over the window is wanted too. */
+  constructor(warmupMs: number, durationMs: number, maxDurationMs: number, enough: () => boolean, watchPid?: number) {
     this.ended = new Promise((resolve) => {
       this.timers.push(
         setTimeout(() => {
           this.phase = 'measure'
           this.startedAt = performance.now()
           this.cpuAtStart = process.cpuUsage()
+          if (watchPid !== undefined) this.watchedAtStart = cpuMs(watchPid)
           const deadline = this.startedAt + maxDurationMs
           const check = (): void => {
             if (enough() || performance.now() >= deadline) {
               this.cpu = process.cpuUsage(this.cpuAtStart)
               this.endedAt = performance.now()
+              const watchedAtEnd = watchPid === undefined ? null : cpuMs(watchPid)
+              if (this.watchedAtStart !== null && watchedAtEnd !== null) this.watchedCpuMs = watchedAtEnd - this.watchedAtStart
               this.phase = 'over'
               resolve()
             } else {
@@ -71,6 +84,11 @@ class Window {
   get cpuPct(): number {
     const seconds = this.seconds
     return seconds > 0 ? ((this.cpu.user + this.cpu.system) / 1e6 / seconds) * 100 : 0
+  }
+
+  /** This process's CPU time over the window, ms. */
+  get cpuMs(): number {
+    return (this.cpu.user + this.cpu.system) / 1000
   }
 
   cancel(): void {
@@ -120,7 +138,9 @@ const connrate = async (job: ConnRateJob): Promise<ConnRateReply> => {
   const latencies: number[] = []
   const errorCodes: Record<string, number> = {}
   let errors = 0
-  const window = new Window(job.warmupMs, job.durationMs, job.maxDurationMs, () => latencies.length >= job.minConnections)
+  // The first read asks getconf for USER_HZ: not at the window's edge.
+  if (job.watchPid !== undefined) cpuMs(job.watchPid)
+  const window = new Window(job.warmupMs, job.durationMs, job.maxDurationMs, () => latencies.length >= job.minConnections, job.watchPid)
   const slot = async (): Promise<void> => {
     for (let n = 0; n < MAX_CONNECTIONS_PER_SLOT && window.phase !== 'over'; n++) {
       const outcome = await shortConnection(job.port, payload, job.timeoutMs)
@@ -140,6 +160,81 @@ const connrate = async (job: ConnRateJob): Promise<ConnRateReply> => {
     kind: 'connrate',
     connections: latencies.length,
     seconds: window.seconds,
+    cpuPct: window.cpuPct,
+    errors,
+    errorCodes,
+    p50Ms: percentile(sorted, 50),
+    p90Ms: percentile(sorted, 90),
+    p99Ms: percentile(sorted, 99),
+    watchedCpuMs: window.watchedCpuMs,
+  }
+}
+
+/** The bare-fork loop's children still running: killed, and waited for, if we must go. */
+const forked = new Set<ChildProcess>()
+/** Set when the orchestrator has gone: fork nothing more. */
+let leaving = false
+
+/** One child_process.fork of an empty module, as server.ts forks: fork to exit. */
+const forkOnce = (module: string, timeoutMs: number): Promise<Outcome> =>
+  new Promise((resolve) => {
+    const t0 = performance.now()
+    let child: ChildProcess
+    try {
+      child = fork(module, [], { execArgv: [], detached: true, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    } catch (err) {
+      return resolve({ ok: false, code: (err as NodeJS.ErrnoException).code ?? 'fork failed' })
+    }
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    const done = (outcome: Outcome): void => {
+      clearTimeout(timer)
+      forked.delete(child)
+      resolve(outcome)
+    }
+    if (child.pid === undefined) {
+      // The spawn failed: 'error' follows, and no 'exit'.
+      child.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, code: err.code ?? err.message }))
+      return
+    }
+    forked.add(child)
+    child.on('error', () => undefined)
+    child.once('exit', (code, signal) => {
+      if (code === 0) done({ ok: true, ms: performance.now() - t0 })
+      else done({ ok: false, code: timedOut ? 'timeout' : (signal ?? `status ${code}`) })
+    })
+  })
+
+const bareFork = async (job: BareForkJob): Promise<BareForkReply> => {
+  const latencies: number[] = []
+  const errorCodes: Record<string, number> = {}
+  let errors = 0
+  const window = new Window(job.warmupMs, job.durationMs, job.maxDurationMs, () => latencies.length >= job.minConnections)
+  const slot = async (): Promise<void> => {
+    for (let n = 0; n < MAX_CONNECTIONS_PER_SLOT && window.phase !== 'over' && !leaving; n++) {
+      const outcome = await forkOnce(job.module, job.timeoutMs)
+      if (window.phase !== 'measure') continue
+      if (outcome.ok) {
+        latencies.push(outcome.ms)
+      } else {
+        errors++
+        countError(errorCodes, outcome.code)
+      }
+    }
+  }
+  // The window over, the children still starting are of no more use: kill
+  // them (their slots then end at once) rather than wait up to a second for them.
+  const ended = window.ended.then(() => forked.forEach((child) => child.kill('SIGKILL')))
+  await Promise.all([ended, ...Array.from({ length: job.concurrency }, slot)])
+  const sorted = ascending(latencies)
+  return {
+    kind: 'barefork',
+    forks: latencies.length,
+    seconds: window.seconds,
+    cpuMs: window.cpuMs,
     cpuPct: window.cpuPct,
     errors,
     errorCodes,
@@ -262,6 +357,8 @@ const run = (job: Job): Promise<Reply> => {
       return throughput(job)
     case 'hold':
       return hold(job)
+    case 'barefork':
+      return bareFork(job)
   }
 }
 
@@ -273,6 +370,18 @@ process.on('message', (message: unknown) => {
   if (!isJob(message)) return reply({ kind: 'failed', message: 'not a job' })
   run(message).then(reply, (err: unknown) => reply({ kind: 'failed', message: err instanceof Error ? err.message : String(err) }))
 })
-// The orchestrator went away (or is done with us): so are we, and with us every socket.
-process.on('disconnect', () => process.exit(0))
+// The orchestrator went away (or is done with us): so are we, and with us
+// every socket. Forked children are killed and reaped first (bounded), so that
+// none is left to init, which here reaps nothing.
+process.on('disconnect', () => {
+  leaving = true
+  forked.forEach((child) => child.kill('SIGKILL'))
+  // Within the orchestrator's 2 s before it kills this process.
+  const deadline = Date.now() + 1000
+  const leave = (): void => {
+    if (forked.size === 0 || Date.now() >= deadline) process.exit(0)
+    else setTimeout(leave, 20)
+  }
+  leave()
+})
 setTimeout(() => process.exit(3), MAX_LIFETIME_MS).unref()

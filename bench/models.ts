@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { ServerSpec } from './launch.js'
+import { launch, type ServerSpec } from './launch.js'
 import type { ModelName } from './results.js'
 
 const path = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url))
@@ -18,7 +18,14 @@ const C_BINARY = path('./peers/c-fork')
 export interface Model {
   readonly name: ModelName
   readonly spec: ServerSpec
+  /** forkserver's fork model: its parent's own CPU time per connection is worth reporting. */
+  readonly parentCpu?: boolean
+  /** --spares, for fork+spares. */
+  readonly spares?: number
 }
+
+/** fork+spares: the fork model with this many children forked ahead. */
+export const SPARES = 8
 
 export type Availability = { readonly ok: true; readonly model: Model } | { readonly ok: false; readonly name: ModelName; readonly reason: string }
 
@@ -42,11 +49,38 @@ const compileC = (): string | null => {
   return null
 }
 
-export const availableModels = async (cpus: number): Promise<Availability[]> => {
-  const fork: Availability = {
-    ok: true,
-    model: { name: 'fork', spec: node([SERVER, '--port', '0', '--host', '127.0.0.1', '--max-children', '64']) },
+const FORK_ARGS = [SERVER, '--port', '0', '--host', '127.0.0.1', '--max-children', '64'] as const
+const NO_SPARES = /Unknown argument: spares/
+
+/**
+ * fork+spares, if this build of the server has --spares: started once and
+ * stopped. Skipped only when the server says it does not know the option;
+ * any other failure to start leaves the model in, so that its scenarios fail
+ * and say why (a server with --spares must be measured).
+ */
+const withSpares = async (): Promise<Availability> => {
+  const model: Model = {
+    name: 'fork+spares',
+    // Its spares live as long as the server: wait for them before measuring, and count them as resident.
+    spec: node([...FORK_ARGS, '--spares', String(SPARES)], SPARES),
+    parentCpu: true,
+    spares: SPARES,
   }
+  try {
+    const probe = await launch(model.spec, { readyMs: 10_000 })
+    await probe.stop()
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    const line = why.split('\n').find((l) => NO_SPARES.test(l))
+    if (line !== undefined) return { ok: false, name: 'fork+spares', reason: `the server has no --spares yet (${line.trim()})` }
+  }
+  return { ok: true, model }
+}
+
+export const availableModels = async (cpus: number): Promise<Availability[]> => {
+  // Started first, so that it runs while python3 and cc are looked at (they block this thread, not it).
+  const probingSpares = withSpares()
+  const fork: Availability = { ok: true, model: { name: 'fork', spec: node(FORK_ARGS), parentCpu: true } }
   const prefork: Availability = {
     ok: true,
     model: {
@@ -63,7 +97,7 @@ export const availableModels = async (cpus: number): Promise<Availability[]> => 
   const c: Availability = ccFailed
     ? { ok: false, name: 'c-fork', reason: ccFailed }
     : { ok: true, model: { name: 'c-fork', spec: { command: C_BINARY, args: ['0'], resident: 0 } } }
-  return [fork, prefork, single, python, c]
+  return [fork, await probingSpares, prefork, single, python, c]
 }
 
 /** forkserver in prefork mode with -v, for the spread of connections over workers. */

@@ -2,6 +2,7 @@
 // that carries a bench run's mark in its environment. Both are needed to clean
 // up: forkserver's children run in sessions of their own, so killing the
 // server's process group misses them, and an orphan has lost its ppid link.
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 
 interface Stat {
@@ -9,6 +10,8 @@ interface Stat {
   readonly ppid: number
   /** R, S, D, Z (defunct), ... */
   readonly state: string
+  /** utime + stime: the process's own CPU time (all its threads, not its children), in clock ticks. */
+  readonly cpuTicks: number
 }
 
 const pids = (): number[] =>
@@ -21,7 +24,8 @@ const stat = (pid: number): Stat | null => {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name, in parentheses, may itself hold spaces or parentheses.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    return { pid, state: fields[0] ?? '?', ppid: Number(fields[1]) }
+    // Fields 14 and 15 of stat(5); fields[0] is field 3, the state.
+    return { pid, state: fields[0] ?? '?', ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) }
   } catch {
     return null
   }
@@ -89,3 +93,50 @@ export const waitUntil = async (done: () => boolean, limitMs: number): Promise<b
 
 /** The direct children of `parent`, zombies included. */
 export const children = (parent: number): number[] => pids().filter((pid) => stat(pid)?.ppid === parent)
+
+/**
+ * Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on every Linux we
+ * know of, but asked once of getconf all the same.
+ */
+let clockTicks: number | null = null
+const ticksPerSecond = (): number => {
+  if (clockTicks === null) {
+    const run = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 })
+    const hz = Number(run.stdout?.trim())
+    clockTicks = run.status === 0 && Number.isSafeInteger(hz) && hz > 0 ? hz : 100
+  }
+  return clockTicks
+}
+
+/** The process's own CPU time so far (utime + stime, not its children's), in ms at 1/USER_HZ resolution; null if it is gone. */
+export const cpuMs = (pid: number): number | null => {
+  const s = stat(pid)
+  return s === null ? null : (s.cpuTicks * 1000) / ticksPerSecond()
+}
+
+/**
+ * Waits until `root` and its descendants use no CPU: no tick gained by any of
+ * them, and no process appeared, over two polls `intervalMs` apart. For
+ * processes that are still starting up (prefork's workers, forkserver's
+ * spares) before they are measured. Resolves false if still busy after `limitMs`.
+ */
+export const waitQuiet = async (root: number, limitMs: number, intervalMs = 50): Promise<boolean> => {
+  const snapshot = (): Map<number, number> =>
+    new Map([root, ...descendants(root)].flatMap((pid) => {
+      const s = stat(pid)
+      return s === null || s.state === 'Z' ? [] : [[pid, s.cpuTicks] as const]
+    }))
+  const busy = (before: Map<number, number>, after: Map<number, number>): boolean =>
+    [...after].some(([pid, ticks]) => before.get(pid) === undefined || ticks > (before.get(pid) ?? 0))
+  const deadline = Date.now() + limitMs
+  let last = snapshot()
+  let calm = 0
+  while (Date.now() < deadline) {
+    await sleep(intervalMs)
+    const now = snapshot()
+    calm = busy(last, now) ? 0 : calm + 1
+    if (calm >= 2) return true
+    last = now
+  }
+  return false
+}

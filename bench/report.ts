@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { chart } from './chart.js'
 import { LOADGEN_BOUND_PCT } from './scenarios.js'
 import type {
+  BareForkResult,
   ConnRateResult,
   FailedResult,
   ForkCostResult,
@@ -12,6 +13,8 @@ import type {
   Result,
   SkippedResult,
   SpreadResult,
+  StartupResult,
+  Target,
   ThroughputResult,
 } from './results.js'
 
@@ -43,8 +46,55 @@ const note = (r: { loadgenBound: boolean; loadgenCpuPct: number; errorCodes?: Re
 
 const connrateTable = (rows: readonly ConnRateResult[]): string =>
   table(
-    ['model', 'concurrency', 'conn/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'loadgen CPU', 'note'],
-    rows.map((r) => [r.model, String(r.concurrency), num(r.connsPerSec), num(r.p50Ms), num(r.p90Ms), num(r.p99Ms), String(r.errors), `${Math.round(r.loadgenCpuPct)}%`, note(r)]),
+    ['model', 'concurrency', 'conn/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'loadgen CPU', 'parent CPU ms/conn', 'note'],
+    rows.map((r) => [
+      r.spares === undefined ? r.model : `${r.model} (${r.spares})`,
+      String(r.concurrency),
+      num(r.connsPerSec),
+      num(r.p50Ms),
+      num(r.p90Ms),
+      num(r.p99Ms),
+      String(r.errors),
+      `${Math.round(r.loadgenCpuPct)}%`,
+      r.parentCpuMsPerConn === undefined ? '' : num(r.parentCpuMsPerConn),
+      note(r),
+    ]),
+  )
+
+const errorNote = (r: { errorCodes?: Readonly<Record<string, number>> }): string =>
+  r.errorCodes
+    ? Object.entries(r.errorCodes)
+        .map(([code, n]) => `${n}× ${code}`)
+        .join(', ')
+    : ''
+
+const bareForkTable = (rows: readonly BareForkResult[]): string =>
+  table(
+    ['concurrency', 'forks/s', 'fork to exit, p50 ms', 'p90 ms', 'p99 ms', 'errors', 'parent CPU ms/fork', 'note'],
+    rows.map((r) => [String(r.concurrency), num(r.connsPerSec), num(r.p50Ms), num(r.p90Ms), num(r.p99Ms), String(r.errors), num(r.parentCpuMsPerFork), errorNote(r)]),
+  )
+
+const START_MEANS: Record<StartupResult['model'], string> = {
+  'node-e0': 'spawn to exit',
+  'empty-child': "fork to its first IPC message",
+  'forkserver-child': 'fork (with a connection) to `taken`',
+}
+
+const startupTable = (rows: readonly StartupResult[]): string =>
+  table(
+    ['subject', 'start, p50 ms', 'p90 ms', 'measured from … to', 'RSS MiB', 'PSS MiB', 'private MiB', 'samples'],
+    rows.map((r) => [r.model, num(r.startMs), num(r.startP90Ms), START_MEANS[r.model], num(r.rssMiB), num(r.pssMiB), num(r.privateMiB), String(r.samples)]),
+  )
+
+const targetsTable = (rows: readonly Target[]): string =>
+  table(
+    ['target', 'measured', 'target', 'met?'],
+    rows.map((r) => [
+      r.text,
+      r.measured === null ? '–' : `${num(r.measured)} ${r.unit}`,
+      r.limit === null ? '–' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`,
+      r.met === null ? `not measured (${(r.reason ?? '').replace(/\|/g, '\\|')})` : r.met ? 'met' : '**missed**',
+    ]),
   )
 
 const throughputTable = (rows: readonly ThroughputResult[]): string =>
@@ -78,7 +128,7 @@ const reasonsTable = (rows: readonly (SkippedResult | FailedResult)[]): string =
   )
 
 export const markdown = (report: Report): string => {
-  const { machine, results } = report
+  const { machine, results, targets } = report
   const sections: string[] = [
     `## forkserver bench, ${machine.date}`,
     `${machine.cpuCount} × ${machine.cpuModel}, Node ${machine.node}, ${machine.python ?? 'no python3'}, ${machine.cc ?? 'no cc'}. ` +
@@ -88,8 +138,21 @@ export const markdown = (report: Report): string => {
   const add = (title: string, body: string, count: number): void => {
     if (count > 0) sections.push(`### ${title}`, body)
   }
-  const c = of(results, 'connrate')
-  add('Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)', connrateTable(c), c.length)
+  const all = of(results, 'connrate')
+  const c = all.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
+  add(
+    'Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)',
+    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
+    c.length,
+  )
+  const b = all.filter((r): r is BareForkResult => r.model === 'bare-fork')
+  add(
+    'bare-fork: a process that only forks empty children, as forkserver forks them, C at a time',
+    `${bareForkTable(b)}\n\nIn a process of its own; the rate the fork model would reach if forking were all it did.`,
+    b.length,
+  )
+  const u = of(results, 'startup')
+  add('Start-up: one process at a time, p50 (memory read once it is up; a forkserver child while it serves)', startupTable(u), u.length)
   const t = of(results, 'throughput')
   add('Throughput: long connections streaming', throughputTable(t), t.length)
   const m = of(results, 'memory')
@@ -98,6 +161,7 @@ export const markdown = (report: Report): string => {
   add('Spread of connections over prefork workers', spreadTable(s), s.length)
   const f = of(results, 'forkcost')
   add('Cost of one child_process.fork of an empty child', forkCostTable(f), f.length)
+  add('Targets', targetsTable(targets), targets.length)
   const other = [...of(results, 'skipped'), ...of(results, 'failed')]
   add('Skipped and failed', reasonsTable(other), other.length)
   return sections.join('\n\n') + '\n'

@@ -1,7 +1,18 @@
-// The shape of bench/results/*.json: { machine, settings, results }.
+// The shape of bench/results/*.json: { machine, settings, results, targets }.
 
-export const MODELS = ['fork', 'prefork', 'node-single', 'python-forking', 'c-fork'] as const
+/** The servers under test. `fork+spares` is the fork model with `--spares 8`. */
+export const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork'] as const
 export type ModelName = (typeof MODELS)[number]
+
+/** Not a server: a process that forks empty children in a loop, the fork model's ceiling. */
+export type BareFork = 'bare-fork'
+
+/** The processes whose start-up is timed (StartupResult). */
+export const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child'] as const
+export type StartupSubject = (typeof STARTUP_SUBJECTS)[number]
+
+/** Whatever a skip or a failure can be about. */
+export type Subject = ModelName | BareFork | StartupSubject
 
 /** A figure measured with the load generator, which watches its own CPU use. */
 interface Driven {
@@ -25,6 +36,40 @@ export interface ConnRateResult extends Driven {
   /** Connections completed in the window, and the window's length. */
   readonly connections: number
   readonly seconds: number
+  /**
+   * fork and fork+spares only: the server's parent process's own CPU time
+   * (utime + stime from /proc/PID/stat, 10 ms ticks; its children not
+   * included) over the window, divided by `connections`.
+   */
+  readonly parentCpuMsPerConn?: number
+  /** fork+spares: the --spares it ran with. */
+  readonly spares?: number
+}
+
+/**
+ * model 'bare-fork': a process of its own (the load generator's) keeps
+ * `concurrency` child_process.fork calls of an empty child in flight, as
+ * forkserver forks (IPC channel, execArgv [], own session), and counts exits.
+ * What the fork model could reach if forking were all it did.
+ */
+export interface BareForkResult {
+  readonly model: BareFork
+  readonly scenario: 'connrate'
+  readonly concurrency: number
+  /** Children that exited in the window, per second: forks/s, comparable with conn/s. */
+  readonly connsPerSec: number
+  /** From the fork() call to the child's exit: not an echo's latency. */
+  readonly p50Ms: number
+  readonly p90Ms: number
+  readonly p99Ms: number
+  /** Forks that failed, or children that exited with a status other than 0. */
+  readonly errors: number
+  readonly errorCodes?: Readonly<Record<string, number>>
+  /** Children that exited in the window, and the window's length. */
+  readonly connections: number
+  readonly seconds: number
+  /** The forking process's own CPU time (process.cpuUsage) over the window, per child. */
+  readonly parentCpuMsPerFork: number
 }
 
 export interface ThroughputResult extends Driven {
@@ -34,6 +79,8 @@ export interface ThroughputResult extends Driven {
   /** Echoed bytes per second, MB = 10^6 bytes. */
   readonly mbPerSec: number
   readonly seconds: number
+  /** fork+spares: the --spares it ran with. */
+  readonly spares?: number
 }
 
 export interface MemoryResult {
@@ -47,8 +94,11 @@ export interface MemoryResult {
   readonly idlePssMB: number
   /** (pssMB - idlePssMB) / connections, in kB: what one more connection costs. */
   readonly perConnKB: number
+  /** Processes counted: the parent, a child per connection, and for fork+spares its spares too. */
   readonly processes: number
   readonly errors: number
+  /** fork+spares: the --spares it ran with. */
+  readonly spares?: number
 }
 
 export interface SpreadResult {
@@ -75,15 +125,38 @@ export interface ForkCostResult {
   readonly blockMeanMs: number
 }
 
+/**
+ * The start-up of one process, sampled one at a time (p50 over `samples`):
+ *   node-e0:          spawn(node, ['-e', '0']) to its exit; memory: a `node -e`
+ *                     that stays alive, read once it has written a line;
+ *   empty-child:      child_process.fork of a module that sends one IPC message
+ *                     at once, to that message; memory read after it;
+ *   forkserver-child: dist/child.js forked as server.ts forks it, with a real
+ *                     accepted connection, to its `taken` message; memory read
+ *                     while it serves the connection (after one echo).
+ */
+export interface StartupResult {
+  readonly model: StartupSubject
+  readonly scenario: 'startup'
+  readonly samples: number
+  /** p50 and p90 of the start time, ms. */
+  readonly startMs: number
+  readonly startP90Ms: number
+  /** p50 of VmRSS (/proc/PID/status), and of Pss and Private_Clean + Private_Dirty (/proc/PID/smaps_rollup); MiB = 2^20 bytes. */
+  readonly rssMiB: number
+  readonly pssMiB: number
+  readonly privateMiB: number
+}
+
 export interface SkippedResult {
-  readonly model: ModelName
+  readonly model: Subject
   readonly scenario: 'skipped'
   readonly reason: string
 }
 
 /** A scenario that could not be measured for a model; the run then exits non-zero. */
 export interface FailedResult {
-  readonly model: ModelName
+  readonly model: Subject
   readonly scenario: 'failed'
   readonly during: string
   readonly reason: string
@@ -91,6 +164,8 @@ export interface FailedResult {
 
 export type Result =
   | ConnRateResult
+  | BareForkResult
+  | StartupResult
   | ThroughputResult
   | MemoryResult
   | SpreadResult
@@ -111,8 +186,29 @@ export interface Machine {
   readonly date: string
 }
 
+/**
+ * One of the goals from the spares issue, checked against this run: `met` is
+ * `measured <= limit` or `measured >= limit`, as `comparison` says. When a
+ * figure it needs was not measured (a model skipped or failed), `measured`,
+ * `limit` and `met` are null and `reason` says why.
+ */
+export interface Target {
+  /** Stable key, e.g. 'child-start'. */
+  readonly id: string
+  /** What is compared, in words: 'forkserver-child startMs ≤ 1.1 × empty-child startMs'. */
+  readonly text: string
+  readonly unit: string
+  readonly comparison: '<=' | '>='
+  readonly measured: number | null
+  readonly limit: number | null
+  readonly met: boolean | null
+  readonly reason?: string
+}
+
 export interface Report {
   readonly machine: Machine
   readonly settings: Readonly<Record<string, unknown>>
   readonly results: readonly Result[]
+  /** The issue's targets, evaluated from `results` (bench/targets.ts). */
+  readonly targets: readonly Target[]
 }

@@ -1,12 +1,13 @@
 // The scenarios, each against one model: start its server and a load
 // generator, measure, and stop both whatever happens. Results are emitted as
 // they are measured, so a scenario that fails half-way keeps what it got.
+import { fileURLToPath } from 'node:url'
 import { launch, type LaunchOptions, type Server } from './launch.js'
 import { startLoadgen, type Loadgen } from './loadgen-client.js'
-import type { ConnRateJob } from './loadgen-protocol.js'
+import type { BareForkJob, ConnRateJob } from './loadgen-protocol.js'
 import { treePss } from './memory.js'
 import { verbose, type Model } from './models.js'
-import { children, descendants, sleep, waitUntil } from './proctree.js'
+import { children, descendants, sleep, waitQuiet, waitUntil } from './proctree.js'
 import type { Result } from './results.js'
 import type { Settings } from './settings.js'
 import { round } from './stats.js'
@@ -20,13 +21,27 @@ export const LOADGEN_BOUND_PCT = 90
 const SETTLE_MS = 300
 /** A reply may take a connection timeout past the window, plus slack for a loaded machine. */
 const SLACK_MS = 15_000
+/** How long to wait, at most, for a server's processes to stop using CPU (see settle). */
+const QUIET_LIMIT_MS = 5000
+const EMPTY_CHILD = fileURLToPath(new URL('./empty-child.js', import.meta.url))
+
+/**
+ * Before memory is read: until every process of the server is idle (spares
+ * and children still starting up are not), and, in a full run, at least
+ * SETTLE_MS. A quick run skips the fixed wait, which was most of its memory steps.
+ */
+const settle = async (s: Settings, pid: number): Promise<void> => {
+  if (!s.quick) await sleep(SETTLE_MS)
+  await waitQuiet(pid, QUIET_LIMIT_MS)
+}
 
 const withServer = async <T>(model: Model, body: (server: Server, loadgen: Loadgen) => Promise<T>, options: LaunchOptions = {}): Promise<T> => {
   const server = await launch(model.spec, options)
   let loadgen: Loadgen | null = null
   try {
-    // Prefork's workers may still be starting when the parent says it listens.
+    // Prefork's workers (and the fork model's spares) may still be starting when the parent says it listens.
     await waitUntil(() => descendants(server.pid).length >= model.spec.resident, 10_000)
+    if (model.spec.resident > 0) await waitQuiet(server.pid, QUIET_LIMIT_MS)
     loadgen = startLoadgen()
     return await body(server, loadgen)
   } finally {
@@ -45,14 +60,19 @@ const connrateJob = (s: Settings, port: number, concurrency: number): ConnRateJo
   timeoutMs: s.timeoutMs,
 })
 
-const limitOf = (job: ConnRateJob): number => job.warmupMs + job.maxDurationMs + job.timeoutMs + SLACK_MS
+const limitOf = (job: ConnRateJob | BareForkJob): number => job.warmupMs + job.maxDurationMs + job.timeoutMs + SLACK_MS
 
 export const connrate = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
   withServer(model, async (server, loadgen) => {
     for (const concurrency of s.concurrencies) {
+      // The previous level used up the spares: let their replacements start,
+      // as a pause in the load would. (Not in a quick run: its figures only show that it works.)
+      if (model.spares !== undefined && !s.quick) await waitQuiet(server.pid, QUIET_LIMIT_MS)
       progress(`${model.name} connrate c=${concurrency}`)
-      const job = connrateJob(s, server.port, concurrency)
+      const job: ConnRateJob = { ...connrateJob(s, server.port, concurrency), ...(model.parentCpu ? { watchPid: server.pid } : {}) }
       const r = await loadgen.run(job, limitOf(job))
+      const parentCpu = model.parentCpu && r.watchedCpuMs !== null && r.connections > 0 ? round(r.watchedCpuMs / r.connections, 3) : null
+      if (model.parentCpu && parentCpu === null) throw new Error(`c=${concurrency}: the parent's CPU time could not be read (pid ${server.pid}, ${r.connections} connections)`)
       emit({
         model: model.name,
         scenario: 'connrate',
@@ -67,9 +87,45 @@ export const connrate = (model: Model, s: Settings, progress: Progress, emit: Em
         loadgenCpuPct: round(r.cpuPct, 1),
         loadgenBound: r.cpuPct > LOADGEN_BOUND_PCT,
         ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
+        ...(parentCpu !== null ? { parentCpuMsPerConn: parentCpu } : {}),
+        ...(model.spares !== undefined ? { spares: model.spares } : {}),
       })
     }
   })
+
+/**
+ * bare-fork: no server. The load generator's process forks empty children,
+ * `concurrency` at a time, for the connrate window at each concurrency: the
+ * ceiling for a model that forks a Node per connection, and the CPU a parent
+ * spends per fork when forking is all it does.
+ */
+export const bareFork = async (s: Settings, progress: Progress, emit: Emit): Promise<void> => {
+  const loadgen = startLoadgen()
+  try {
+    for (const concurrency of s.bareForkConcurrencies) {
+      progress(`bare-fork c=${concurrency}`)
+      const job: BareForkJob = { kind: 'barefork', module: EMPTY_CHILD, concurrency, ...s.connrate, timeoutMs: s.timeoutMs }
+      const r = await loadgen.run(job, limitOf(job))
+      if (r.forks === 0) throw new Error(`c=${concurrency}: no child exited in the window (${r.errors} errors: ${JSON.stringify(r.errorCodes)})`)
+      emit({
+        model: 'bare-fork',
+        scenario: 'connrate',
+        concurrency,
+        connsPerSec: round(r.forks / r.seconds, 1),
+        p50Ms: round(r.p50Ms, 3),
+        p90Ms: round(r.p90Ms, 3),
+        p99Ms: round(r.p99Ms, 3),
+        errors: r.errors,
+        connections: r.forks,
+        seconds: round(r.seconds, 3),
+        parentCpuMsPerFork: round(r.cpuMs / r.forks, 3),
+        ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
+      })
+    }
+  } finally {
+    await loadgen.stop()
+  }
+}
 
 export const throughput = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
   withServer(model, async (server, loadgen) => {
@@ -86,18 +142,19 @@ export const throughput = (model: Model, s: Settings, progress: Progress, emit: 
       loadgenCpuPct: round(r.cpuPct, 1),
       loadgenBound: r.cpuPct > LOADGEN_BOUND_PCT,
       ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
+      ...(model.spares !== undefined ? { spares: model.spares } : {}),
     })
   })
 
 export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit): Promise<void> =>
   withServer(model, async (server, loadgen) => {
-    await sleep(SETTLE_MS)
+    await settle(s, server.pid)
     const idle = treePss(server.pid)
     for (const level of s.memoryLevels) {
       progress(`${model.name} memory ${level} idle conns`)
       // Generous: the fork model starts up to 40 Nodes at once here.
       const r = await loadgen.run({ kind: 'hold', port: server.port, total: level, timeoutMs: 30_000 }, 30_000 + SLACK_MS)
-      await sleep(SETTLE_MS)
+      await settle(s, server.pid)
       const held = treePss(server.pid)
       emit({
         model: model.name,
@@ -108,6 +165,7 @@ export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit
         perConnKB: round((held.pssKB - idle.pssKB) / Math.max(1, r.held), 1),
         processes: held.processes,
         errors: r.errors,
+        ...(model.spares !== undefined ? { spares: model.spares } : {}),
       })
     }
   })

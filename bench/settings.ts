@@ -6,12 +6,17 @@ export interface Settings {
   readonly quick: boolean
   readonly outDir: string
   readonly concurrencies: readonly number[]
+  /** bare-fork: a quick run keeps only the concurrency the targets use (at 32 it needs over a second to its first exit). */
+  readonly bareForkConcurrencies: readonly number[]
   readonly payloadBytes: number
   readonly connrate: { readonly warmupMs: number; readonly durationMs: number; readonly maxDurationMs: number; readonly minConnections: number }
   readonly throughput: { readonly connections: number; readonly chunkBytes: number; readonly warmupMs: number; readonly durationMs: number }
   readonly memoryLevels: readonly number[]
   readonly spread: { readonly concurrency: number; readonly durationMs: number }
   readonly forkSamples: number
+  /** Start-up samples per subject (startup.ts), after `startupWarmups` rounds not counted. */
+  readonly startupSamples: number
+  readonly startupWarmups: number
   /** Per connection, connect to close; generous, since 32 forks at once on 2 cores take a while. */
   readonly timeoutMs: number
 }
@@ -33,16 +38,19 @@ export const parseSettings = (argv: readonly string[]): Settings => {
     quick,
     outDir,
     concurrencies: [1, 8, 32],
+    bareForkConcurrencies: quick ? [8] : [1, 8, 32],
     payloadBytes: 64,
     // The fork model needs about a second at concurrency 32 before its first
     // connection completes, so a quick window stretches until it holds a few.
     connrate: quick
-      ? { warmupMs: 50, durationMs: 300, maxDurationMs: 5000, minConnections: 5 }
+      ? { warmupMs: 50, durationMs: 200, maxDurationMs: 5000, minConnections: 5 }
       : { warmupMs: 500, durationMs: 4000, maxDurationMs: 10_000, minConnections: 30 },
-    throughput: { connections: 8, chunkBytes: 64 * 1024, warmupMs: quick ? 50 : 500, durationMs: quick ? 300 : 3000 },
+    throughput: { connections: 8, chunkBytes: 64 * 1024, warmupMs: quick ? 50 : 500, durationMs: quick ? 200 : 3000 },
     memoryLevels: [10, 40],
     spread: { concurrency: 8, durationMs: quick ? 300 : 2000 },
     forkSamples: quick ? 5 : 20,
+    startupSamples: quick ? 5 : 20,
+    startupWarmups: quick ? 0 : 1,
     timeoutMs: 10_000,
   }
 }

@@ -1,6 +1,7 @@
 // make bench QUICK=1, end to end, into a temporary directory: the JSON holds
-// every model, scenario and concurrency with finite numbers, and the bench
-// leaves no process behind. Speed is never asserted: this machine may be busy.
+// every model, scenario and concurrency with finite numbers, the start-up
+// rows, bare-fork and the targets, and the bench leaves no process behind.
+// Speed is never asserted, and neither is a target: this machine may be busy.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -8,18 +9,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import type { Report } from '../bench/results.js'
-import { outsideTap, processesWith } from './fixtures/server.js'
+import type { Report, Result } from '../bench/results.js'
+import { outsideTap, processesWith, SERVER } from './fixtures/server.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 const BENCH = join(ROOT, 'dist', 'bench', 'bench.js')
 const LIMIT_MS = 150_000
 
-const MODELS = ['fork', 'prefork', 'node-single', 'python-forking', 'c-fork']
+const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork']
 const PEERS = ['python-forking', 'c-fork']
 const CONCURRENCIES = [1, 8, 32]
 const MEMORY_LEVELS = [10, 40]
+const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child']
+const SPARES = 8
+const SPARES_ARGS = ['--port', '0', '--host', '127.0.0.1', '--max-children', '64', '--spares', String(SPARES)]
+const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate']
 
 const kill = (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void => {
   // Never -1 (every process we may signal), 0 or 1.
@@ -85,6 +90,41 @@ const runBench = (): Promise<Run> =>
     })
   })
 
+/**
+ * Whether this build of the server has --spares, asked as the bench asks:
+ * start it with the bench's arguments; it listens, or says it does not know
+ * the option. Stopped with SIGTERM (it ends its spares), then killed if need be.
+ */
+const serverHasSpares = (): Promise<boolean> =>
+  new Promise((resolve, reject) => {
+    const proc = spawn('env', [...outsideTap(process.env), mark, process.execPath, SERVER, ...SPARES_ARGS], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    let answer: boolean | null = null
+    const timer = setTimeout(() => settle(null), 15_000)
+    const settle = (has: boolean | null): void => {
+      if (answer !== null) return
+      answer = has ?? false
+      clearTimeout(timer)
+      proc.kill('SIGTERM')
+      const killer = setTimeout(() => proc.pid && kill(-proc.pid), 5000)
+      if (proc.exitCode !== null || proc.signalCode !== null) finish(has, killer)
+      else proc.once('exit', () => finish(has, killer))
+    }
+    const finish = (has: boolean | null, killer: NodeJS.Timeout): void => {
+      clearTimeout(killer)
+      if (has === null) reject(new Error(`the server with ${SPARES_ARGS.join(' ')} neither listened nor refused --spares:\n${stderr}`))
+      else resolve(has)
+    }
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+      if (/^listening on /m.test(stderr)) settle(true)
+    })
+    proc.once('exit', () => settle(/Unknown argument: spares/.test(stderr) ? false : null))
+  })
+
 let run: Run | null = null
 
 t.test('make bench QUICK=1 succeeds and reports', async (t) => {
@@ -96,6 +136,8 @@ t.test('make bench QUICK=1 succeeds and reports', async (t) => {
   t.equal(run.code, 0, `exit status; stderr:\n${run.stderr}`)
   t.match(run.stderr, /^\[1\/\d+\] .+\.\.\./m, 'progress lines on stderr')
   t.match(run.stdout, /^\| model \| concurrency \| conn\/s \|/m, 'a markdown table on stdout')
+  t.match(run.stdout, /^### Targets\n\n\| target \| measured \| target \| met\? \|/m, 'the targets table')
+  t.match(run.stdout, /^\| subject \| start, p50 ms \|/m, 'the start-up table')
   const files = readdirSync(out).sort()
   t.ok(files.includes('latest.json'), 'latest.json')
   t.ok(files.includes('latest.svg'), 'latest.svg')
@@ -121,12 +163,19 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
   t.equal(forkCost.length, 1, 'one fork-cost result')
   t.same(notFinite(forkCost[0], ['samples', 'p50Ms', 'meanMs', 'blockP50Ms', 'blockMeanMs']), [], 'fork cost figures')
 
+  const hasSpares = await serverHasSpares()
+  t.comment(`this build of the server ${hasSpares ? 'has' : 'does not have'} --spares`)
   for (const model of MODELS) {
-    const rows = results.filter((r) => r.model === model && r.scenario !== 'forkcost')
+    const rows: Result[] = results.filter((r) => r.model === model && r.scenario !== 'forkcost')
     const skipped = rows.find((r) => r.scenario === 'skipped')
     if (skipped?.scenario === 'skipped') {
       t.match(skipped.reason, /\S/, `${model} skipped with a reason`)
-      t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
+      if (model === 'fork+spares') {
+        t.notOk(hasSpares, 'fork+spares may be skipped only while the server has no --spares')
+        t.match(skipped.reason, /spares/, 'the skip says the option is missing')
+      } else {
+        t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
+      }
       t.equal(rows.length, 1, `${model}: nothing but the skip`)
       continue
     }
@@ -135,7 +184,11 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
       t.equal(found.length, 1, `${model} connrate c=${concurrency}`)
       const row = found[0]
       t.same(notFinite(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms', 'errors', 'loadgenCpuPct']), [], `${model} c=${concurrency} figures`)
-      t.equal(row?.scenario === 'connrate' && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
+      t.equal(row !== undefined && 'loadgenBound' in row && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
+      if (model === 'fork' || model === 'fork+spares') {
+        t.same(notFinite(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
+      }
+      if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
     }
     const throughput = rows.filter((r) => r.scenario === 'throughput')
     t.equal(throughput.length, 1, `${model} throughput`)
@@ -152,5 +205,40 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
     } else {
       t.equal(spread.length, 0, `no spread for ${model}`)
     }
+  }
+
+  // bare-fork: at every concurrency the settings name (a quick run: 8 only), never skipped.
+  const bareConcurrencies = report.settings.bareForkConcurrencies
+  t.ok(Array.isArray(bareConcurrencies) && bareConcurrencies.includes(8), 'bare-fork runs at concurrency 8 at least')
+  const bare = results.filter((r) => r.model === 'bare-fork')
+  t.equal(bare.length, Array.isArray(bareConcurrencies) ? bareConcurrencies.length : -1, 'one bare-fork row per concurrency, and nothing else')
+  for (const row of bare) {
+    t.equal(row.scenario, 'connrate', 'a bare-fork row is a connrate row')
+    const c = row.scenario === 'connrate' ? row.concurrency : NaN
+    t.same(notFinite(row, ['concurrency', 'connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms', 'errors', 'connections', 'seconds', 'parentCpuMsPerFork']), [], `bare-fork c=${c} figures`)
+    t.ok(row.scenario === 'connrate' && row.connections > 0, `bare-fork c=${c}: children exited in the window`)
+  }
+
+  // Start-up: one row per subject, each with its figures.
+  for (const subject of STARTUP_SUBJECTS) {
+    const found = results.filter((r) => r.model === subject)
+    t.equal(found.length, 1, `${subject}: one row`)
+    t.equal(found[0]?.scenario, 'startup', `${subject}: a startup row`)
+    t.same(notFinite(found[0], ['samples', 'startMs', 'startP90Ms', 'rssMiB', 'pssMiB', 'privateMiB']), [], `${subject} figures`)
+    t.ok(found[0]?.scenario === 'startup' && found[0].samples > 0 && found[0].pssMiB > 0 && found[0].rssMiB >= found[0].pssMiB, `${subject}: samples, and PSS within RSS`)
+  }
+
+  // Targets: each evaluated, or not measured only because fork+spares was skipped.
+  t.same(report.targets.map((x) => x.id), TARGETS, 'every target, in order')
+  for (const target of report.targets) {
+    if (target.met === null) {
+      t.ok(target.id.startsWith('spares-') && !hasSpares, `${target.id} may go unmeasured only while the server has no --spares`)
+      t.match(target.reason ?? '', /\S/, `${target.id}: why it was not measured`)
+      continue
+    }
+    t.same(notFinite(target, ['measured', 'limit']), [], `${target.id}: measured and limit`)
+    t.equal(typeof target.met, 'boolean', `${target.id}: met or missed`)
+    const holds = target.comparison === '<=' ? target.measured! <= target.limit! : target.measured! >= target.limit!
+    t.equal(target.met, holds, `${target.id}: met agrees with the figures`)
   }
 })
