@@ -18,6 +18,7 @@
 // the child table, reaping, logging and the drain are the same for both.
 import { fork } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { formatHostPort, normalizeAddress } from './lib/address.js'
 import { Backoff } from './lib/backoff.js'
@@ -36,6 +37,7 @@ import { WaitQueue, type Waiting } from './lib/wait-queue.js'
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url))
 /** After SIGTERM, how long a child has before SIGKILL. */
 const KILL_AFTER_MS = 2000
+const CPUS = availableParallelism()
 /** A test-only fault: fork children with this (possibly missing) program instead of node. */
 const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
 
@@ -64,8 +66,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const descriptors = new Descriptors()
   const spareBackoff = new Backoff()
   let spareTimer: NodeJS.Timeout | null = null
-  /** The spare that is starting now, if any. */
-  let booting: ChildEntry | null = null
+  /** Spares starting now, not yet ready. */
+  const booting = new Set<ChildEntry>()
   const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
   let connections = 0
   let draining = false
@@ -125,8 +127,8 @@ async function main(argv: readonly string[]): Promise<number> {
   function received(entry: ChildEntry, m: unknown, handle: unknown): void {
     if (isMessage(m, 'taken')) handedOff(entry)
     else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) supervisor.keep(handle as RawHandle)
-    else if (isMessage(m, 'ready') && entry === booting) {
-      booting = null // this spare has its service loaded: start the next
+    else if (isMessage(m, 'ready') && booting.delete(entry)) {
+      // this spare has its service loaded: start the next
       replenish()
     } else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
     else if (isMessage(m, 'tally')) {
@@ -206,21 +208,22 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // --spares: keep that many children forked ahead, loading the service.
   // They count toward --max-children; one that dies waiting is replaced
-  // later and later while they keep dying. One boots at a time: a burst of
-  // Node start-ups would take the CPU from the spares that are serving.
+  // later and later while they keep dying. At most one boots per CPU: a
+  // burst of Node start-ups would take the CPU from the spares serving.
   function replenish(): void {
-    if (draining || booting !== null || spareTimer !== null) return
-    if (table.count('spare') >= options.spares || table.size >= options.maxChildren) return
-    if (descriptors.short(ACCEPT_RESERVE) !== null) return
-    let entry: ChildEntry
-    try {
-      entry = forkChild({ state: 'spare', info: null, socket: null })
-    } catch (err) {
-      return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
+    while (!draining && booting.size < CPUS && spareTimer === null) {
+      if (table.count('spare') >= options.spares || table.size >= options.maxChildren) return
+      if (descriptors.short(ACCEPT_RESERVE) !== null) return
+      let entry: ChildEntry
+      try {
+        entry = forkChild({ state: 'spare', info: null, socket: null })
+      } catch (err) {
+        return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
+      }
+      if (entry.child.pid === undefined) return // spawn failed; 'error' follows
+      booting.add(entry)
+      entry.child.send(message('prepare', { spec }), undefined, undefined, () => {})
     }
-    if (entry.child.pid === undefined) return // spawn failed; 'error' follows
-    booting = entry
-    entry.child.send(message('prepare', { spec }), undefined, undefined, () => {})
   }
 
   function spareLost(pid: number | undefined, how: string, code: number | null, livedMs: number): void {
@@ -273,7 +276,7 @@ async function main(argv: readonly string[]): Promise<number> {
     table.remove(entry)
     counts.failed++
     if (entry.state === 'worker') return supervisor.replace(undefined, 1, null, 0, `fork failed: ${err.message}`)
-    if (entry === booting) booting = null
+    booting.delete(entry)
     if (entry.state === 'spare') return spareLost(undefined, `could not be forked: ${err.message}`, 1, 0)
     if (entry.socket && entry.info) drop(entry.socket, `fork failed: ${err.message}`, entry.info)
     next()
@@ -281,7 +284,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // reap: 'exit' is SIGCHLD and waitpid() in one event.
   function reap(entry: ChildEntry, code: number | null, signal: NodeJS.Signals | null): void {
-    if (entry === booting) booting = null
+    booting.delete(entry)
     clearTimeout(entry.handoffTimer ?? undefined)
     clearTimeout(entry.lifetimeTimer ?? undefined)
     table.remove(entry)
