@@ -332,11 +332,11 @@ async function main(argv: readonly string[]): Promise<number> {
       return finish(130)
     }
     draining = true
-    log.line(`${signal}: draining ${table.size} children, ${options.grace}s grace`)
     // New connects are refused from here: the parent closes its listener (its
     // callback may never come), and workers close theirs when told to stop.
     server.close()
     supervisor.stop()
+    log.line(`${signal}: draining ${table.size} children, ${options.grace}s grace`)
     for (const { child, state } of table) if (state === 'worker') child.send(message('stop', {}), undefined, undefined, () => {})
     for (const { socket, info } of queue.drain()) drop(socket, 'shutting down', info)
     clearTimeout(spareTimer ?? undefined)
