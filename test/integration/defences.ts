@@ -98,9 +98,11 @@ t.test('--user for a user that does not exist, or without root, is a usage error
 })
 
 t.test('--max-lifetime applies to prefork workers too: ended, logged, and replaced', async (t) => {
-  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-lifetime', '1', '-v'], { DEBUG: 'forkserver:parent' })
-  const pid = Number((await server.waitFor(/forkserver:parent pid (\d+) spawned$/))[1])
-  await server.waitFor(new RegExp(`^warning: pid ${pid} outlived --max-lifetime 1s; ending it$`))
+  // Long enough for a worker to start even on a busy machine, so that it is ended while serving.
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-lifetime', '3', '-v'], { DEBUG: 'forkserver:parent' })
+  const pid = Number((await server.waitFor(/forkserver:parent worker (\d+) is accepting$/))[1])
+  t.equal((await exchange(server.port, 'before')).data.toString(), 'before', 'the first worker serves')
+  await server.waitFor(new RegExp(`^warning: pid ${pid} outlived --max-lifetime 3s; ending it$`))
   await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
   await server.waitFor(new RegExp(`^warning: worker ${pid} was killed by SIGTERM; a new one in `))
   await server.waitForCount(/worker \d+ is accepting$/, 2)
