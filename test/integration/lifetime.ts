@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, open, readBytes } from '../fixtures/client.js'
+import { orphanedConnection } from '../fixtures/orphan.js'
 import { exitedWithin, startServer, stopServer } from '../fixtures/server.js'
 
 const CHILD = fileURLToPath(new URL('../../dist/child.js', import.meta.url))
@@ -40,14 +41,7 @@ t.test('a slow but steady client is not idle', async (t) => {
 
 t.test('when the parent is killed with SIGKILL, a child finishes its connection, then exits', async (t) => {
   const server = await startServer(t, ['--idle-timeout', '2', '-v'])
-  const socket = await open(server.port)
-  socket.write('a')
-  t.equal((await readBytes(socket, 1)).toString(), 'a')
-  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
-  process.kill(server.pid, 'SIGKILL')
-  await server.exited
-  socket.write('b')
-  t.equal((await readBytes(socket, 1)).toString(), 'b', 'the orphan still serves its client')
+  const { socket, pid } = await orphanedConnection(t, server)
   const closed = await collect(socket, 10_000)
   t.equal(closed.ended, 'end', 'then closes the connection within the idle bound')
   t.ok(await exitedWithin(pid, 5000), 'and the orphan is gone')

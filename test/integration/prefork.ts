@@ -1,7 +1,8 @@
 // --model prefork: workers that accept for themselves, kept alive by the parent.
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
+import { collect, exchange, open, readLine, refused } from '../fixtures/client.js'
+import { orphanedConnection } from '../fixtures/orphan.js'
 import { alive, childrenOf, exitedWithin, startServer, stopServer } from '../fixtures/server.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
@@ -114,14 +115,7 @@ t.test('workers apply --deny and --idle-timeout like fork-model children', async
 
 t.test('when the parent is killed, workers stop accepting, finish within the idle bound, and exit', async (t) => {
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--idle-timeout', '2', '-v'])
-  const socket = await open(server.port)
-  socket.write('a')
-  t.equal((await readBytes(socket, 1)).toString(), 'a')
-  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
-  process.kill(server.pid, 'SIGKILL')
-  await server.exited
-  socket.write('b')
-  t.equal((await readBytes(socket, 1)).toString(), 'b', 'the orphaned worker still serves its client')
+  const { socket, pid } = await orphanedConnection(t, server)
   t.equal(await refused(server.port), 'ECONNREFUSED', 'but accepts no one new')
   t.equal((await collect(socket, 10_000)).ended, 'end', 'and closes within the idle bound')
   t.ok(await exitedWithin(pid, 5000), 'then exits')
