@@ -1,0 +1,184 @@
+// The package as a user gets it: `npm pack` builds dist/ first (prepack) and
+// packs only what a user needs; the tarball installs offline from the npm
+// cache that `npm ci` filled, and the `forkserver` it installs serves.
+//
+// npm pack runs in a copy of the checkout, not in the checkout itself: its
+// prepack runs tsc, which would rewrite dist/ under the other test files that
+// run servers from it at the same time. The copy has no dist/ of its own, as
+// on a clean clone, but does have stray files under dist/ that must stay out.
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { exchange } from '../fixtures/client.js'
+import { outsideTap, processesWith, type Exit } from '../fixtures/server.js'
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }
+
+// Outside the checkout, so that nothing installed can fall back on its node_modules.
+const root = mkdtempSync(join(tmpdir(), 'forkserver-package-'))
+t.teardown(() => rmSync(root, { recursive: true, force: true }))
+const source = join(root, 'source')
+const packed = join(root, 'packed')
+const prefix = join(root, 'prefix')
+const installed = join(prefix, 'node_modules', '.bin', 'forkserver')
+
+const kill = (pid: number | undefined): void => {
+  try {
+    if (pid !== undefined) process.kill(pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+/** Kills the process group that `pid` leads (spawned with detached: true). */
+const killGroup = (pid: number | undefined): void => kill(pid === undefined ? undefined : -pid)
+
+/**
+ * `env` arguments for npm and the installed command: without tap's hooks, and
+ * without what an enclosing `npm test` or `npx tap` tells its scripts (the
+ * prefix and package it runs in), which would point a nested npm elsewhere.
+ */
+const cleanEnv = (env: NodeJS.ProcessEnv): string[] => [
+  // env(1) takes its -u options before the first NAME=VALUE, which outsideTap ends with.
+  ...Object.keys(env)
+    .filter((key) => /^npm_(?:package_|lifecycle_|command$|config_(?:local_|global_)?prefix$)/i.test(key) || key === 'INIT_CWD')
+    .flatMap((key) => ['-u', key]),
+  ...outsideTap(env),
+]
+
+interface Ran extends Exit {
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `command` in a process group of its own, killed at the teardown or after `limitMs`. */
+const run = (t: Test, command: string, args: readonly string[], cwd: string, limitMs = 90_000): Promise<Ran> =>
+  new Promise((resolve, reject) => {
+    const proc = spawn('env', [...cleanEnv(process.env), command, ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    t.teardown(() => killGroup(proc.pid))
+    let stdout = ''
+    let stderr = ''
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      killGroup(proc.pid)
+      reject(new Error(`${command} ${args.join(' ')}: no exit within ${limitMs} ms; stderr:\n${stderr}`))
+    }, limitMs)
+    proc.once('error', reject)
+    proc.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+
+interface PackFile {
+  readonly path: string
+}
+interface Pack {
+  readonly filename: string
+  readonly size: number
+  readonly files: readonly PackFile[]
+}
+
+let tarball: string | undefined
+
+t.test('npm pack builds dist first and packs only what a user needs', async (t) => {
+  // A clean clone: the working tree without dist/, node_modules/ or build leftovers.
+  const skip = new Set(['.git', '.tap', 'dist', 'node_modules'])
+  cpSync(REPO, source, {
+    recursive: true,
+    filter: (path) => {
+      const rel = relative(REPO, path).split('/')
+      return !(rel.length === 1 && (skip.has(rel[0]!) || rel[0]!.endsWith('.tgz')))
+    },
+  })
+  symlinkSync(realpathSync(join(REPO, 'node_modules')), join(source, 'node_modules'))
+  t.notOk(existsSync(join(source, 'dist', 'server.js')), 'no dist/server.js before the pack')
+  // What a local build leaves in dist/ besides the server: none of it belongs in the package.
+  // (dist/lib/renamed.js: what a module renamed since the last build leaves behind.)
+  for (const stray of ['dist/bench/bench.js', 'dist/test/protocol.js', 'dist/stray.js', 'dist/lib/renamed.js']) {
+    mkdirSync(join(source, stray, '..'), { recursive: true })
+    writeFileSync(join(source, stray), '// not for the package\n')
+  }
+  mkdirSync(packed)
+
+  const result = await run(t, 'npm', ['pack', '--json', '--pack-destination', packed], source)
+  t.equal(result.code, 0, 'npm pack exits 0', { stdout: result.stdout, stderr: result.stderr })
+  if (result.code !== 0) return
+  const [pack] = JSON.parse(result.stdout) as Pack[]
+  if (!pack) throw new Error(`npm pack --json printed no package:\n${result.stdout}`)
+  const built = join(source, 'dist', 'server.js')
+  t.ok(existsSync(built), 'prepack built dist/server.js')
+  t.match(existsSync(built) ? readFileSync(built, 'utf8') : '', /^#!\/usr\/bin\/env node\n/, 'which starts with its #! line')
+
+  const paths = pack.files.map((file) => file.path)
+  for (const needed of ['dist/server.js', 'dist/child.js', 'dist/lib/protocol.js', 'dist/lib/services/echo.js', 'README.md', 'LICENSE', 'package.json',
+    'docs/examples/greet.js', 'docs/forkserver.socket', 'docs/forkserver.service']) {
+    t.ok(paths.includes(needed), `the package holds ${needed}`)
+  }
+  t.same(paths.filter((path) => /^(?:test|bench|dist\/test|dist\/bench|node_modules)\//.test(path)), [], 'no tests, benchmarks or node_modules')
+  t.same(paths.filter((path) => path.startsWith('dist/') && !/^dist\/(?:server\.js|child\.js|lib\/.+)$/.test(path)), [], 'nothing else from dist/')
+  t.notOk(paths.includes('dist/lib/renamed.js'), 'nor what an earlier build left in dist/lib/')
+  t.same(paths.filter((path) => /\.(?:ts|tap|tgz)$/.test(path) || path.includes('node_modules')), [], 'no TypeScript sources, tap output or tarballs')
+
+  tarball = join(packed, pack.filename)
+  t.ok(existsSync(tarball), `the tarball is in --pack-destination (${pack.size} bytes, ${paths.length} files)`)
+  t.same(readdirSync(source).filter((name) => name.endsWith('.tgz')), [], 'and not where npm pack ran')
+})
+
+t.test('the tarball installs offline from the npm cache', async (t) => {
+  if (tarball === undefined) return t.fail('there is no tarball to install')
+  const args = ['install', '--no-audit', '--no-fund', '--prefix', prefix, tarball]
+  let result = await run(t, 'npm', ['--offline', ...args], root)
+  if (result.code !== 0 && /ENOTCACHED/.test(result.stderr)) {
+    t.comment('a dependency is not in the npm cache; trying again with --prefer-offline')
+    result = await run(t, 'npm', ['--prefer-offline', ...args], root)
+  }
+  t.equal(result.code, 0, 'npm install exits 0', { stderr: result.stderr })
+  t.ok(existsSync(installed), 'node_modules/.bin/forkserver is there')
+  for (const dependency of ['yargs', 'debug']) {
+    t.ok(existsSync(join(prefix, 'node_modules', dependency, 'package.json')), `with its dependency ${dependency}`)
+  }
+})
+
+t.test('the installed forkserver --version prints the package version', async (t) => {
+  if (!existsSync(installed)) return t.fail('forkserver is not installed')
+  const result = await run(t, installed, ['--version'], root, 20_000)
+  t.equal(result.code, 0, 'exit 0')
+  t.equal(result.stdout, `${version}\n`, `${version}, from package.json`)
+})
+
+t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t) => {
+  if (!existsSync(installed)) return t.fail('forkserver is not installed')
+  // As in fixtures/server.ts: children run in sessions of their own and are
+  // found for the teardown by a mark in their environment.
+  const mark = randomUUID()
+  const env = { ...process.env, FORKSERVER_TEST_RUN: mark }
+  const proc = spawn('env', [...cleanEnv(env), installed, '--port', '0'], { cwd: root, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => {
+    killGroup(proc.pid)
+    processesWith(`FORKSERVER_TEST_RUN=${mark}`).forEach(kill)
+  })
+  const exited = new Promise<Exit>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
+  let stderr = ''
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line within 20 s; stderr:\n${stderr}`)), 20_000)
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+      const ready = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(stderr)
+      if (!ready) return
+      clearTimeout(timer)
+      resolve(Number(ready[1]))
+    })
+    void exited.then((exit) => reject(new Error(`forkserver exited early (${JSON.stringify(exit)}):\n${stderr}`)))
+  })
+  const reply = await exchange(port, 'hello from the package\n')
+  t.equal(reply.data.toString(), 'hello from the package\n', 'the line comes back')
+  t.equal(reply.ended, 'end', 'then the server closes its side')
+  proc.kill('SIGTERM')
+  t.same(await exited, { code: 0, signal: null }, 'exit 0 on SIGTERM')
+})
