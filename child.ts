@@ -1,6 +1,7 @@
 // child.ts: a child of server.ts. It becomes one of two things, depending on
 // the first message from its parent:
 //   serve + a client's socket:     serve that one connection, then exit (fork model);
+//                                  with --exec, run the program on it and exit as it did;
 //   prepare, later serve:          the same, as a spare forked ahead (--spares);
 //   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts).
 //
@@ -10,9 +11,11 @@
 // processes share is the IPC channel and, once it arrives, the socket, passed
 // as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
+import { constants } from 'node:os'
 import { loadHandler, runConnection, warn } from './lib/connection.js'
+import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
-import { ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isMessage, message, type MessageOf } from './lib/protocol.js'
+import { ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/services/index.js'
 import { openTrace } from './lib/trace.js'
 
@@ -30,6 +33,8 @@ let stopAsked = false
 let stop = (): void => {
   stopAsked = true
 }
+/** What to do when a prefork parent asks for the counts (SIGUSR1); nothing to say until the worker runs. */
+let report = (): void => {}
 
 async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Promise<void> {
   // The descriptor can be lost in transit (Node then sends the message alone).
@@ -38,10 +43,11 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   process.send?.(message('taken', {}), undefined, undefined, (err) => {
     if (err) trace('could not confirm the handoff: %s', err.message)
   })
+  if (spec.exec !== null) return serveProgram(info, spec, handle)
   let socket: Socket | null = null
   // Orphaned: finish the connection, but within a bound.
   parentGone = () => {
-    const seconds = spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S
+    const seconds = orphanSeconds(spec)
     trace('parent gone: %ds left to finish', seconds)
     setTimeout(() => {
       socket?.destroy()
@@ -52,7 +58,7 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   try {
     handler = await loadHandler(spec)
   } catch (err) {
-    warn(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+    warn(spec, `${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
     return exit(ExitStatus.FAILED, 'no handler')
   }
   // Wrap the raw handle only now that the service is loaded, so that every
@@ -65,18 +71,58 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   exit(await runConnection(socket, info, spec, handler, trace), 'connection closed')
 }
 
+// --exec: the program serves the connection, and this child ends as it does.
+async function serveProgram(info: ConnectionInfo, spec: ServeSpec, handle: object): Promise<void> {
+  const orphaned = new AbortController()
+  parentGone = () => {
+    const seconds = orphanSeconds(spec)
+    trace('parent gone: the program has %ds left', seconds)
+    setTimeout(() => orphaned.abort(), seconds * 1000)
+  }
+  // Wrapped paused, never to read: what the client sends is the program's.
+  const socket = new Socket({ handle, pauseOnCreate: true } as SocketConstructorOpts)
+  const { FORWARDED_SIGNALS, runProgram } = await import('./lib/exec.js')
+  const ended = await runProgram(socket, info, spec, trace, { forward: FORWARDED_SIGNALS, stop: orphaned.signal })
+  if (orphaned.signal.aborted) return exit(ExitStatus.ORPHANED, 'parent gone and the program outlived the deadline')
+  exitAs(ended)
+}
+
+/** Signals Node does not die of when raised: it ignores SIGPIPE and starts its inspector on SIGUSR1. */
+const NOT_RAISED = new Set<NodeJS.Signals>(['SIGPIPE', 'SIGUSR1'])
+
+/** Ends this child as its program ended, so that the parent's `end` line shows the program's status or signal. */
+const exitAs = ({ code, signal }: ProgramExit): void => {
+  if (signal === null) {
+    trace('pid %d exit %d: the program exited', process.pid, code)
+    return process.exit(code ?? ExitStatus.FAILED)
+  }
+  trace('pid %d: the program was killed by %s', process.pid, signal)
+  if (!NOT_RAISED.has(signal)) {
+    process.removeAllListeners(signal) // back to the default action: die of it
+    process.kill(process.pid, signal)
+  }
+  // Still here: the shell's status for a program killed by a signal.
+  process.exit(128 + constants.signals[signal])
+}
+
+/** Seconds an orphaned child may go on serving. */
+const orphanSeconds = (spec: ServeSpec): number => (spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S)
+
 const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
 let role: 'waiting' | 'spare' | 'serving' | 'worker' = 'waiting'
 
 process.on('message', (m: unknown, handle: unknown) => {
   if (isMessage(m, 'stop')) return stop()
+  if (isMessage(m, 'report')) return report()
   if (role === 'waiting' && isMessage(m, 'prepare')) {
     // A spare, forked ahead: load the service now, then wait for a socket for
     // as long as the parent likes (it ends spares it no longer wants).
     clearTimeout(waiting)
     role = 'spare'
     // A failure to load is reported when the socket comes; ready either way.
-    return void loadHandler(m.spec).catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
+    // With --exec there is nothing to load: the program starts per connection.
+    const loading = m.spec.exec === null ? loadHandler(m.spec) : Promise.resolve()
+    return void loading.catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
   }
   if ((role === 'waiting' || role === 'spare') && isMessage(m, 'serve')) {
     clearTimeout(waiting)
@@ -90,6 +136,7 @@ process.on('message', (m: unknown, handle: unknown) => {
       const worker = work(m, handle, { trace, exit })
       parentGone = worker.parentGone
       stop = worker.stop
+      report = worker.report
       if (stopAsked) stop() // it came while the worker module was loading
     })
   }

@@ -17,19 +17,21 @@
 // workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
 // the child table, reaping, logging and the drain are the same for both.
 import { fork } from 'node:child_process'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { formatHostPort, normalizeAddress } from './lib/address.js'
+import { connectionInfo, listenerName, peerOf } from './lib/address.js'
 import { Backoff } from './lib/backoff.js'
 import { ChildTable, type ChildEntry } from './lib/child-table.js'
 import { isAllowed } from './lib/cidr.js'
 import { ACCEPT_RESERVE, Descriptors, FORK_RESERVE } from './lib/descriptors.js'
-import { createLog, endLine, errorMessage } from './lib/log.js'
+import { closeKeepingFile, listen, removeSocketFile, socketFileId, type Bound } from './lib/listen.js'
+import { createLog, errorMessage, type Counters } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { Supervisor } from './lib/prefork.js'
 import { RateLimiter } from './lib/rate-limit.js'
-import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './lib/protocol.js'
+import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type Tally, type WorkSpec } from './lib/protocol.js'
+import { statusReport, REPORT_WAIT_MS } from './lib/status.js'
 import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
 import { openTrace } from './lib/trace.js'
 import { WaitQueue, type Waiting } from './lib/wait-queue.js'
@@ -48,33 +50,44 @@ async function main(argv: readonly string[]): Promise<number> {
     return parsed.code
   }
   const options = parsed.options
-  const spec: ServeSpec = { service: options.service, handler: options.handler, idleTimeout: options.idleTimeout }
-  const workSpec: WorkSpec = {
+  // systemd's variables were for this process: no child or program should act on them.
+  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name]
+  const spec: ServeSpec = {
+    service: options.service, handler: options.handler, exec: options.exec, idleTimeout: options.idleTimeout, logFormat: options.logFormat,
+  }
+  /** What a prefork worker needs; completed once the server listens. */
+  let workSpec: WorkSpec = {
     ...spec,
+    unixPath: null,
     allow: options.access.allow.map((c) => c.text),
     deny: options.access.deny.map((c) => c.text),
     verbose: options.verbose,
     maxConnsPerChild: options.maxConnsPerChild,
   }
   const prefork = options.model === 'prefork'
-  const log = createLog(options.verbose)
+  const log = createLog(options.logFormat, options.verbose)
+  const { pid } = process
+  const warn = (text: string): void => log({ event: 'warning', message: text, pid })
   const trace = await openTrace('parent')
   const table = new ChildTable()
   const queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
-  const counts = { served: 0, failed: 0, denied: 0, dropped: 0 }
+  /** What the parent counted itself; prefork workers count their own (their tallies). */
+  const counts = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0 }
   const rate = options.rate && new RateLimiter(options.rate)
   const descriptors = new Descriptors()
   const spareBackoff = new Backoff()
   let spareTimer: NodeJS.Timeout | null = null
   /** Spares starting now, not yet ready. */
   const booting = new Set<ChildEntry>()
-  const status = (): void => log.verbose(`status: ${table.size}/${prefork ? options.workers : options.maxChildren}`)
-  let connections = 0
+  const max = prefork ? options.workers : options.maxChildren
+  const status = (): void => log({ event: 'status', trigger: 'change', live: table.size, max })
+  /** The socket file, for --path (or an inherited Unix socket); null for TCP. */
+  let path: string | null = null
   let draining = false
 
   const drop = (socket: Socket, reason: string, info: ConnectionInfo): void => {
     counts.dropped++
-    log.drop(reason, peerOf(info))
+    log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid })
     socket.destroy()
   }
 
@@ -84,9 +97,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const server = prefork ? createServer() : createServer({ pauseOnConnect: true }, accept)
   const supervisor = new Supervisor(options.workers, {
     spawn: startWorker,
+    closeListener: (listener) => closeKeepingFile(listener, options.endpoint.kind === 'path' ? options.endpoint.path : null),
     relisten,
     liveWorkers: () => table.count('worker'),
-    log,
+    warn,
     trace,
   })
 
@@ -94,18 +108,22 @@ async function main(argv: readonly string[]): Promise<number> {
   // a terminal (SIGINT to the whole foreground group) reaches only the
   // parent, which drains; no loader flags of ours; stdin closed; and the
   // --user/--group ids, switched to between fork and exec.
-  function forkChild(entry: Omit<ChildEntry, 'child' | 'startedAt' | 'handoffTimer' | 'lifetimeTimer'>): ChildEntry {
+  function forkChild(state: ChildEntry['state']): ChildEntry {
     trace('fork')
     const child = fork(CHILD, [], {
       execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.credentials,
     })
-    const forked: ChildEntry = { ...entry, child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null }
+    const forked: ChildEntry = {
+      state, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+      child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null,
+    }
     table.add(forked)
     child.on('error', (err) => childError(forked, err))
     child.on('exit', (code, signal) => reap(forked, code, signal))
     child.on('message', (m: unknown, handle: unknown) => received(forked, m, handle))
     if (child.pid !== undefined) {
       trace('pid %d spawned', child.pid)
+      log({ event: 'fork', pid: child.pid, state, conn: null })
       status()
     }
     return forked
@@ -117,10 +135,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   // A child that hangs is ended, SIGTERM first, then SIGKILL.
-  function outlived({ child }: ChildEntry): void {
-    log.warning(`pid ${child.pid} outlived --max-lifetime ${options.maxLifetime}s; ending it`)
-    child.kill('SIGTERM')
-    const kill = setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), KILL_AFTER_MS)
+  function outlived(entry: ChildEntry): void {
+    const { child } = entry
+    warn(`pid ${child.pid} outlived --max-lifetime ${options.maxLifetime}s; ending it`)
+    signalChild(entry, 'SIGTERM')
+    const kill = setTimeout(() => signalChild(entry, 'SIGKILL'), KILL_AFTER_MS)
     child.once('exit', () => clearTimeout(kill))
   }
 
@@ -132,28 +151,29 @@ async function main(argv: readonly string[]): Promise<number> {
       replenish()
     } else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
     else if (isMessage(m, 'tally')) {
-      counts.served += m.tally.served
-      counts.failed += m.tally.failed
-      counts.denied += m.tally.denied
+      entry.tally = m.tally
+      reported(entry)
     }
   }
 
   // accept: check the limits, then fork a child now or wait for a free one.
   function accept(socket: Socket): void {
     socket.on('error', (err) => trace('socket error before handoff: %s', err.message))
-    if (socket.remoteAddress === undefined) {
+    if (path === null && socket.remoteAddress === undefined) {
       trace('accept: the peer is already gone')
       return void socket.destroy()
     }
-    const info = connectionInfo(socket, ++connections)
+    const acceptedAt = Date.now()
+    const info = connectionInfo(socket, ++counts.accepted, path)
     const from = info.remoteAddress
     trace('accept %s', peerOf(info))
+    log({ event: 'accept', conn: info.id, peer: peerOf(info), pid })
     if (draining) return drop(socket, 'shutting down', info)
     const short = descriptors.short(ACCEPT_RESERVE)
     if (short !== null) return drop(socket, `out of descriptors (${short})`, info)
-    if (!isAllowed(options.access, from)) {
+    if (path === null && !isAllowed(options.access, from)) {
       counts.denied++
-      log.verbose(`deny ${peerOf(info)}`)
+      log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
       return void socket.destroy()
     }
     if (rate !== null && !rate.admit(from)) {
@@ -162,47 +182,46 @@ async function main(argv: readonly string[]): Promise<number> {
     if (options.maxPerIp > 0 && table.countFrom(from) + queue.countFrom(from) >= options.maxPerIp) {
       return drop(socket, `max-per-ip ${options.maxPerIp} reached`, info)
     }
-    if (table.size < options.maxChildren || table.spare()) return start({ socket, info })
+    if (table.size < options.maxChildren || table.spare()) return start({ socket, info, acceptedAt })
     if (options.overflow === 'reject') return drop(socket, `max-children ${options.maxChildren} reached`, info)
-    if (!queue.push({ socket, info })) return drop(socket, `queue full (${options.queueLimit} waiting)`, info)
+    if (!queue.push({ socket, info, acceptedAt })) return drop(socket, `queue full (${options.queueLimit} waiting)`, info)
     trace('queued %s, %d waiting', peerOf(info), queue.size)
   }
 
   // fork, then hand the socket to the child.
   // (With --spares, a spare forked ahead takes it at once.)
-  function start({ socket, info }: Waiting): void {
+  function start(waiting: Waiting): void {
     const spare = table.spare()
-    if (spare !== undefined) return handOff(spare, socket, info) // its successor is forked once it has the socket
+    if (spare !== undefined) return handOff(spare, waiting) // its successor is forked once it has the socket
     const short = descriptors.short(FORK_RESERVE)
-    if (short !== null) return drop(socket, `too few descriptors to fork (${short})`, info)
+    if (short !== null) return drop(waiting.socket, `too few descriptors to fork (${short})`, waiting.info)
     let entry: ChildEntry
     try {
-      entry = forkChild({ state: 'busy', info, socket })
+      entry = forkChild('busy')
     } catch (err) {
       counts.failed++
-      return drop(socket, `fork failed: ${errorMessage(err)}`, info)
+      return drop(waiting.socket, `fork failed: ${errorMessage(err)}`, waiting.info)
     }
+    Object.assign(entry, { info: waiting.info, socket: waiting.socket, acceptedAt: waiting.acceptedAt })
     if (entry.child.pid === undefined) return // spawn failed; 'error' follows
-    handOff(entry, socket, info)
+    handOff(entry, waiting)
   }
 
-  function handOff(entry: ChildEntry, socket: Socket, info: ConnectionInfo): void {
+  function handOff(entry: ChildEntry, { socket, info, acceptedAt }: Waiting): void {
     const { child } = entry
-    entry.state = 'busy'
-    entry.info = info
-    entry.socket = socket
+    Object.assign(entry, { state: 'busy', info, socket, acceptedAt })
     armLifetime(entry)
-    log.verbose(`pid ${child.pid} from ${peerOf(info)}`)
+    log({ event: 'from', pid: child.pid, peer: peerOf(info) })
     entry.handoffTimer = setTimeout(() => {
-      log.warning(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
-      child.kill('SIGKILL')
+      warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
+      signalChild(entry, 'SIGKILL')
     }, HANDOFF_TIMEOUT_S * 1000 + 1000)
     // keepOpen: the parent keeps owning its copy until the child confirms
     // (Node would otherwise leak it if the child died before its ACK).
     child.send(message('serve', { info, spec }), sendable(rawHandle(socket)), { keepOpen: true }, (err) => {
       if (!err) return
-      log.warning(`handoff to pid ${child.pid} failed: ${err.message}`)
-      child.kill('SIGKILL')
+      warn(`handoff to pid ${child.pid} failed: ${err.message}`)
+      signalChild(entry, 'SIGKILL')
     })
   }
 
@@ -216,7 +235,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (descriptors.short(ACCEPT_RESERVE) !== null) return
       let entry: ChildEntry
       try {
-        entry = forkChild({ state: 'spare', info: null, socket: null })
+        entry = forkChild('spare')
       } catch (err) {
         return spareLost(undefined, `fork failed: ${errorMessage(err)}`, 1, 0)
       }
@@ -229,7 +248,7 @@ async function main(argv: readonly string[]): Promise<number> {
   function spareLost(pid: number | undefined, how: string, code: number | null, livedMs: number): void {
     if (draining) return
     const delay = spareBackoff.next(code !== 0, livedMs)
-    log.warning(`spare ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
+    warn(`spare ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
     spareTimer = setTimeout(() => {
       spareTimer = null
       replenish()
@@ -240,7 +259,7 @@ async function main(argv: readonly string[]): Promise<number> {
   function startWorker(listener: RawHandle, lend: boolean): void {
     let entry: ChildEntry
     try {
-      entry = forkChild({ state: 'worker', info: null, socket: null })
+      entry = forkChild('worker')
     } catch (err) {
       return supervisor.replace(undefined, 1, null, 0, `fork failed: ${errorMessage(err)}`)
     }
@@ -248,16 +267,22 @@ async function main(argv: readonly string[]): Promise<number> {
     armLifetime(entry)
     entry.child.send(message('work', { spec: workSpec, lend }), sendable(listener), undefined, (err) => {
       if (!err) return
-      log.warning(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
-      entry.child.kill('SIGKILL')
+      warn(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
+      signalChild(entry, 'SIGKILL')
     })
   }
 
   // prefork, when no process holds the listener any more: listen afresh.
   function relisten(): void {
     const again = createServer()
-    again.once('error', (err) => supervisor.relistenFailed(`cannot listen again: ${err.message}`))
-    again.listen({ host: options.host, port: address.port }, () => supervisor.start(again))
+    const endpoint = options.endpoint.kind === 'tcp' ? { ...options.endpoint, port: boundPort } : options.endpoint
+    listen(again, endpoint).then(
+      () => {
+        if (options.endpoint.kind === 'path') fileId = socketFileId(options.endpoint.path)
+        supervisor.start(again)
+      },
+      (err: unknown) => supervisor.relistenFailed(`cannot listen again: ${errorMessage(err)}`),
+    )
   }
 
   // The child holds its own copy of the descriptor: close ours, as C's parent
@@ -267,11 +292,15 @@ async function main(argv: readonly string[]): Promise<number> {
     entry.socket?.destroy()
     entry.socket = null
     trace('socket handed off to pid %d', entry.child.pid)
+    if (entry.info !== null && entry.acceptedAt !== null) {
+      entry.handoffMs = Date.now() - entry.acceptedAt
+      log({ event: 'handoff', conn: entry.info.id, pid: entry.child.pid, peer: peerOf(entry.info), handoffMs: entry.handoffMs })
+    }
     replenish()
   }
 
   function childError(entry: ChildEntry, err: Error): void {
-    if (entry.child.pid !== undefined) return log.warning(`pid ${entry.child.pid}: ${err.message}`)
+    if (entry.child.pid !== undefined) return warn(`pid ${entry.child.pid}: ${err.message}`)
     // The child never started, so no 'exit' will come: clean up here.
     table.remove(entry)
     counts.failed++
@@ -295,9 +324,20 @@ async function main(argv: readonly string[]): Promise<number> {
     // a spare served no one.
     if (entry.state === 'busy' && code === 0) counts.served++
     else if (entry.state !== 'spare' && code !== 0) counts.failed++
+    if (entry.tally !== null) addTally(entry.tally)
     trace('pid %d exited %s → reaped', entry.child.pid, signal ? `signal ${signal}` : `status ${code}`)
-    log.verbose(endLine(entry.child.pid, code, signal))
+    log({
+      event: 'end',
+      conn: entry.info?.id ?? null,
+      pid: entry.child.pid,
+      peer: entry.info === null ? null : peerOf(entry.info),
+      handoffMs: entry.handoffMs,
+      endMs: entry.acceptedAt === null ? null : Date.now() - entry.acceptedAt,
+      code,
+      signal,
+    })
     status()
+    reported(entry)
     const lived = Date.now() - entry.startedAt
     if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, lived)
     if (entry.state === 'spare') spareLost(entry.child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
@@ -314,6 +354,49 @@ async function main(argv: readonly string[]): Promise<number> {
     replenish()
   }
 
+  // A retired worker's counts join the parent's.
+  function addTally(tally: Tally): void {
+    counts.accepted += tally.accepted
+    counts.served += tally.served
+    counts.failed += tally.failed
+    counts.denied += tally.denied
+  }
+
+  /** The counts so far: the parent's, and those the live workers last reported. */
+  function counters(): Counters {
+    const all = { ...counts, peak: table.peak }
+    for (const { tally } of table) {
+      if (tally === null) continue
+      all.accepted += tally.accepted
+      all.served += tally.served
+      all.failed += tally.failed
+      all.denied += tally.denied
+    }
+    return all
+  }
+
+  // SIGUSR1: the status table. Prefork workers are asked for their counts
+  // first, and given REPORT_WAIT_MS to answer.
+  let awaiting: Set<ChildEntry> | null = null
+  let reportTimer: NodeJS.Timeout | undefined
+  function report(): void {
+    if (awaiting !== null) return // one is on its way
+    awaiting = new Set([...table].filter((entry) => entry.state === 'worker'))
+    for (const { child } of awaiting) child.send(message('report', {}), undefined, undefined, () => {})
+    reportTimer = setTimeout(printReport, REPORT_WAIT_MS)
+    reported()
+  }
+  function reported(entry?: ChildEntry): void {
+    if (awaiting === null) return
+    if (entry !== undefined) awaiting.delete(entry)
+    if (awaiting.size === 0) printReport()
+  }
+  function printReport(): void {
+    clearTimeout(reportTimer)
+    awaiting = null
+    log(statusReport(table, max, counters(), peerOf))
+  }
+
   // Shutdown: stop accepting, close the queue, give live children --grace
   // seconds, then SIGTERM, then SIGKILL. A second SIGINT ends it at once.
   let exitWith!: (code: number) => void
@@ -321,22 +404,22 @@ async function main(argv: readonly string[]): Promise<number> {
   const timers: NodeJS.Timeout[] = []
   let forced = false
   const killAll = (signal: NodeJS.Signals): void => {
-    for (const { child } of table) child.kill(signal)
+    for (const entry of table) signalChild(entry, signal)
   }
 
   function shutdown(signal: NodeJS.Signals): void {
     if (draining) {
       if (signal !== 'SIGINT') return
-      log.line(`second SIGINT: killing ${table.size} children`)
+      warn(`second SIGINT: killing ${table.size} children`)
       killAll('SIGKILL')
       return finish(130)
     }
     draining = true
     // New connects are refused from here: the parent closes its listener (its
     // callback may never come), and workers close theirs when told to stop.
-    server.close()
+    if (server.listening) server.close()
     supervisor.stop()
-    log.line(`${signal}: draining ${table.size} children, ${options.grace}s grace`)
+    log({ event: 'drain', signal, live: table.size, graceS: options.grace })
     for (const { child, state } of table) if (state === 'worker') child.send(message('stop', {}), undefined, undefined, () => {})
     for (const { socket, info } of queue.drain()) drop(socket, 'shutting down', info)
     clearTimeout(spareTimer ?? undefined)
@@ -344,7 +427,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (table.size === 0) return finish()
     timers.push(setTimeout(() => {
       forced = true
-      log.warning(`grace over: SIGTERM to ${table.size} children`)
+      warn(`grace over: SIGTERM to ${table.size} children`)
       killAll('SIGTERM')
       timers.push(setTimeout(() => killAll('SIGKILL'), KILL_AFTER_MS))
     }, options.grace * 1000))
@@ -353,45 +436,59 @@ async function main(argv: readonly string[]): Promise<number> {
   // The table is empty (or we gave up on it): say what happened, and exit.
   function finish(code = forced ? 1 : 0): void {
     timers.forEach(clearTimeout)
-    log.line(`shutdown: served ${counts.served}, peak ${table.peak}, failed ${counts.failed}, denied ${counts.denied}, dropped ${counts.dropped}`)
+    if (options.endpoint.kind === 'path') removeSocketFile(options.endpoint.path, fileId)
+    log({ event: 'shutdown', counters: counters(), code })
     exitWith(code)
   }
 
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
+  process.on('SIGUSR1', report)
 
-  let address: AddressInfo = { address: options.host, family: '', port: options.port }
-  const listenFailed = new Promise<Error>((resolve) => server.once('error', resolve))
-  const listening = new Promise<null>((resolve) =>
-    server.once('listening', () => {
-      address = server.address() as AddressInfo
-      // prefork: hand out the listener before the first accept can happen here.
-      if (prefork) supervisor.start(server)
-      resolve(null)
-    }))
-  server.listen({ host: options.host, port: options.port })
-  const failure = await Promise.race([listening, listenFailed])
-  if (failure !== null) {
-    log.line(`fatal: ${failure.message}`)
+  let boundPort = 0
+  /** The socket file this server made (--path), to remove at exit. */
+  let fileId: number | null = null
+  let bound: Bound
+  try {
+    bound = await listen(server, options.endpoint)
+  } catch (err) {
+    log({ event: 'fatal', message: errorMessage(err), pid })
     return 1
   }
+  if (bound.kind === 'unix') path = bound.path
+  else boundPort = bound.port
+  if (options.endpoint.kind === 'path') fileId = socketFileId(options.endpoint.path)
+  workSpec = { ...workSpec, unixPath: path }
+  // (--path refuses these as usage errors; an inherited descriptor is known only now.)
+  if (path !== null && (options.access.allow.length + options.access.deny.length > 0 || options.rate !== null || options.maxPerIp > 0)) {
+    log({ event: 'fatal', message: 'the inherited socket is a Unix socket: --allow, --deny, --rate and --max-per-ip need TCP peers', pid })
+    return 1
+  }
+  trace('listening on %s (%s)', listenerName(bound), options.endpoint.kind === 'fd' ? `descriptor ${options.endpoint.fd} from ${options.endpoint.from}` : options.endpoint.kind)
+  // prefork: hand out the listener before the first accept can happen here.
+  if (prefork) supervisor.start(server)
   // From here on, a server error is a failed accept (ENFILE, say): warn, keep listening.
-  server.removeAllListeners('error')
-  server.on('error', (err) => log.warning(`accept failed: ${err.message}`))
-  log.line(`listening on ${formatHostPort(address.address, address.port)}`)
+  server.on('error', (err) => warn(`accept failed: ${err.message}`))
+  log({ event: 'listening', address: listenerName(bound), pid })
   status()
   replenish()
   return done
 }
 
-const connectionInfo = (socket: Socket, id: number): ConnectionInfo => ({
-  id,
-  remoteAddress: normalizeAddress(socket.remoteAddress ?? ''),
-  remotePort: socket.remotePort ?? 0,
-  localAddress: normalizeAddress(socket.localAddress ?? ''),
-  localPort: socket.localPort ?? 0,
-})
-
-const peerOf = (info: ConnectionInfo): string => formatHostPort(info.remoteAddress, info.remotePort)
+/**
+ * Each child leads a process group of its own (it was forked detached), with
+ * whatever it started: the --exec program, or a handler's own processes.
+ * SIGKILL, which a child cannot pass on, goes to the whole group, and so does
+ * everything sent to a prefork worker; a busy child passes SIGTERM on to its
+ * program itself.
+ */
+const signalChild = ({ child, state }: ChildEntry, signal: NodeJS.Signals): void => {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  try {
+    process.kill(signal === 'SIGKILL' || state === 'worker' ? -child.pid : child.pid, signal)
+  } catch {
+    // gone already
+  }
+}
 
 process.exit(await main(process.argv.slice(2)))

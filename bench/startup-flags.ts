@@ -33,8 +33,8 @@ const once1 = async (execArgv: readonly string[]): Promise<number> => {
   const [socket] = (await once(server, 'connection')) as [Socket]
   const started = process.hrtime.bigint()
   const child = fork(CHILD, [], { execArgv: [...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const info = { id: 1, remoteAddress: '127.0.0.1', remotePort: client.localPort ?? 0, localAddress: '127.0.0.1', localPort: port }
-  child.send(message('serve', { info, spec: { service: 'echo', handler: null, idleTimeout: 0 } }), sendable(rawHandle(socket)), { keepOpen: true })
+  const info = { id: 1, protocol: 'TCP' as const, remoteAddress: '127.0.0.1', remotePort: client.localPort ?? 0, localAddress: '127.0.0.1', localPort: port }
+  child.send(message('serve', { info, spec: { service: 'echo', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' } }), sendable(rawHandle(socket)), { keepOpen: true })
   await new Promise<void>((resolve) => child.on('message', (m) => isMessage(m, 'taken') && resolve()))
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   socket.destroy()

@@ -195,6 +195,7 @@ const forkserverChild = async (listener: Server, port: number, id: number): Prom
     socket = await within(accepted, LIMIT_MS, 'accept')
     socket.on('error', () => undefined)
     const info = {
+      protocol: 'TCP' as const,
       id,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
@@ -207,7 +208,7 @@ const forkserverChild = async (listener: Server, port: number, id: number): Prom
     child = forked
     const taken = firstMessage(forked.proc, (m) => isMessage(m, 'taken'))
     const sent = new Promise<void>((resolve, reject) =>
-      forked.proc.send(message('serve', { info, spec: { service: 'echo', handler: null, idleTimeout: 0 } }), handle, { keepOpen: true }, (err) =>
+      forked.proc.send(message('serve', { info, spec: { service: 'echo', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' } }), handle, { keepOpen: true }, (err) =>
         err ? reject(err) : resolve(),
       ),
     )

@@ -1,5 +1,6 @@
 // Peer addresses as the access rules, the per-IP limit and the logs see them.
-import { isIPv4 } from 'node:net'
+import { isIPv4, type Socket } from 'node:net'
+import type { ConnectionInfo } from './protocol.js'
 
 const MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
 
@@ -15,3 +16,28 @@ export const normalizeAddress = (address: string): string => {
 /** `1.2.3.4:80`, or `[::1]:80` for IPv6, as tcpserver and most tools print them. */
 export const formatHostPort = (address: string, port: number): string =>
   address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+
+/**
+ * Where a connection comes from and where it arrived. A Unix-domain socket
+ * (`path`, the listener's file) has no addresses or ports: its peer is
+ * known by the path alone.
+ */
+export const connectionInfo = (socket: Socket, id: number, path: string | null): ConnectionInfo =>
+  path === null
+    ? {
+        id,
+        protocol: 'TCP',
+        remoteAddress: normalizeAddress(socket.remoteAddress ?? ''),
+        remotePort: socket.remotePort ?? 0,
+        localAddress: normalizeAddress(socket.localAddress ?? ''),
+        localPort: socket.localPort ?? 0,
+      }
+    : { id, protocol: 'UNIX', remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0 }
+
+/** The peer as the logs show it: `1.2.3.4:5678`, or `unix:PATH`. */
+export const peerOf = (info: ConnectionInfo): string =>
+  info.protocol === 'UNIX' ? `unix:${info.localAddress}` : formatHostPort(info.remoteAddress, info.remotePort)
+
+/** A listener as the `listening on` line shows it: `HOST:PORT`, or `unix:PATH`. */
+export const listenerName = (bound: { kind: 'tcp'; address: string; port: number } | { kind: 'unix'; path: string }): string =>
+  bound.kind === 'unix' ? `unix:${bound.path}` : formatHostPort(bound.address, bound.port)

@@ -3,7 +3,7 @@
 // worked out from it rather than kept beside it.
 import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
-import type { ConnectionInfo } from './protocol.js'
+import type { ConnectionInfo, Tally } from './protocol.js'
 
 export interface ChildEntry {
   /**
@@ -13,6 +13,11 @@ export interface ChildEntry {
   state: 'spare' | 'busy' | 'worker'
   /** The connection a busy child serves; null for a spare or a worker. */
   info: ConnectionInfo | null
+  /** When the parent accepted that connection, and how long the handoff took (ms). */
+  acceptedAt: number | null
+  handoffMs: number | null
+  /** A worker's counts, as it last reported them. */
+  tally: Tally | null
   readonly child: ChildProcess
   readonly startedAt: number
   /**

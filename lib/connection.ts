@@ -2,15 +2,14 @@
 // and exits, and in a prefork worker, which serves many at once.
 import type { Socket } from 'node:net'
 import { pathToFileURL } from 'node:url'
-import { errorMessage, sanitize } from './log.js'
+import { createLog, errorMessage } from './log.js'
 import { ExitStatus, type ConnectionInfo, type ServeSpec } from './protocol.js'
 import { SERVICES, isServiceName, type Handler } from './services/index.js'
 import type { Trace } from './trace.js'
 
-/** A per-connection failure, from a child: one line, peer text cleaned. */
-export const warn = (text: string): void => {
-  process.stderr.write(`warning: pid ${process.pid}: ${sanitize(text)}\n`)
-}
+/** A per-connection failure, from a child: one line in the server's log format, peer text cleaned. */
+export const warn = (spec: Pick<ServeSpec, 'logFormat'>, text: string): void =>
+  createLog(spec.logFormat, true)({ event: 'warning', message: text, pid: process.pid, child: true })
 
 /** The built-in service or the --handler module, imported on first use. */
 export const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
@@ -43,7 +42,7 @@ export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeS
       })
     }
     const fail = (err: unknown): void => {
-      warn(`${spec.handler ?? spec.service} failed: ${errorMessage(err)}`)
+      warn(spec, `${spec.handler ?? spec.service} failed: ${errorMessage(err)}`)
       status = ExitStatus.FAILED
       socket.destroy()
     }

@@ -1,22 +1,83 @@
-// The parent's log lines, one fixed shape each, on stderr. People grep these,
-// as they grep tcpserver's, so the shapes do not change:
+// The log, on stderr, in one of two formats.
 //
-//   listening on HOST:PORT        always, once listening
+// text (the default): one fixed shape per line. People grep these, as they
+// grep tcpserver's, so the shapes do not change:
+//
+//   listening on HOST:PORT        always, once listening (unix:PATH for --path)
 //   status: N/MAX                 -v, whenever the number of children changes
-//   pid P from IP:PORT            -v, after each fork
+//   pid P from PEER               -v, when a child is given a connection
 //   end P status S                -v, when a child exits
 //   end P signal SIG              -v, when a child is killed
-//   deny IP:PORT                  -v, when --allow/--deny turns a peer away
-//   warning: dropping connection, REASON: IP:PORT    always
+//   deny PEER                     -v, when --allow/--deny turns a peer away
+//   SIGNAL: draining ...          always, at shutdown
+//   shutdown: served N, ...       always, last
+//   warning: dropping connection, REASON: PEER    always
 //   warning: MESSAGE              always
 //   fatal: MESSAGE                always, then a non-zero exit
+//
+// json (--log-format json): one JSON object per line for every event,
+// whatever -v says, each with the time and the event's name first.
 
-export interface Log {
-  readonly line: (text: string) => void
-  readonly verbose: (text: string) => void
-  readonly warning: (text: string) => void
-  readonly drop: (reason: string, peer: string) => void
+export type LogFormat = 'text' | 'json'
+
+/** A child's state, as the status table shows it. */
+export type ChildState = 'spare' | 'busy' | 'worker'
+
+export interface Counters {
+  readonly accepted: number
+  readonly served: number
+  readonly denied: number
+  readonly dropped: number
+  readonly failed: number
+  readonly peak: number
 }
+
+export interface ChildRow {
+  readonly pid: number | undefined
+  readonly state: ChildState
+  /** The connection a busy child serves. */
+  readonly conn: number | null
+  readonly peer: string | null
+  readonly ageMs: number
+}
+
+/** Every event, with the fields its JSON line carries. Times are milliseconds since accept. */
+export type LogEvent =
+  | { readonly event: 'listening'; readonly address: string; readonly pid: number }
+  | { readonly event: 'accept'; readonly conn: number; readonly peer: string; readonly pid: number }
+  | { readonly event: 'fork'; readonly pid: number | undefined; readonly state: ChildState; readonly conn: number | null }
+  /** Text only (`pid P from PEER`, as the child is given the socket); JSON has accept and handoff. */
+  | { readonly event: 'from'; readonly pid: number | undefined; readonly peer: string }
+  | { readonly event: 'handoff'; readonly conn: number; readonly pid: number | undefined; readonly peer: string; readonly handoffMs: number }
+  | {
+      readonly event: 'end'
+      readonly conn: number | null
+      readonly pid: number | undefined
+      readonly peer: string | null
+      readonly handoffMs: number | null
+      readonly endMs: number | null
+      readonly code: number | null
+      readonly signal: string | null
+    }
+  | { readonly event: 'deny'; readonly conn: number; readonly peer: string; readonly pid: number }
+  | { readonly event: 'drop'; readonly conn: number | null; readonly peer: string; readonly reason: string; readonly pid: number }
+  /** On every change of the number of children (`status: N/MAX`), or the SIGUSR1 table with the counters. */
+  | { readonly event: 'status'; readonly trigger: 'change'; readonly live: number; readonly max: number }
+  | {
+      readonly event: 'status'
+      readonly trigger: 'SIGUSR1'
+      readonly live: number
+      readonly max: number
+      readonly counters: Counters
+      readonly children: readonly ChildRow[]
+    }
+  | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
+  | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number }
+  /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
+  | { readonly event: 'warning'; readonly message: string; readonly pid: number; readonly child?: true }
+  | { readonly event: 'fatal'; readonly message: string; readonly pid: number }
+
+export type Log = (event: LogEvent) => void
 
 const LIMIT = 200
 
@@ -30,19 +91,57 @@ export const sanitize = (text: string, limit = LIMIT): string => {
   return clean.length > limit ? `${clean.slice(0, limit)}...` : clean
 }
 
-export const createLog = (verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): Log => {
-  const line = (text: string): void => write(`${text}\n`)
-  return {
-    line,
-    verbose: verbose ? line : () => {},
-    warning: (text) => line(`warning: ${sanitize(text)}`),
-    drop: (reason, peer) => line(`warning: dropping connection, ${sanitize(reason)}: ${sanitize(peer)}`),
-  }
-}
-
 /** The message of anything thrown. */
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 /** A signal name or status, as the `end` line prints it. */
 export const endLine = (pid: number | undefined, code: number | null, signal: string | null): string =>
   signal ? `end ${pid ?? '?'} signal ${signal}` : `end ${pid ?? '?'} status ${code ?? '?'}`
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
+
+const counterText = (c: Counters): string =>
+  `accepted ${c.accepted}, served ${c.served}, denied ${c.denied}, dropped ${c.dropped}, failed ${c.failed}, peak ${c.peak}`
+
+/** The SIGUSR1 table: a status line with the counters, then a row per child. */
+const table = (live: number, max: number, counters: Counters, children: readonly ChildRow[]): string => {
+  const rows = [['PID', 'STATE', 'AGE', 'CONN', 'PEER'], ...children.map((c) =>
+    [String(c.pid ?? '?'), c.state, seconds(c.ageMs), c.conn === null ? '-' : String(c.conn), c.peer === null ? '-' : sanitize(c.peer)])]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
+  const lines = rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`)
+  return [`status: ${live}/${max} children, ${counterText(counters)}`, ...lines].join('\n')
+}
+
+/** How an event reads in the text format, and whether only -v shows it; null: not in text. */
+const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
+  switch (e.event) {
+    case 'listening': return [`listening on ${e.address}`, 'always']
+    case 'status':
+      return e.trigger === 'SIGUSR1' ? [table(e.live, e.max, e.counters, e.children), 'always'] : [`status: ${e.live}/${e.max}`, 'verbose']
+    case 'from': return [`pid ${e.pid ?? '?'} from ${sanitize(e.peer)}`, 'verbose']
+    case 'end': return [endLine(e.pid, e.code, e.signal), 'verbose']
+    case 'deny': return [`deny ${sanitize(e.peer)}`, 'verbose']
+    case 'drop': return [`warning: dropping connection, ${sanitize(e.reason)}: ${sanitize(e.peer)}`, 'always']
+    case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
+    case 'shutdown': {
+      const c = e.counters
+      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}`, 'always']
+    }
+    case 'warning': return [`warning: ${e.child ? `pid ${e.pid}: ` : ''}${sanitize(e.message)}`, 'always']
+    case 'fatal': return [`fatal: ${sanitize(e.message)}`, 'always']
+    default: return null // accept, fork, handoff: JSON only
+  }
+}
+
+/**
+ * A log that writes each event in `format`: every event as JSON, or the text
+ * lines, those marked verbose only with -v. Each is written with one call, so
+ * that lines from the parent and its children do not interleave.
+ */
+export const createLog = (format: LogFormat, verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): Log =>
+  format === 'json'
+    ? (e) => e.event !== 'from' && write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)
+    : (e) => {
+        const line = text(e)
+        if (line !== null && (line[1] === 'always' || verbose)) write(`${line[0]}\n`)
+      }

@@ -11,8 +11,22 @@ import { SERVICE_NAMES } from './services/index.js'
 
 export type Overflow = 'queue' | 'reject'
 export type Model = 'fork' | 'prefork'
+export type LogFormat = 'text' | 'json'
+
+/**
+ * Where the server listens: a TCP address, a Unix-domain socket file, or a
+ * listening descriptor it inherited (--fd, or systemd's socket activation).
+ */
+export type Endpoint =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'fd'; readonly fd: number; readonly from: '--fd' | 'LISTEN_FDS' }
 
 const MODELS = ['fork', 'prefork'] as const
+const LOG_FORMATS = ['text', 'json'] as const
+const TCP_DEFAULTS = { host: '127.0.0.1', port: 7000 } as const
+/** systemd passes its sockets from this descriptor on (SD_LISTEN_FDS_START). */
+const SD_LISTEN_FDS_START = 3
 const FORK_DEFAULTS = { maxChildren: 40, overflow: 'queue', queueLimit: 128, maxPerIp: 0 } as const
 const PREFORK_DEFAULTS = { workers: availableParallelism(), maxConnsPerChild: 0 } as const
 /** Options that belong to one model only, by their command-line names. */
@@ -23,10 +37,11 @@ const ONLY: Record<Model, readonly string[]> = {
 
 export interface Options {
   readonly model: Model
-  readonly host: string
-  readonly port: number
+  readonly endpoint: Endpoint
   readonly service: string | null
   readonly handler: string | null
+  /** --exec: the program and its arguments, run with the connection as stdin and stdout; or null. */
+  readonly exec: readonly string[] | null
   readonly maxChildren: number
   readonly overflow: Overflow
   readonly queueLimit: number
@@ -43,6 +58,7 @@ export interface Options {
   /** --user/--group as ids, or null to run children as the parent runs. */
   readonly credentials: Credentials | null
   readonly verbose: boolean
+  readonly logFormat: LogFormat
 }
 
 /** What the command line asks for: serve with these options, or print and exit. */
@@ -91,6 +107,14 @@ const rateOption = (raw: unknown): Rate => {
   }
 }
 
+const socketPath = (raw: unknown): string => {
+  const path = String(one('path', raw))
+  if (path === '') throw new Error('--path must not be empty')
+  // sockaddr_un holds at most 107 bytes and a NUL.
+  if (Buffer.byteLength(resolve(path)) > 107) throw new Error(`--path is too long for a Unix socket (at most 107 bytes): ${path}`)
+  return resolve(path)
+}
+
 const handlerPath = (raw: unknown): string => {
   const path = resolve(String(one('handler', raw)))
   let isFile = false
@@ -120,8 +144,11 @@ const parser = () =>
     .scriptName('forkserver')
     .usage('Usage: forkserver [options]\n\nA fork-per-connection TCP server: accept, fork a child, hand it the socket, reap it.')
     .options({
-      host: { requiresArg: true, type: 'string', default: '127.0.0.1', describe: 'address to listen on', coerce: (v: unknown) => String(one('host', v)) },
-      port: { requiresArg: true, type: 'string', default: '7000', describe: 'port; 0 = any free port', coerce: integer('port', 0, 65535) },
+      host: { requiresArg: true, type: 'string', describe: `address to listen on; :: for IPv6 and IPv4 both [default: ${TCP_DEFAULTS.host}]`, coerce: (v: unknown) => String(one('host', v)) },
+      port: { requiresArg: true, type: 'string', describe: `port; 0 = any free port [default: ${TCP_DEFAULTS.port}]`, coerce: integer('port', 0, 65535) },
+      path: { requiresArg: true, type: 'string', describe: 'listen on a Unix-domain socket at this path instead of TCP', coerce: socketPath },
+      fd: { requiresArg: true, type: 'string', describe: 'listen on this inherited listening descriptor (as systemd passes with LISTEN_FDS, used on its own)', coerce: integer('fd', 0, 65535) },
+      exec: { type: 'boolean', describe: 'run the program after -- for each connection, with the connection as its stdin and stdout: --exec -- CMD [ARGS...]' },
       service: { requiresArg: true, type: 'string', describe: `built-in service: ${SERVICE_NAMES.join(', ')} [default: echo]`, coerce: choice('service', SERVICE_NAMES) },
       handler: { requiresArg: true, type: 'string', describe: 'module whose default export (socket, info) serves each connection, instead of --service', coerce: handlerPath },
       model: { requiresArg: true, type: 'string', default: 'fork', describe: 'fork: a child per connection; prefork: workers that accept for themselves', coerce: choice('model', MODELS) },
@@ -140,7 +167,8 @@ const parser = () =>
       'max-lifetime': { requiresArg: true, type: 'string', default: '0', describe: 'seconds a child may live before it is ended (SIGTERM, then SIGKILL); 0 = no limit', coerce: integer('max-lifetime', 0) },
       user: { requiresArg: true, type: 'string', describe: 'run children as this user (name or uid); needs root', coerce: (v: unknown) => String(one('user', v)) },
       group: { requiresArg: true, type: 'string', describe: "run children with this group (name or gid); default: the --user's group; needs root", coerce: (v: unknown) => String(one('group', v)) },
-      verbose: { alias: 'v', type: 'boolean', default: false, describe: 'tcpserver-style log lines on stderr' },
+      verbose: { alias: 'v', type: 'boolean', default: false, describe: 'tcpserver-style log lines on stderr (text format)' },
+      'log-format': { requiresArg: true, type: 'string', default: 'text', describe: 'text: tcpserver-style lines; json: one JSON object per event, every event', coerce: choice('log-format', LOG_FORMATS) },
     })
     .version(packageVersion())
     .help()
@@ -152,30 +180,37 @@ const usage = (message: string): Parsed =>
   // yargs' messages can span lines; a usage error is one line.
   ({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message.replace(/\s*\n\s*/g, ' ')} (see --help)\n` })
 
-const FLAGS = /^(?:--help|--version|--verbose|-h|-v)=/
+const FLAGS = /^(?:--help|--version|--verbose|--exec|-h|-v)=/
 /** Option names yargs trips over (it keeps options in plain objects): never ours. */
 const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
 
 /** Mistakes yargs would not report, or would report with its own stack trace. */
-const precheck = (argv: readonly string[]): Parsed | null => {
-  const options = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : argv.length).filter((arg) => arg.startsWith('-'))
+const precheck = (options: readonly string[]): Parsed | null => {
+  const flags = options.filter((arg) => arg.startsWith('-'))
   // yargs reads a value given to a flag (--verbose=yes) as false, silently.
-  const valued = options.find((arg) => FLAGS.test(arg))
+  const valued = flags.find((arg) => FLAGS.test(arg))
   if (valued !== undefined) return usage(`${valued.split('=')[0]} takes no value, got "${valued}"`)
-  const inherited = options.map((arg) => arg.replace(/^--?(?:no-)?/, '').split('=')[0] ?? '').find((name) => INHERITED.has(name))
+  const inherited = flags.map((arg) => arg.replace(/^--?(?:no-)?/, '').split('=')[0] ?? '').find((name) => INHERITED.has(name))
   return inherited === undefined ? null : usage(`Unknown argument: ${inherited}`)
 }
 
-/** Parses argv (without node and script) into options, or into what to print and the exit code. */
-export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
+/**
+ * Parses argv (without node and script) into options, or into what to print
+ * and the exit code. What follows `--` is the --exec command, left as it is.
+ * `env` is read for systemd's LISTEN_FDS and LISTEN_PID only.
+ */
+export const parseOptions = async (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Parsed> =>
   new Promise((done) => {
-    const mistake = precheck(argv)
+    const split = argv.indexOf('--')
+    const options = split < 0 ? argv : argv.slice(0, split)
+    const command = split < 0 ? [] : argv.slice(split + 1)
+    const mistake = precheck(options)
     if (mistake !== null) return done(mistake)
     try {
-      void parser().parse([...argv], {}, (err: Error | undefined, args: Record<string, unknown>, output: string) => {
+      void parser().parse([...options], {}, (err: Error | undefined, args: Record<string, unknown>, output: string) => {
         if (err) return done(usage(err.message))
         if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
-        done(toOptions(args))
+        done(toOptions(args, command, env))
       })
     } catch (err) {
       // Should yargs throw after all, the user still gets one line.
@@ -183,11 +218,45 @@ export const parseOptions = async (argv: readonly string[]): Promise<Parsed> =>
     }
   })
 
+/** Options that need a TCP peer's address. */
+const TCP_ONLY = ['allow', 'deny', 'rate', 'max-per-ip'] as const
+
+const given = (args: Record<string, unknown>, name: string): boolean =>
+  args[name] !== undefined && !(Array.isArray(args[name]) && args[name].length === 0)
+
+/** Where to listen: at most one of --path, --fd and --host/--port; else systemd's socket, else TCP. */
+const toEndpoint = (args: Record<string, unknown>, env: NodeJS.ProcessEnv): Endpoint | string => {
+  const tcp = given(args, 'host') || given(args, 'port')
+  if (given(args, 'fd') && (tcp || given(args, 'path'))) return '--fd cannot be given with --host, --port or --path: the descriptor is already bound'
+  if (given(args, 'fd')) return { kind: 'fd', fd: args.fd as number, from: '--fd' }
+  if (given(args, 'path') && tcp) return '--path cannot be given with --host or --port: a Unix socket has neither'
+  if (given(args, 'path')) {
+    const tcpOnly = TCP_ONLY.find((name) => given(args, name))
+    if (tcpOnly !== undefined) return `--${tcpOnly} cannot be given with --path: a Unix socket's peers have no address`
+    return { kind: 'path', path: args.path as string }
+  }
+  // Socket activation (sd_listen_fds): the variables are for this process only.
+  if (!tcp && env.LISTEN_PID === String(process.pid) && Number(env.LISTEN_FDS) >= 1) {
+    return { kind: 'fd', fd: SD_LISTEN_FDS_START, from: 'LISTEN_FDS' }
+  }
+  return { kind: 'tcp', host: (args.host as string | undefined) ?? TCP_DEFAULTS.host, port: (args.port as number | undefined) ?? TCP_DEFAULTS.port }
+}
+
 /** The parsed arguments, checked across options and given their defaults. */
-const toOptions = (args: Record<string, unknown>): Parsed => {
+const toOptions = (args: Record<string, unknown>, command: readonly string[], env: NodeJS.ProcessEnv): Parsed => {
   const stray = (args._ as unknown[] | undefined) ?? []
   if (stray.length > 0) return usage(`unexpected argument: ${String(stray[0])}`)
-  if (args.handler !== undefined && args.service !== undefined) return usage('--handler and --service cannot be given together')
+  const exec = args.exec === true
+  if (!exec && command.length > 0) return usage(`unexpected argument: ${command[0]} (to run a program per connection: --exec -- CMD [ARGS...])`)
+  if (exec && command.length === 0) return usage('--exec needs a program after --, as in: --exec -- cat')
+  if (exec && command[0] === '') return usage('--exec: the program name is empty')
+  const serving = ['exec', 'handler', 'service'].filter((name) => given(args, name) && args[name] !== false)
+  if (serving.length > 1) return usage(`${serving.map((name) => `--${name}`).join(' and ')} cannot be given together`)
+  if (exec && (args['idle-timeout'] as number) > 0) {
+    return usage('--idle-timeout cannot be used with --exec: the program reads and writes the connection, unseen by forkserver')
+  }
+  const endpoint = toEndpoint(args, env)
+  if (typeof endpoint === 'string') return usage(endpoint)
   const model = args.model as Model
   const other: Model = model === 'fork' ? 'prefork' : 'fork'
   const misplaced = ONLY[other].find((name) => args[name] !== undefined)
@@ -214,10 +283,10 @@ const toOptions = (args: Record<string, unknown>): Parsed => {
     kind: 'serve',
     options: {
       model,
-      host: args.host as string,
-      port: args.port as number,
-      service: handler === null ? (args.service as string | undefined) ?? 'echo' : null,
+      endpoint,
+      service: handler === null && !exec ? (args.service as string | undefined) ?? 'echo' : null,
       handler,
+      exec: exec ? command : null,
       maxChildren,
       spares,
       overflow: (args.overflow as Overflow | undefined) ?? FORK_DEFAULTS.overflow,
@@ -232,6 +301,7 @@ const toOptions = (args: Record<string, unknown>): Parsed => {
       maxLifetime: args['max-lifetime'] as number,
       credentials,
       verbose: args.verbose as boolean,
+      logFormat: args['log-format'] as LogFormat,
     },
   }
 }

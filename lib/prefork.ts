@@ -9,18 +9,20 @@
 // socket, lent back by a first worker: a raw handle that nothing polls.
 import type { Server } from 'node:net'
 import { Backoff } from './backoff.js'
-import type { Log } from './log.js'
 import { rawHandle, type RawHandle } from './raw-handle.js'
 import type { Trace } from './trace.js'
 
 export interface SupervisorHooks {
   /** Forks one worker and sends it the listening socket; `lend` asks for a copy back. */
   readonly spawn: (listener: RawHandle, lend: boolean) => void
+  /** Closes the parent's own copy of the listener, once the workers have theirs. */
+  readonly closeListener: (server: Server) => void
   /** Listens afresh, then calls start(); for when no process holds the listener any more. */
   readonly relisten: () => void
   /** Workers alive now, each holding a copy of the listener. */
   readonly liveWorkers: () => number
-  readonly log: Log
+  /** Writes a warning line to the log. */
+  readonly warn: (text: string) => void
   readonly trace: Trace
 }
 
@@ -50,7 +52,7 @@ export class Supervisor {
     this.#relistening = false
     const listener = rawHandle(server)
     if (!this.#stopped) for (; this.#owed > 0; this.#owed--) this.hooks.spawn(listener, true)
-    server.close()
+    this.hooks.closeListener(server)
   }
 
   /** A worker lent its copy of the listening socket: keep one, for later workers. */
@@ -69,10 +71,10 @@ export class Supervisor {
     const crashed = code !== 0
     const delay = this.#backoff.next(crashed, livedMs)
     if (failure !== undefined) {
-      this.hooks.log.warning(`${failure}; a new worker in ${delay / 1000}s`)
+      this.hooks.warn(`${failure}; a new worker in ${delay / 1000}s`)
     } else if (crashed) {
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`
-      this.hooks.log.warning(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
+      this.hooks.warn(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
     } else {
       this.hooks.trace('worker %d retired; forking its successor', pid)
     }

@@ -6,6 +6,11 @@
 export interface ConnectionInfo {
   /** Connection number in this server's life, starting at 1. */
   readonly id: number
+  /**
+   * TCP, or UNIX for a Unix-domain socket: then the addresses are empty
+   * but for localAddress, the socket's path, and the ports are 0.
+   */
+  readonly protocol: 'TCP' | 'UNIX'
   readonly remoteAddress: string
   readonly remotePort: number
   readonly localAddress: string
@@ -18,6 +23,10 @@ export interface ServeSpec {
   readonly service: string | null
   /** Absolute path of a user handler module, or null. */
   readonly handler: string | null
+  /** --exec: a program and its arguments, or null. */
+  readonly exec: readonly string[] | null
+  /** How the child writes its own log lines. */
+  readonly logFormat: 'text' | 'json'
   /** Seconds of silence before the child closes the connection; 0 = never. */
   readonly idleTimeout: number
 }
@@ -29,10 +38,13 @@ export interface WorkSpec extends ServeSpec {
   readonly verbose: boolean
   /** Connections a worker serves before it is replaced; 0 = never. */
   readonly maxConnsPerChild: number
+  /** The listener's path when it is a Unix-domain socket (its peers have no address); null for TCP. */
+  readonly unixPath: string | null
 }
 
-/** Connections a prefork worker served, denied and failed, sent as it exits. */
+/** A prefork worker's counts so far, sent when the parent asks and as it exits. */
 export interface Tally {
+  readonly accepted: number
   readonly served: number
   readonly failed: number
   readonly denied: number
@@ -45,8 +57,9 @@ export interface Tally {
  *   parent → spare  prepare (--spares)
  *   parent → child  serve + socket    parent → worker  work + listening socket
  *   child → parent  taken             worker → parent  listener + listening socket (lend)
- *                                     worker → parent  ready, tally
- *                                     parent → worker  stop
+ *                                     worker → parent  ready
+ *                                     parent → worker  report (SIGUSR1), stop
+ *                                     worker → parent  tally (to report, and at exit)
  */
 export type Message =
   | { readonly type: 'prepare'; readonly spec: ServeSpec }
@@ -56,6 +69,7 @@ export type Message =
   | { readonly type: 'listener' }
   | { readonly type: 'ready' }
   | { readonly type: 'tally'; readonly tally: Tally }
+  | { readonly type: 'report' }
   | { readonly type: 'stop' }
 
 export type MessageOf<T extends Message['type']> = Extract<Message, { readonly type: T }>

@@ -11,6 +11,8 @@ import type { ConnectionInfo } from './protocol.js'
 export interface Waiting {
   readonly socket: Socket
   readonly info: ConnectionInfo
+  /** When the parent accepted it (Date.now()), for the log's timings. */
+  readonly acceptedAt: number
 }
 
 const SWEEP_MS = 250

@@ -4,9 +4,12 @@ import { ChildTable, type ChildEntry } from '../lib/child-table.js'
 
 const busy = (id: number, remoteAddress: string): ChildEntry => ({
   state: 'busy',
-  info: { id, remoteAddress, remotePort: 1000 + id, localAddress: '127.0.0.1', localPort: 7000 },
+  info: { id, protocol: 'TCP', remoteAddress, remotePort: 1000 + id, localAddress: '127.0.0.1', localPort: 7000 },
   child: { pid: 100 + id } as ChildProcess,
   startedAt: 0,
+  acceptedAt: 0,
+  handoffMs: null,
+  tally: null,
   socket: null,
   handoffTimer: null,
   lifetimeTimer: null,
@@ -14,6 +17,7 @@ const busy = (id: number, remoteAddress: string): ChildEntry => ({
 
 const worker = (pid: number): ChildEntry => ({
   state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null,
+  acceptedAt: null, handoffMs: null, tally: null,
 })
 
 t.test('counts live children, per source address, and remembers the peak', async (t) => {

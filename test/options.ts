@@ -2,15 +2,15 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseOptions, USAGE_EXIT, type Options } from '../lib/options.js'
 
-const serve = async (argv: string[]): Promise<Options> => {
-  const parsed = await parseOptions(argv)
+const serve = async (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Options> => {
+  const parsed = await parseOptions(argv, env)
   if (parsed.kind !== 'serve') throw new Error(`expected options, got: ${parsed.output}`)
   return parsed.options
 }
 
 t.test('the defaults are those of the issue: echo on 127.0.0.1:7000, 40 children, queue 128', async (t) => {
   t.match(await serve([]), {
-    host: '127.0.0.1', port: 7000, service: 'echo', handler: null, maxChildren: 40, overflow: 'queue',
+    endpoint: { kind: 'tcp', host: '127.0.0.1', port: 7000 }, service: 'echo', handler: null, exec: null, logFormat: 'text', maxChildren: 40, overflow: 'queue',
     queueLimit: 128, maxPerIp: 0, rate: null, access: { allow: [], deny: [] }, idleTimeout: 0, grace: 10, maxLifetime: 0,
     credentials: null, verbose: false, model: 'fork', maxConnsPerChild: 0,
   })
@@ -20,7 +20,7 @@ t.test('every option is parsed into the readonly object', async (t) => {
   const options = await serve(['--host', '::1', '--port', '0', '--service', 'chargen', '--max-children', '3',
     '--overflow', 'reject', '--queue-limit', '5', '--max-per-ip', '2', '--allow', '10.0.0.0/8', '--allow', '::1',
     '--deny', '10.9.0.0/16', '--idle-timeout', '30', '--grace', '0', '-v'])
-  t.match(options, { host: '::1', port: 0, service: 'chargen', maxChildren: 3, overflow: 'reject', queueLimit: 5,
+  t.match(options, { endpoint: { kind: 'tcp', host: '::1', port: 0 }, service: 'chargen', maxChildren: 3, overflow: 'reject', queueLimit: 5,
     maxPerIp: 2, idleTimeout: 30, grace: 0, verbose: true })
   t.same(options.access.allow.map((c) => c.text), ['10.0.0.0/8', '::1'])
   t.same(options.access.deny.map((c) => c.text), ['10.9.0.0/16'])
@@ -48,4 +48,41 @@ t.test('--rate, --max-lifetime and --user are parsed once, here', async (t) => {
   t.match(await serve(['--rate', '20/10', '--max-lifetime', '30']), { rate: { count: 20, seconds: 10 }, maxLifetime: 30 })
   t.match(await serve(['--model', 'prefork', '--workers', '3', '--max-conns-per-child', '100']), { model: 'prefork', workers: 3, maxConnsPerChild: 100 })
   if (process.getuid?.() === 0) t.same((await serve(['--user', 'root'])).credentials, { uid: 0, gid: 0 })
+})
+
+t.test('--exec takes the program and its arguments after --, untouched', async (t) => {
+  const options = await serve(['--exec', '--port', '0', '--', 'sh', '-c', 'echo hello $TCPREMOTEIP', '--port', 'x'])
+  t.same(options.exec, ['sh', '-c', 'echo hello $TCPREMOTEIP', '--port', 'x'])
+  t.equal(options.service, null)
+  t.equal(options.handler, null)
+  t.match(await parseOptions(['--exec']), { kind: 'exit', code: USAGE_EXIT, output: /--exec needs a program after --/ })
+  t.match(await parseOptions(['--', 'cat']), { kind: 'exit', code: USAGE_EXIT, output: /unexpected argument: cat \(to run a program per connection: --exec -- CMD/ })
+  t.match(await parseOptions(['--exec', '--service', 'echo', '--', 'cat']), { kind: 'exit', output: /--exec and --service cannot be given together/ })
+})
+
+t.test('the endpoint is a TCP address, a Unix socket path, or an inherited descriptor', async (t) => {
+  t.same((await serve(['--path', 'run/fs.sock'])).endpoint, { kind: 'path', path: `${process.cwd()}/run/fs.sock` })
+  t.same((await serve(['--fd', '3'])).endpoint, { kind: 'fd', fd: 3, from: '--fd' })
+  t.same((await serve(['--host', '::'])).endpoint, { kind: 'tcp', host: '::', port: 7000 })
+  for (const [argv, message] of [
+    [['--fd', '3', '--port', '1'], /--fd cannot be given with --host, --port or --path/],
+    [['--path', '/tmp/x.sock', '--host', '::1'], /--path cannot be given with --host or --port/],
+    [['--path', '/tmp/x.sock', '--allow', '10.0.0.0/8'], /--allow cannot be given with --path: a Unix socket's peers have no address/],
+    [['--path', `/tmp/${'x'.repeat(120)}`], /--path is too long for a Unix socket/],
+  ] as const) {
+    t.match(await parseOptions(argv), { kind: 'exit', code: USAGE_EXIT, output: message }, argv.join(' '))
+  }
+})
+
+t.test('systemd socket activation: LISTEN_FDS for this pid means descriptor 3, unless an endpoint is given', async (t) => {
+  const ours = { LISTEN_FDS: '1', LISTEN_PID: String(process.pid) }
+  t.same((await serve([], ours)).endpoint, { kind: 'fd', fd: 3, from: 'LISTEN_FDS' })
+  t.same((await serve([], { LISTEN_FDS: '1', LISTEN_PID: '1' })).endpoint, { kind: 'tcp', host: '127.0.0.1', port: 7000 }, 'another process\'s variables')
+  t.same((await serve([], { LISTEN_FDS: '0', LISTEN_PID: String(process.pid) })).endpoint.kind, 'tcp', 'no descriptors passed')
+  t.same((await serve(['--port', '9'], ours)).endpoint, { kind: 'tcp', host: '127.0.0.1', port: 9 }, 'an explicit endpoint wins')
+})
+
+t.test('--log-format is text or json', async (t) => {
+  t.equal((await serve(['--log-format', 'json'])).logFormat, 'json')
+  t.match(await parseOptions(['--log-format', 'xml']), { kind: 'exit', output: /--log-format: unknown value "xml" \(choose from text, json\)/ })
 })

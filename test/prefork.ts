@@ -1,6 +1,5 @@
 import type { Server } from 'node:net'
 import t from 'tap'
-import { createLog } from '../lib/log.js'
 import { Supervisor } from '../lib/prefork.js'
 import type { RawHandle } from '../lib/raw-handle.js'
 
@@ -12,9 +11,10 @@ const setup = (workers = 2) => {
   let relistens = 0
   const supervisor = new Supervisor(workers, {
     spawn: (listener, lend) => spawned.push({ listener, lend }),
+    closeListener: (server) => server.close(),
     relisten: () => relistens++,
     liveWorkers: () => live,
-    log: createLog(true, (s) => lines.push(s)),
+    warn: (text) => lines.push(`warning: ${text}\n`),
     trace: () => {},
   })
   const handle = (): RawHandle & { closed: boolean } => ({ closed: false, close() { this.closed = true } })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { ExitStatus, isMessage, message } from '../lib/protocol.js'
 
-const info = { id: 1, remoteAddress: '127.0.0.1', remotePort: 5555, localAddress: '127.0.0.1', localPort: 7000 }
-const spec = { service: 'echo', handler: null, idleTimeout: 0 }
+const info = { id: 1, protocol: 'TCP' as const, remoteAddress: '127.0.0.1', remotePort: 5555, localAddress: '127.0.0.1', localPort: 7000 }
+const spec = { service: 'echo', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' } as const
 
 // What arrives at the other end of the JSON channel.
 const wire = (m: unknown): unknown => JSON.parse(JSON.stringify(m))
@@ -13,9 +13,9 @@ t.test('messages survive the JSON channel and are recognised by their type', asy
   t.notOk(isMessage(serve, 'taken'))
   t.same(serve, { type: 'serve', info, spec })
   t.ok(isMessage(wire(message('taken', {})), 'taken'))
-  const tally = wire(message('tally', { tally: { served: 3, failed: 1, denied: 0 } }))
+  const tally = wire(message('tally', { tally: { accepted: 4, served: 3, failed: 1, denied: 0 } }))
   t.ok(isMessage(tally, 'tally') && tally.tally.served === 3)
-  const work = wire(message('work', { spec: { ...spec, allow: [], deny: ['10.0.0.0/8'], verbose: true, maxConnsPerChild: 5 }, lend: true }))
+  const work = wire(message('work', { spec: { ...spec, allow: [], deny: ['10.0.0.0/8'], verbose: true, maxConnsPerChild: 5, unixPath: null }, lend: true }))
   t.ok(isMessage(work, 'work') && work.lend && work.spec.deny[0] === '10.0.0.0/8')
 })
 

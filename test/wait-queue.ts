@@ -16,10 +16,10 @@ const accepted = async (t: Test, n: number): Promise<{ waiting: Waiting[]; clien
     clients.push(connect(port, '127.0.0.1'))
     const [socket] = (await once(server, 'connection')) as [Socket]
     const info: ConnectionInfo = {
-      id, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0,
+      id, protocol: 'TCP', remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0,
       localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0,
     }
-    waiting.push({ socket, info })
+    waiting.push({ socket, info, acceptedAt: Date.now() })
   }
   t.teardown(() => {
     for (const w of waiting) w.socket.destroy()

@@ -47,7 +47,18 @@ const BAD: [string[], RegExp][] = [
   [['--constructor'], /Unknown argument: constructor/],
   [['--spares', '5', '--max-children', '4'], /--spares 5 is more than --max-children 4: spares count toward it/],
   [['--model', 'prefork', '--spares', '2'], /--spares is not available with --model prefork/],
-  [['--', 'stray'], /unexpected argument: stray/],
+  [['--', 'stray'], /unexpected argument: stray \(to run a program per connection: --exec -- CMD \[ARGS\.\.\.\]\)/],
+  [['--exec'], /--exec needs a program after --, as in: --exec -- cat/],
+  [['--exec', '--'], /--exec needs a program after --/],
+  [['--exec=yes', '--', 'cat'], /--exec takes no value/],
+  [['--exec', '--handler', SERVER, '--', 'cat'], /--exec and --handler cannot be given together/],
+  [['--exec', '--idle-timeout', '5', '--', 'cat'], /--idle-timeout cannot be used with --exec/],
+  [['--path', ''], /--path must not be empty/],
+  [['--path', '/tmp/x.sock', '--port', '1'], /--path cannot be given with --host or --port: a Unix socket has neither/],
+  [['--path', '/tmp/x.sock', '--rate', '5/1'], /--rate cannot be given with --path/],
+  [['--fd', 'three'], /--fd must be an integer from 0 to 65535, got "three"/],
+  [['--fd', '3', '--host', '::'], /--fd cannot be given with --host, --port or --path: the descriptor is already bound/],
+  [['--log-format', 'yaml'], /--log-format: unknown value "yaml" \(choose from text, json\)/],
   [['--verbose=yes'], /--verbose takes no value, got "--verbose=yes"/],
   [['--help=1'], /--help takes no value/],
 ]
@@ -68,7 +79,8 @@ t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
   t.equal(code, 0)
   for (const option of ['--model', '--spares', '--workers', '--max-conns-per-child', '--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit',
-    '--max-per-ip', '--rate', '--allow', '--deny', '--idle-timeout', '--grace', '--max-lifetime', '--user', '--group', '--verbose', '--help', '--version']) {
+    '--max-per-ip', '--rate', '--allow', '--deny', '--idle-timeout', '--grace', '--max-lifetime', '--user', '--group', '--verbose', '--help', '--version',
+    '--exec', '--path', '--fd', '--log-format']) {
     t.match(stdout, option)
   }
 })

@@ -31,6 +31,7 @@ t.test('a handler sees its own process, the parent, and both ends of the connect
   t.equal(report.ppid, server.pid, 'the child of this server')
   t.same(report.info, {
     id: 1,
+    protocol: 'TCP',
     remoteAddress: '127.0.0.1',
     remotePort: socket.localPort,
     localAddress: '127.0.0.1',

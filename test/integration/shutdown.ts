@@ -77,7 +77,7 @@ t.test('a second SIGINT ends the server at once and kills its children', async (
   server.signal('SIGINT')
   t.same(await server.exited, { code: 130, signal: null })
   await closed
-  t.ok(server.lines.includes('second SIGINT: killing 1 children'))
+  t.ok(server.lines.includes('warning: second SIGINT: killing 1 children'))
   t.notOk(childrenOf(server.pid).length, 'no child left')
   t.ok(!alive(pid) || childrenOf(1).some((c) => c.pid === pid && c.state === 'Z'), 'the child was killed')
 })

@@ -1,0 +1,101 @@
+// Opening the listener: socket(), bind() and listen(), on a TCP address, on a
+// Unix-domain socket file, or on a descriptor inherited already listening
+// (--fd, or systemd's socket activation).
+import { lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { connect, type Server } from 'node:net'
+import { errorMessage } from './log.js'
+import type { Endpoint } from './options.js'
+
+/** What the server listens on: a TCP address, or a Unix-domain socket's path. */
+export type Bound = { readonly kind: 'tcp'; readonly address: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string }
+
+/** Resolves once the server listens, with what it is bound to; rejects with the reason it cannot. */
+export const listen = async (server: Server, endpoint: Endpoint): Promise<Bound> => {
+  if (endpoint.kind === 'path') await clearStale(endpoint.path)
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error): void => reject(endpoint.kind === 'fd' ? new Error(`descriptor ${endpoint.fd}: ${err.message}`) : err)
+    server.once('error', failed)
+    server.once('listening', () => {
+      server.off('error', failed)
+      resolve()
+    })
+    if (endpoint.kind === 'tcp') server.listen({ host: endpoint.host, port: endpoint.port })
+    else if (endpoint.kind === 'path') server.listen({ path: endpoint.path })
+    else server.listen({ fd: endpoint.fd })
+  })
+  const address = server.address()
+  if (typeof address === 'string') return { kind: 'unix', path: address }
+  if (address !== null) return { kind: 'tcp', address: address.address, port: address.port }
+  // Node names a Unix socket only when it bound it itself; an inherited one is found by its inode.
+  return { kind: 'unix', path: endpoint.kind === 'fd' ? inheritedPath(endpoint.fd) : '?' }
+}
+
+/** The path of an inherited Unix-domain socket, from /proc (Linux); `fd N` where it cannot be read. */
+const inheritedPath = (fd: number): string => {
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]
+    const line = readFileSync('/proc/net/unix', 'utf8').split('\n').find((l) => l.split(/\s+/)[6] === inode)
+    const path = line?.split(/\s+/)[7]
+    if (path) return path
+  } catch {
+    // not Linux, or no /proc
+  }
+  return `fd ${fd}`
+}
+
+/**
+ * A socket file left by a server that died (SIGKILL, a crash) stops bind().
+ * It is removed only when it is a socket and nothing answers on it: a live
+ * server's socket, or a file that is not a socket, is never touched.
+ */
+export const clearStale = async (path: string): Promise<void> => {
+  let isSocket: boolean
+  try {
+    isSocket = lstatSync(path).isSocket()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw new Error(`${path}: ${errorMessage(err)}`)
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket; not removing it`)
+  const answer = await new Promise<string | null>((resolve) => {
+    const probe = connect({ path }, () => {
+      probe.destroy()
+      resolve(null)
+    })
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+  })
+  if (answer === null) throw new Error(`${path}: another server is listening on it`)
+  if (answer !== 'ECONNREFUSED') throw new Error(`${path}: ${answer}`)
+  unlinkSync(path)
+}
+
+/** The identity of the socket file this server made, to remove it at exit only if it is still ours. */
+export const socketFileId = (path: string): number | null => {
+  try {
+    return statSync(path).ino
+  } catch {
+    return null
+  }
+}
+
+/** At exit: removes the socket file if it is still the one this server made. */
+export const removeSocketFile = (path: string, id: number | null): void => {
+  if (id !== null && socketFileId(path) === id) unlinkSync(path)
+}
+
+/**
+ * Closes the parent's copy of a listener that its prefork workers keep
+ * serving. libuv unlinks a Unix socket's file when the handle that bound it
+ * closes, which would leave the workers' socket without a name; the file is
+ * moved aside for that moment.
+ */
+export const closeKeepingFile = (server: Server, path: string | null): void => {
+  if (path === null) return void server.close()
+  const aside = `${path}.closing-${process.pid}`
+  renameSync(path, aside)
+  try {
+    server.close()
+  } finally {
+    renameSync(aside, path)
+  }
+}

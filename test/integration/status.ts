@@ -1,0 +1,54 @@
+// SIGUSR1: the parent prints a table of its children and its counters.
+import t from 'tap'
+import { exchange, open, readBytes } from '../fixtures/client.js'
+import { startServer, stopServer, type Running } from '../fixtures/server.js'
+
+/** Sends SIGUSR1 and resolves with the table's lines: the status line, the header and a row per child. */
+const table = async (server: Running): Promise<string[]> => {
+  const from = server.lines.length
+  server.signal('SIGUSR1')
+  const head = await server.waitFor(/^status: \d+\/\d+ children, /, from)
+  const at = server.lines.indexOf(head.input, from)
+  const live = Number(/^status: (\d+)\//.exec(head.input)?.[1])
+  await server.waitForCount(/^ {2}\S/, live + 1, at)
+  return server.lines.slice(at, at + live + 2)
+}
+
+t.test('fork model with a spare: the busy child with its peer, the spare, and the counters', async (t) => {
+  const server = await startServer(t, ['--spares', '1', '--max-children', '5', '-v'])
+  t.equal((await exchange(server.port, 'one')).data.toString(), 'one')
+  const held = await open(server.port)
+  held.write('two')
+  await readBytes(held, 3)
+  // The spare took it; its successor is forked once it has the socket.
+  const handed = (await server.waitForCount(/^pid \d+ from /, 2))[1]!
+  await server.waitFor(/^status: 2\/5$/, server.lines.indexOf(handed.input))
+  const lines = await table(server)
+  t.match(lines[0], /^status: 2\/5 children, accepted 2, served 1, denied 0, dropped 0, failed 0, peak 2$/)
+  t.match(lines[1], /^ {2}PID +STATE +AGE +CONN +PEER$/)
+  const rows = lines.slice(2).map((row) => row.trim().split(/\s+/))
+  const busy = rows.find((row) => row[1] === 'busy')
+  const spare = rows.find((row) => row[1] === 'spare')
+  t.match(busy, [/^\d+$/, 'busy', /^\d+\.\d+s$/, '2', `127.0.0.1:${held.localPort}`], 'the busy child, its connection and its peer')
+  t.match(spare, [/^\d+$/, 'spare', /^\d+\.\d+s$/, '-', '-'], 'the spare, waiting')
+  held.end()
+  await stopServer(server)
+})
+
+t.test('prefork: a row per worker, and counters the workers report when asked', async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '-v'])
+  await server.waitForCount(/^status: 2\/2$/, 1)
+  for (const text of ['a', 'b', 'c']) t.equal((await exchange(server.port, text)).data.toString(), text)
+  const lines = await table(server)
+  t.equal(lines[0], 'status: 2/2 children, accepted 3, served 3, denied 0, dropped 0, failed 0, peak 2')
+  t.same(lines.slice(2).map((row) => row.trim().split(/\s+/)[1]), ['worker', 'worker'])
+  t.same(await stopServer(server), { code: 0, signal: null })
+  t.match(server.lines.at(-1), /^shutdown: served 3, peak 2, failed 0, denied 0, dropped 0$/)
+})
+
+t.test('SIGUSR1 does not stop the server, and works again and again', async (t) => {
+  const server = await startServer(t)
+  for (let i = 0; i < 3; i++) t.match((await table(server))[0], /^status: 0\/40 children, accepted \d, /)
+  t.equal((await exchange(server.port, 'still here')).data.toString(), 'still here')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
