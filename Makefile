@@ -1,6 +1,8 @@
 # forkserver: the two commands a fresh machine needs are `make run` and `make test`.
 
 ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 7000
 STAMP := node_modules/.forkserver-installed
 
 .PHONY: all run test build clean bench soak
@@ -16,8 +18,8 @@ build: $(STAMP)
 	npx tsc -p tsconfig.json
 
 run: build
-	@echo "forkserver: from a second terminal, connect with:  nc 127.0.0.1 7000   (Ctrl-C here stops the server)"
-	node dist/server.js --host 127.0.0.1 --port 7000 $(ARGS)
+	@echo "forkserver: from a second terminal, connect with:  nc $(HOST) $(PORT)   (Ctrl-C here stops the server)"
+	node dist/server.js --host $(HOST) --port $(PORT) $(ARGS)
 
 test: build
 	npx tsc -p test/tsconfig.json

@@ -108,13 +108,13 @@ async function main(argv: readonly string[]): Promise<number> {
   // a terminal (SIGINT to the whole foreground group) reaches only the
   // parent, which drains; no loader flags of ours; stdin closed; and the
   // --user/--group ids, switched to between fork and exec.
-  function forkChild(state: ChildEntry['state']): ChildEntry {
+  function forkChild(state: ChildEntry['state'], info: ConnectionInfo | null = null): ChildEntry {
     trace('fork')
     const child = fork(CHILD, [], {
       execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.credentials,
     })
     const forked: ChildEntry = {
-      state, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+      state, info, socket: null, acceptedAt: null, handoffMs: null, tally: null,
       child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null,
     }
     table.add(forked)
@@ -123,7 +123,7 @@ async function main(argv: readonly string[]): Promise<number> {
     child.on('message', (m: unknown, handle: unknown) => received(forked, m, handle))
     if (child.pid !== undefined) {
       trace('pid %d spawned', child.pid)
-      log({ event: 'fork', pid: child.pid, state, conn: null })
+      log({ event: 'fork', pid: child.pid, state, conn: info?.id ?? null })
       status()
     }
     return forked
@@ -197,19 +197,22 @@ async function main(argv: readonly string[]): Promise<number> {
     if (short !== null) return drop(waiting.socket, `too few descriptors to fork (${short})`, waiting.info)
     let entry: ChildEntry
     try {
-      entry = forkChild('busy')
+      entry = forkChild('busy', waiting.info)
     } catch (err) {
       counts.failed++
       return drop(waiting.socket, `fork failed: ${errorMessage(err)}`, waiting.info)
     }
-    Object.assign(entry, { info: waiting.info, socket: waiting.socket, acceptedAt: waiting.acceptedAt })
+    entry.socket = waiting.socket // for childError, if the spawn failed
     if (entry.child.pid === undefined) return // spawn failed; 'error' follows
     handOff(entry, waiting)
   }
 
   function handOff(entry: ChildEntry, { socket, info, acceptedAt }: Waiting): void {
     const { child } = entry
-    Object.assign(entry, { state: 'busy', info, socket, acceptedAt })
+    entry.state = 'busy'
+    entry.info = info
+    entry.socket = socket
+    entry.acceptedAt = acceptedAt
     armLifetime(entry)
     log({ event: 'from', pid: child.pid, peer: peerOf(info) })
     entry.handoffTimer = setTimeout(() => {
