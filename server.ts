@@ -31,7 +31,7 @@ import { parseOptions } from './lib/options.js'
 import { Supervisor } from './lib/prefork.js'
 import { RateLimiter } from './lib/rate-limit.js'
 import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type Tally, type WorkSpec } from './lib/protocol.js'
-import { statusReport, REPORT_WAIT_MS } from './lib/status.js'
+import { StatusReport, statusEvent } from './lib/status.js'
 import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
 import { openTrace } from './lib/trace.js'
 import { WaitQueue, type Waiting } from './lib/wait-queue.js'
@@ -152,7 +152,7 @@ async function main(argv: readonly string[]): Promise<number> {
     } else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
     else if (isMessage(m, 'tally')) {
       entry.tally = m.tally
-      reported(entry)
+      report.heard(entry)
     }
   }
 
@@ -219,8 +219,8 @@ async function main(argv: readonly string[]): Promise<number> {
       warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       signalChild(entry, 'SIGKILL')
     }, HANDOFF_TIMEOUT_S * 1000 + 1000)
-    // keepOpen: the parent keeps owning its copy until the child confirms
-    // (Node would otherwise leak it if the child died before its ACK).
+    // The parent keeps its copy until the child confirms (Node never closes a
+    // sent raw handle; keepOpen says so): handedOff() or reap() closes it.
     child.send(message('serve', { info, spec }), sendable(rawHandle(socket)), { keepOpen: true }, (err) => {
       if (!err) return
       warn(`handoff to pid ${child.pid} failed: ${err.message}`)
@@ -340,7 +340,7 @@ async function main(argv: readonly string[]): Promise<number> {
       signal,
     })
     status()
-    reported(entry)
+    report.heard(entry)
     const lived = Date.now() - entry.startedAt
     if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, lived)
     if (entry.state === 'spare') spareLost(entry.child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
@@ -378,27 +378,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return all
   }
 
-  // SIGUSR1: the status table. Prefork workers are asked for their counts
-  // first, and given REPORT_WAIT_MS to answer.
-  let awaiting: Set<ChildEntry> | null = null
-  let reportTimer: NodeJS.Timeout | undefined
-  function report(): void {
-    if (awaiting !== null) return // one is on its way
-    awaiting = new Set([...table].filter((entry) => entry.state === 'worker'))
-    for (const { child } of awaiting) child.send(message('report', {}), undefined, undefined, () => {})
-    reportTimer = setTimeout(printReport, REPORT_WAIT_MS)
-    reported()
-  }
-  function reported(entry?: ChildEntry): void {
-    if (awaiting === null) return
-    if (entry !== undefined) awaiting.delete(entry)
-    if (awaiting.size === 0) printReport()
-  }
-  function printReport(): void {
-    clearTimeout(reportTimer)
-    awaiting = null
-    log(statusReport(table, max, counters(), peerOf))
-  }
+  // SIGUSR1: the status table, once the prefork workers have reported.
+  const report = new StatusReport(table, (entry) => entry.child.send(message('report', {}), undefined, undefined, () => {}), () =>
+    log(statusEvent(table, max, counters(), peerOf)))
 
   // Shutdown: stop accepting, close the queue, give live children --grace
   // seconds, then SIGTERM, then SIGKILL. A second SIGINT ends it at once.
@@ -446,7 +428,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
-  process.on('SIGUSR1', report)
+  process.on('SIGUSR1', () => report.ask())
 
   let boundPort = 0
   /** The socket file this server made (--path), to remove at exit. */
