@@ -60,8 +60,10 @@ interface Shell {
 /** Runs a command line with bash in a process group of its own, killed with all it started at the teardown. */
 const shell = (t: Test, command: string): Shell => {
   const mark = randomUUID()
+  // A reader's shell, not `make test`'s: no make variables that would make `make run` a sub-make.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(?:MAKELEVEL|MAKEFLAGS|MFLAGS|MAKEOVERRIDES)$/.test(key)))
   const proc = spawn('bash', ['-c', command], {
-    cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORKSERVER_TEST_RUN: mark },
+    cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, FORKSERVER_TEST_RUN: mark },
   })
   t.teardown(() => {
     for (const pid of [-(proc.pid ?? 0), ...processesWith(`FORKSERVER_TEST_RUN=${mark}`)]) {
@@ -142,23 +144,30 @@ t.test('the lab, step by step', async (t) => {
   t.equal((await run(t, adapt(ONE_GO))).output, 'hello\n')
   const reaped = await server.waitFor(/^end (\d+) status 0$/)
   const pid = reaped[1]!
-  const steps = [
-    /^forkserver:parent accept 127\.0\.0\.1:\d+$/,
-    /^forkserver:parent fork$/,
-    new RegExp(`^forkserver:parent pid ${pid} spawned$`),
+  // The parent's steps in order; the child's, which it writes at the same
+  // time, in order among themselves, all after the fork and before the reap.
+  const inOrder = (steps: RegExp[], from: number): number => {
+    let at = from
+    for (const step of steps) {
+      const found = server.lines.findIndex((line, i) => i >= at && step.test(line))
+      t.ok(found >= at, `then ${step.source}`)
+      at = Math.max(at, found)
+    }
+    return at
+  }
+  const forked = inOrder([/^forkserver:parent accept 127\.0\.0\.1:\d+$/, /^forkserver:parent fork$/, new RegExp(`^forkserver:parent pid ${pid} spawned$`)], 0)
+  inOrder([
     new RegExp(`^pid ${pid} from 127\\.0\\.0\\.1:\\d+$`),
     new RegExp(`^forkserver:parent socket handed off to pid ${pid}$`),
+    new RegExp(`^forkserver:parent pid ${pid} exited status 0 → reaped$`),
+  ], forked)
+  inOrder([
     new RegExp(`^forkserver:child pid ${pid} serving echo for 127\\.0\\.0\\.1:\\d+$`),
     new RegExp(`^forkserver:child pid ${pid} exit 0: connection closed$`),
     new RegExp(`^forkserver:parent pid ${pid} exited status 0 → reaped$`),
     new RegExp(`^end ${pid} status 0$`),
-  ]
-  let at = 0
-  for (const step of steps) {
-    const found = server.lines.findIndex((line, i) => i >= at && step.test(line))
-    t.ok(found >= at, `then ${step.source}`)
-    at = Math.max(at, found)
-  }
+  ], forked)
+  const at = server.lines.length - 1
 
   // 3. A connection held open (as `nc` is, in terminal 2): the tree shows its child under the parent.
   const held = await open(port)
