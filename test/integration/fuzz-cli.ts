@@ -27,7 +27,7 @@ const mulberry32 = (seed: number): (() => number) => {
 
 const OPTIONS = ['--host', '--port', '--service', '--handler', '--max-children', '--overflow', '--queue-limit', '--max-per-ip', '--allow',
   '--deny', '--idle-timeout', '--grace', '-v', '--verbose', '--model', '--workers', '--max-conns-per-child', '--help', '--version', '-h',
-  '--rate', '--max-lifetime', '--user', '--group']
+  '--rate', '--max-lifetime', '--user', '--group', '--exec', '--path', '--fd', '--log-format', '--spares']
 
 const VALUES = [
   // numbers, valid and not
@@ -35,11 +35,12 @@ const VALUES = [
   'NaN', 'Infinity', '',
   // names, valid and not
   'echo', 'discard', 'daytime', 'chargen', 'time', 'gopher', 'queue', 'reject', 'drop', 'fork', 'prefork', 'threads', 'true', 'false',
+  'json', 'text', 'cat', 'sh',
   // addresses and CIDRs, valid and not
   '127.0.0.1', '0.0.0.0', '::', '::1', '10.0.0.0/8', '0.0.0.0/0', 'fe80::/10', '::ffff:10.0.0.0/104', '10.0.0.0/33', '1.2.3.4/-1',
   '300.1.1.1', '::1/129', '1.2.3.4/8/9', '10.0.0.0/', 'localhost', 'not-an-ip',
   // paths
-  '/etc/passwd', '.', '/dev/null', '/no/such/handler.js',
+  '/etc/passwd', '.', '/dev/null', '/no/such/handler.js', '/tmp/forkserver-fuzz.sock',
   // unicode
   'ü', '١٢٣', '🦄', '\u202e', '０', 'ｅｃｈｏ',
   // shell metacharacters
