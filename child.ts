@@ -11,7 +11,6 @@
 // processes share is the IPC channel and, once it arrives, the socket, passed
 // as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
-import { constants } from 'node:os'
 import { loadHandler, runConnection, warn } from './lib/connection.js'
 import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
@@ -81,17 +80,17 @@ async function serveProgram(info: ConnectionInfo, spec: ServeSpec, handle: objec
   }
   // Wrapped paused, never to read: what the client sends is the program's.
   const socket = new Socket({ handle, pauseOnCreate: true } as SocketConstructorOpts)
-  const { FORWARDED_SIGNALS, runProgram } = await import('./lib/exec.js')
+  const { FORWARDED_SIGNALS, killedStatus, runProgram } = await import('./lib/exec.js')
   const ended = await runProgram(socket, info, spec, trace, { forward: FORWARDED_SIGNALS, stop: orphaned.signal })
   if (orphaned.signal.aborted) return exit(ExitStatus.ORPHANED, 'parent gone and the program outlived the deadline')
-  exitAs(ended)
+  exitAs(ended, killedStatus)
 }
 
 /** Signals Node does not die of when raised: it ignores SIGPIPE and starts its inspector on SIGUSR1. */
 const NOT_RAISED = new Set<NodeJS.Signals>(['SIGPIPE', 'SIGUSR1'])
 
 /** Ends this child as its program ended, so that the parent's `end` line shows the program's status or signal. */
-const exitAs = ({ code, signal }: ProgramExit): void => {
+const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Signals) => number): void => {
   if (signal === null) {
     trace('pid %d exit %d: the program exited', process.pid, code)
     return process.exit(code ?? ExitStatus.FAILED)
@@ -102,7 +101,7 @@ const exitAs = ({ code, signal }: ProgramExit): void => {
     process.kill(process.pid, signal)
   }
   // Still here: the shell's status for a program killed by a signal.
-  process.exit(128 + constants.signals[signal])
+  process.exit(killedStatus(signal))
 }
 
 /** Seconds an orphaned child may go on serving. */

@@ -327,7 +327,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // a spare served no one.
     if (entry.state === 'busy' && code === 0) counts.served++
     else if (entry.state !== 'spare' && code !== 0) counts.failed++
-    if (entry.tally !== null) addTally(entry.tally)
+    if (entry.tally !== null) addTally(counts, entry.tally)
     trace('pid %d exited %s → reaped', entry.child.pid, signal ? `signal ${signal}` : `status ${code}`)
     log({
       event: 'end',
@@ -357,25 +357,11 @@ async function main(argv: readonly string[]): Promise<number> {
     replenish()
   }
 
-  // A retired worker's counts join the parent's.
-  function addTally(tally: Tally): void {
-    counts.accepted += tally.accepted
-    counts.served += tally.served
-    counts.failed += tally.failed
-    counts.denied += tally.denied
-  }
-
-  /** The counts so far: the parent's, and those the live workers last reported. */
+  /** The counts so far: the parent's (with retired workers'), and those the live workers last reported. */
   function counters(): Counters {
-    const all = { ...counts, peak: table.peak }
-    for (const { tally } of table) {
-      if (tally === null) continue
-      all.accepted += tally.accepted
-      all.served += tally.served
-      all.failed += tally.failed
-      all.denied += tally.denied
-    }
-    return all
+    const all = { ...counts }
+    for (const { tally } of table) if (tally !== null) addTally(all, tally)
+    return { ...all, peak: table.peak }
   }
 
   // SIGUSR1: the status table, once the prefork workers have reported.
@@ -458,6 +444,14 @@ async function main(argv: readonly string[]): Promise<number> {
   status()
   replenish()
   return done
+}
+
+/** Adds a prefork worker's counts to `counts`. */
+const addTally = (counts: { accepted: number; served: number; failed: number; denied: number }, tally: Tally): void => {
+  counts.accepted += tally.accepted
+  counts.served += tally.served
+  counts.failed += tally.failed
+  counts.denied += tally.denied
 }
 
 /**

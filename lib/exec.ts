@@ -5,6 +5,7 @@
 import assert from 'node:assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { constants } from 'node:os'
 import { warn } from './connection.js'
 import { errorMessage } from './log.js'
 import type { ConnectionInfo, ServeSpec } from './protocol.js'
@@ -22,6 +23,9 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'
 /** The shell's statuses for a program that could not be started. */
 export const NOT_FOUND = 127
 export const NOT_EXECUTABLE = 126
+
+/** The shell's status for a program killed by `signal`: 128 plus its number. */
+export const killedStatus = (signal: NodeJS.Signals): number => 128 + constants.signals[signal]
 
 /**
  * Variables that describe a connection: UCSPI's for TCP (and tcpserver6's

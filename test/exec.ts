@@ -2,7 +2,7 @@ import { chmodSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { FORWARDED_SIGNALS, NOT_EXECUTABLE, NOT_FOUND, programEnv, runProgram } from '../lib/exec.js'
+import { FORWARDED_SIGNALS, NOT_EXECUTABLE, NOT_FOUND, killedStatus, programEnv, runProgram } from '../lib/exec.js'
 import type { ServeSpec } from '../lib/protocol.js'
 import { collect, open } from './fixtures/client.js'
 
@@ -28,6 +28,11 @@ const warnings = (t: Test): (() => string[]) => {
   const writes = t.capture(process.stderr, 'write', () => true)
   return () => writes().map((call) => String(call.args[0]))
 }
+
+t.test('a program killed by a signal has the shell\'s status, 128 plus the signal\'s number', async (t) => {
+  t.equal(killedStatus('SIGPIPE'), 141)
+  t.equal(killedStatus('SIGKILL'), 137)
+})
 
 t.test('a TCP connection gets PROTO and the four TCP variables, as strings', async (t) => {
   const env = programEnv(tcp, { PATH: '/bin' })

@@ -14,7 +14,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { collect, open, readBytes } from '../fixtures/client.js'
-import { processesWith } from '../fixtures/server.js'
+import { processesWith, watchLines } from '../fixtures/server.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -74,34 +74,12 @@ const shell = (t: Test, command: string): Shell => {
       }
     }
   })
-  const lines: string[] = []
   let stdout = ''
   proc.stdout.on('data', (chunk: string) => (stdout += chunk))
-  const wakers = new Set<() => void>()
-  for (const stream of [proc.stdout, proc.stderr]) {
-    let partial = ''
-    stream.setEncoding('utf8').on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n')
-      partial = parts.pop() ?? ''
-      // DEBUG's lines start with a timestamp; the lab reads them without it.
-      lines.push(...parts.map((line) => line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, '')))
-      for (const wake of wakers) wake()
-    })
-  }
+  // DEBUG's lines start with a timestamp; the lab reads them without it.
+  const { lines, waitForMatches } = watchLines([proc.stdout, proc.stderr], (line) => line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)))
-  const waitFor = (pattern: RegExp, from = 0) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const check = (): void => {
-        const found = lines.slice(from).map((line) => pattern.exec(line)).find((m) => m !== null)
-        if (!found) return
-        clearTimeout(timer)
-        wakers.delete(check)
-        resolve(found)
-      }
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} within 30 s:\n${lines.join('\n')}`)), 30_000)
-      wakers.add(check)
-      check()
-    })
+  const waitFor = async (pattern: RegExp, from = 0) => (await waitForMatches((line) => pattern.exec(line), String(pattern), 1, from, 30_000))[0]!
   return { proc, lines, stdout: () => stdout, waitFor, exited }
 }
 
