@@ -27,7 +27,7 @@ export interface LaunchOptions {
   readonly onLine?: (line: string) => void
 }
 
-const READY = /^listening on 127\.0\.0\.1:(\d+)$/
+const READY = /^listening on 127\.0\.0\.1:(\d+)(?:, pid \d+)?$/
 const TAIL_LINES = 20
 
 export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Promise<Server> => {

@@ -157,7 +157,7 @@ const startServer = (): { watch: ServerWatch; ready: Promise<void>; gone: Promis
       watch.tail.push(line)
       if (watch.tail.length > 30) watch.tail.shift()
       let m: RegExpExecArray | null
-      if ((m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line))) {
+      if ((m = /^listening on 127\.0\.0\.1:(\d+), pid \d+$/.exec(line))) {
         watch.port = Number(m[1])
         onReady?.()
       } else if (/^pid \d+ from /.test(line)) {

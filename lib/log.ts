@@ -3,7 +3,7 @@
 // text (the default): one fixed shape per line. People grep these, as they
 // grep tcpserver's, so the shapes do not change:
 //
-//   listening on HOST:PORT        always, once listening (unix:PATH for --path)
+//   listening on HOST:PORT, pid P always, once listening (unix:PATH for --path)
 //   status: N/MAX                 -v, whenever the number of children changes
 //   pid P from PEER               -v, when a child is given a connection
 //   end P status S                -v, when a child exits
@@ -115,7 +115,7 @@ const table = (live: number, max: number, counters: Counters, children: readonly
 /** How an event reads in the text format, and whether only -v shows it; null: not in text. */
 const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
   switch (e.event) {
-    case 'listening': return [`listening on ${e.address}`, 'always']
+    case 'listening': return [`listening on ${e.address}, pid ${e.pid}`, 'always']
     case 'status':
       return e.trigger === 'SIGUSR1' ? [table(e.live, e.max, e.counters, e.children), 'always'] : [`status: ${e.live}/${e.max}`, 'verbose']
     case 'from': return [`pid ${e.pid ?? '?'} from ${sanitize(e.peer)}`, 'verbose']

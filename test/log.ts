@@ -25,7 +25,7 @@ t.test('text lines marked verbose are written only with -v; warnings and drops a
   ]
   const quiet = record('text', false)
   events.forEach(quiet.log)
-  t.same(quiet.written, ['warning: disk?full\n', 'warning: dropping connection, fork failed: 127.0.0.1:5555\n', 'listening on 127.0.0.1:7000\n'])
+  t.same(quiet.written, ['warning: disk?full\n', 'warning: dropping connection, fork failed: 127.0.0.1:5555\n', 'listening on 127.0.0.1:7000, pid 1\n'])
   const loud = record('text', true)
   events.forEach(loud.log)
   t.equal(loud.written[0], 'status: 0/40\n')

@@ -109,7 +109,7 @@ t.test('the lab, step by step', async (t) => {
 
   // 1. make run, and a line echoed.
   let server = shell(t, adapt(SERVE))
-  await server.waitFor(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`))
+  await server.waitFor(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid \\d+$`))
   t.match(server.lines, [new RegExp(`^forkserver: from a second terminal, connect with: +nc 127\\.0\\.0\\.1 ${port} `)], 'make run says how to connect')
   t.same(await run(t, adapt(ONE_GO)), { code: 0, output: 'hello\n' }, `${ONE_GO}: the line comes back`)
   await ctrlC(server)

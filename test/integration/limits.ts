@@ -150,7 +150,7 @@ t.test('IPv6 and IPv4-mapped peers are matched against the rules', async (t) => 
   await stopServer(v6)
   // Bound to ::, an IPv4 peer arrives as ::ffff:127.0.0.1 and is logged and matched as 127.0.0.1.
   const dual = await startServer(t, ['--host', '::', '--deny', '127.0.0.0/8', '-v'])
-  t.match(dual.lines[0], /^listening on \[::\]:\d+$/)
+  t.match(dual.lines[0], /^listening on \[::\]:\d+, pid \d+$/)
   const mapped = await open(dual.port, '127.0.0.1')
   const mappedPort = mapped.localPort
   await collect(mapped)

@@ -169,7 +169,7 @@ t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t
     const timer = setTimeout(() => reject(new Error(`no listening line within 20 s; stderr:\n${stderr}`)), 20_000)
     proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
-      const ready = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(stderr)
+      const ready = /^listening on 127\.0\.0\.1:(\d+), pid \d+$/m.exec(stderr)
       if (!ready) return
       clearTimeout(timer)
       resolve(Number(ready[1]))
