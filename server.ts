@@ -30,6 +30,7 @@ import { createLog, errorMessage, type Counters } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { Supervisor } from './lib/prefork.js'
 import { RateLimiter } from './lib/rate-limit.js'
+import { workersToStop } from './lib/reload.js'
 import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type Tally, type WorkSpec } from './lib/protocol.js'
 import { StatusReport, statusEvent } from './lib/status.js'
 import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
@@ -114,8 +115,8 @@ async function main(argv: readonly string[]): Promise<number> {
       execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...options.credentials,
     })
     const forked: ChildEntry = {
-      state, info, socket: null, acceptedAt: null, handoffMs: null, tally: null,
-      child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null,
+      state, retiring: null, ready: false, info, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+      child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null, graceTimer: null,
     }
     table.add(forked)
     child.on('error', (err) => childError(forked, err))
@@ -131,13 +132,13 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // --max-lifetime, counted from when a child starts its work (a spare's waiting does not count).
   function armLifetime(entry: ChildEntry): void {
-    if (options.maxLifetime > 0) entry.lifetimeTimer = setTimeout(() => outlived(entry), options.maxLifetime * 1000)
+    if (options.maxLifetime > 0) entry.lifetimeTimer = setTimeout(() => end(entry, `outlived --max-lifetime ${options.maxLifetime}s`), options.maxLifetime * 1000)
   }
 
   // A child that hangs is ended, SIGTERM first, then SIGKILL.
-  function outlived(entry: ChildEntry): void {
+  function end(entry: ChildEntry, why: string): void {
     const { child } = entry
-    warn(`pid ${child.pid} outlived --max-lifetime ${options.maxLifetime}s; ending it`)
+    warn(`pid ${child.pid} ${why}; ending it`)
     signalChild(entry, 'SIGTERM')
     const kill = setTimeout(() => signalChild(entry, 'SIGKILL'), KILL_AFTER_MS)
     child.once('exit', () => clearTimeout(kill))
@@ -148,9 +149,13 @@ async function main(argv: readonly string[]): Promise<number> {
     else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) supervisor.keep(handle as RawHandle)
     else if (isMessage(m, 'ready') && booting.delete(entry)) {
       // this spare has its service loaded: start the next
+      entry.ready = true
       replenish()
-    } else if (isMessage(m, 'ready')) trace('worker %d is accepting', entry.child.pid)
-    else if (isMessage(m, 'tally')) {
+    } else if (isMessage(m, 'ready')) {
+      trace('worker %d is accepting', entry.child.pid)
+      entry.ready = true
+      retireWorkers()
+    } else if (isMessage(m, 'tally')) {
       entry.tally = m.tally
       report.heard(entry)
     }
@@ -258,6 +263,33 @@ async function main(argv: readonly string[]): Promise<number> {
     }, delay)
   }
 
+  // SIGHUP: replace every spare and worker with a fresh one (lib/reload.ts).
+  function reload(signal: NodeJS.Signals): void {
+    if (draining) return
+    const current = (state: ChildEntry['state']) => [...table].filter((entry) => entry.state === state && entry.retiring === null)
+    const [spares, workers] = [current('spare'), current('worker')]
+    if (prefork && !supervisor.reload()) return warn('reload: no copy of the listener to give fresh workers yet; send SIGHUP again')
+    log({ event: 'reload', signal, spares: spares.length, workers: workers.length, pid })
+    for (const entry of spares) {
+      entry.retiring = 'stopping'
+      booting.delete(entry)
+      signalChild(entry, 'SIGTERM') // waiting, with nothing to finish
+    }
+    for (const entry of workers) entry.retiring = 'serving'
+    retireWorkers()
+    replenish()
+  }
+
+  // Old workers stop accepting as fresh ones take their place, and finish within --grace.
+  function retireWorkers(): void {
+    for (const entry of workersToStop(table, options.workers)) {
+      entry.retiring = 'stopping'
+      trace('worker %d retires: a fresh one accepts in its place', entry.child.pid)
+      entry.child.send(message('stop', {}), undefined, undefined, () => {})
+      entry.graceTimer = setTimeout(() => end(entry, `still busy --grace ${options.grace}s after the reload`), options.grace * 1000)
+    }
+  }
+
   // prefork: fork a worker and give it a copy of the listening socket.
   function startWorker(listener: RawHandle, lend: boolean): void {
     let entry: ChildEntry
@@ -319,6 +351,7 @@ async function main(argv: readonly string[]): Promise<number> {
     booting.delete(entry)
     clearTimeout(entry.handoffTimer ?? undefined)
     clearTimeout(entry.lifetimeTimer ?? undefined)
+    clearTimeout(entry.graceTimer ?? undefined)
     table.remove(entry)
     // Died before taking the socket: closing our copy is what tells the client.
     entry.socket?.destroy()
@@ -342,8 +375,10 @@ async function main(argv: readonly string[]): Promise<number> {
     status()
     report.heard(entry)
     const lived = Date.now() - entry.startedAt
-    if (entry.state === 'worker' && !draining) supervisor.replace(entry.child.pid, code, signal, lived)
-    if (entry.state === 'spare') spareLost(entry.child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
+    // (One a reload retired has its successor already.)
+    const replaced = entry.retiring !== null
+    if (entry.state === 'worker' && !draining && !replaced) supervisor.replace(entry.child.pid, code, signal, lived)
+    if (entry.state === 'spare' && !replaced) spareLost(entry.child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
     next()
   }
 
@@ -414,6 +449,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
+  process.on('SIGHUP', reload)
   process.on('SIGUSR1', () => report.ask())
 
   let boundPort = 0

@@ -11,6 +11,14 @@ export interface ChildEntry {
    * fork-model child with its one connection; `worker`: a prefork worker.
    */
   state: 'spare' | 'busy' | 'worker'
+  /**
+   * Being replaced by a fresh process after a reload (SIGHUP). `serving`: an
+   * old worker that accepts on until a fresh one is ready in its place;
+   * `stopping`: told to stop, finishing what it has. Null for the current set.
+   */
+  retiring: 'serving' | 'stopping' | null
+  /** A spare with its service loaded, or a worker accepting. */
+  ready: boolean
   /** The connection a busy child serves; null for a spare or a worker. */
   info: ConnectionInfo | null
   /** When the parent accepted that connection, and how long the handoff took (ms). */
@@ -30,6 +38,8 @@ export interface ChildEntry {
   handoffTimer: NodeJS.Timeout | null
   /** Ends a child that outlives --max-lifetime. */
   lifetimeTimer: NodeJS.Timeout | null
+  /** Ends a retiring worker that is still busy --grace seconds after it was told to stop. */
+  graceTimer: NodeJS.Timeout | null
 }
 
 export class ChildTable {
@@ -55,16 +65,16 @@ export class ChildTable {
     return this.#peak
   }
 
-  /** Children in a state. */
+  /** Children in a state, not counting those a reload is replacing. */
   count(state: ChildEntry['state']): number {
     let n = 0
-    for (const entry of this.#entries.values()) if (entry.state === state) n++
+    for (const entry of this.#entries.values()) if (entry.state === state && entry.retiring === null) n++
     return n
   }
 
-  /** A spare that is waiting for a connection, if any. */
+  /** A spare that is waiting for a connection, if any (never one a reload is replacing). */
   spare(): ChildEntry | undefined {
-    for (const entry of this.#entries.values()) if (entry.state === 'spare') return entry
+    for (const entry of this.#entries.values()) if (entry.state === 'spare' && entry.retiring === null) return entry
     return undefined
   }
 

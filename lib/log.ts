@@ -10,6 +10,7 @@
 //   end P signal SIG              -v, when a child is killed
 //   deny PEER                     -v, when --allow/--deny turns a peer away
 //   SIGNAL: draining ...          always, at shutdown
+//   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
 //   shutdown: served N, ...       always, last
 //   warning: dropping connection, REASON: PEER    always
 //   warning: MESSAGE              always
@@ -20,8 +21,11 @@
 
 export type LogFormat = 'text' | 'json'
 
-/** A child's state, as the status table shows it. */
+/** A child's state, as the fork event and the status table show it. */
 export type ChildState = 'spare' | 'busy' | 'worker'
+
+/** A row of the status table: `retiring` is an old spare or worker a reload is replacing. */
+export type RowState = ChildState | 'retiring'
 
 export interface Counters {
   readonly accepted: number
@@ -34,7 +38,7 @@ export interface Counters {
 
 export interface ChildRow {
   readonly pid: number | undefined
-  readonly state: ChildState
+  readonly state: RowState
   /** The connection a busy child serves. */
   readonly conn: number | null
   readonly peer: string | null
@@ -72,6 +76,8 @@ export type LogEvent =
       readonly children: readonly ChildRow[]
     }
   | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
+  /** SIGHUP: how many spares and workers are being replaced. */
+  | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly pid: number }
   | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
   | { readonly event: 'warning'; readonly message: string; readonly pid: number; readonly child?: true }
@@ -98,6 +104,8 @@ export const errorMessage = (err: unknown): string => (err instanceof Error ? er
 export const endLine = (pid: number | undefined, code: number | null, signal: string | null): string =>
   signal ? `end ${pid ?? '?'} signal ${signal}` : `end ${pid ?? '?'} status ${code ?? '?'}`
 
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 
 const counterText = (c: Counters): string =>
@@ -123,6 +131,7 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'deny': return [`deny ${sanitize(e.peer)}`, 'verbose']
     case 'drop': return [`warning: dropping connection, ${sanitize(e.reason)}: ${sanitize(e.peer)}`, 'always']
     case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
+    case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
     case 'shutdown': {
       const c = e.counters
       return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}`, 'always']

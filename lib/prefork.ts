@@ -93,6 +93,20 @@ export class Supervisor {
     this.#timers.add(timer)
   }
 
+  /**
+   * SIGHUP: forks a fresh set of workers beside the old ones, which the
+   * parent stops as the fresh ones accept. False, and nothing forked, while
+   * the parent holds no copy of the listener to give them.
+   */
+  reload(): boolean {
+    if (this.#stopped || this.#keeper === null) return false
+    // Replacements still waiting out a backoff are part of the fresh set.
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    for (let i = 0; i < this.workers; i++) this.hooks.spawn(this.#keeper, false)
+    return true
+  }
+
   /** Listening afresh failed: try again later. */
   relistenFailed(why: string): void {
     this.#relistening = false

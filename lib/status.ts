@@ -15,9 +15,9 @@ export const statusEvent = (
   now = Date.now(),
 ): LogEvent => {
   const children: ChildRow[] = [...table]
-    .map(({ child, state, info, startedAt }) => ({
+    .map(({ child, state, retiring, info, startedAt }): ChildRow => ({
       pid: child.pid,
-      state,
+      state: retiring === null ? state : 'retiring',
       conn: info?.id ?? null,
       peer: info === null ? null : peerOf(info),
       ageMs: now - startedAt,

@@ -13,10 +13,14 @@ const busy = (id: number, remoteAddress: string): ChildEntry => ({
   socket: null,
   handoffTimer: null,
   lifetimeTimer: null,
+  graceTimer: null,
+  retiring: null,
+  ready: false,
 })
 
 const worker = (pid: number): ChildEntry => ({
-  state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null,
+  state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null, graceTimer: null,
+  retiring: null, ready: false,
   acceptedAt: null, handoffMs: null, tally: null,
 })
 
@@ -44,4 +48,19 @@ t.test('workers count as children but belong to no source address', async (t) =>
   table.add(busy(1, '10.0.0.1'))
   t.equal(table.size, 2)
   t.equal(table.countFrom('10.0.0.1'), 1)
+})
+
+t.test('a spare or worker a reload is replacing is neither counted nor handed a connection', async (t) => {
+  const table = new ChildTable()
+  const old = { ...worker(7), state: 'spare' as const, retiring: 'stopping' as const }
+  table.add(old)
+  t.equal(table.spare(), undefined, 'an old spare takes no connection')
+  t.equal(table.count('spare'), 0)
+  const fresh = { ...worker(8), state: 'spare' as const }
+  table.add(fresh)
+  t.equal(table.spare(), fresh)
+  t.equal(table.count('spare'), 1)
+  table.add({ ...worker(9), retiring: 'serving' })
+  t.equal(table.count('worker'), 0, 'an old worker is not counted')
+  t.equal(table.size, 3, 'but every one is alive, and counts toward the table')
 })

@@ -38,6 +38,8 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
   log({ event: 'end', conn: 1, pid: 42, peer: '[::1]:5000', handoffMs: 60, endMs: 70, code: 0, signal: null })
   log({ event: 'deny', conn: 2, peer: '10.0.0.1:9', pid: 1 })
   log({ event: 'drain', signal: 'SIGTERM', live: 2, graceS: 10 })
+  log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, pid: 1 })
+  log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, pid: 1 })
   log({ event: 'shutdown', counters, code: 0 })
   log({ event: 'warning', message: 'handler failed', pid: 42, child: true })
   log({ event: 'fatal', message: 'listen EADDRINUSE', pid: 1 })
@@ -46,6 +48,8 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
     'end 42 status 0\n',
     'deny 10.0.0.1:9\n',
     'SIGTERM: draining 2 children, 10s grace\n',
+    'reload: SIGHUP, replacing 1 spare and 0 workers\n',
+    'reload: SIGHUP, replacing 0 spares and 4 workers\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1\n',
     'warning: pid 42: handler failed\n',
     'fatal: listen EADDRINUSE\n',

@@ -14,6 +14,9 @@ const entry = (pid: number, state: ChildEntry['state'], id: number | null = null
   socket: null,
   handoffTimer: null,
   lifetimeTimer: null,
+  graceTimer: null,
+  retiring: null,
+  ready: false,
 })
 
 const counters = { accepted: 3, served: 1, denied: 0, dropped: 0, failed: 0, peak: 2 }
@@ -29,6 +32,13 @@ t.test('the status event has a row per child, by pid, with its age and connectio
       { pid: 30, state: 'spare', conn: null, peer: null, ageMs: 2500 },
     ],
   })
+})
+
+t.test('an old spare or worker that a reload is replacing shows as retiring', async (t) => {
+  const table = new ChildTable()
+  table.add({ ...entry(40, 'worker'), retiring: 'serving' })
+  table.add(entry(41, 'worker'))
+  t.match(statusEvent(table, 2, counters, () => '', 1000), { children: [{ pid: 40, state: 'retiring' }, { pid: 41, state: 'worker' }] })
 })
 
 t.test('a report waits for every worker to answer, then prints once', async (t) => {
