@@ -12,7 +12,7 @@ t.test('a target with both figures measured is met or missed by its comparison',
   t.match(byId(slower, 'child-start'), { measured: 70, met: false })
 })
 
-t.test('a target whose figure is null is not measured, with the row’s reason, never missed', async (t) => {
+t.test("a target whose figure is null is not measured, with the row's reason, never missed", async (t) => {
   const { results } = fakeReport({ quick: true, unmeasured: true })
   for (const id of ['parent-cpu', 'fork-rate', 'spares-rate']) {
     const target = byId(results, id)
