@@ -25,10 +25,12 @@ test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
 
-# Every model through every scenario on loopback (bench/bench.ts); QUICK=1 for a smoke run.
+# Every model through every scenario on loopback (bench/bench.ts). It writes to
+# bench/results/last/ (untracked); QUICK=1, a smoke run, to bench/results/quick/.
+# Only SAVE=1 (a full run) replaces the committed bench/results/latest.json and latest.svg.
 bench: build
 	npx tsc -p bench/tsconfig.json
-	node dist/bench/bench.js $(if $(QUICK),--quick)
+	node dist/bench/bench.js $(if $(QUICK),--quick) $(if $(SAVE),--save)
 
 # 2,000 short connections at concurrency 8 against the fork model (bench/soak.ts):
 # the parent's RSS growth, fds before and after, defunct children, lost connections.

@@ -1,7 +1,9 @@
 // make bench: every model through every scenario in one run, on loopback.
 // Markdown tables on stdout, progress on stderr, and latest.json, a dated copy
-// and latest.svg in bench/results (or --out DIR).
-//   node dist/bench/bench.js [--quick] [--out DIR]
+// and latest.svg in a folder git ignores: bench/results/quick for a quick run,
+// bench/results/last for a full one (or --out DIR). Only --save, after a full
+// run, replaces the committed bench/results/latest.json and latest.svg.
+//   node dist/bench/bench.js [--quick | --save] [--out DIR]
 import { randomUUID } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { isClosing, killAllNow, stopAll } from './cleanup.js'
@@ -12,7 +14,7 @@ import { killNow, marked, running } from './proctree.js'
 import { markdown, writeResults } from './report.js'
 import type { Report, Result, Subject } from './results.js'
 import { bareFork, connrate, LOADGEN_BOUND_PCT, memory, spread, throughput, type Emit, type Progress } from './scenarios.js'
-import { parseSettings, type Settings } from './settings.js'
+import { parseSettings, quickLabel, type Settings } from './settings.js'
 import { startup } from './startup.js'
 import { targets } from './targets.js'
 
@@ -27,7 +29,14 @@ const strays = (): number[] => marked(`FORKSERVER_BENCH_RUN=${RUN}`).filter(runn
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
 const main = async (): Promise<number> => {
-  const settings = parseSettings(process.argv.slice(2))
+  let settings: Settings
+  try {
+    settings = parseSettings(process.argv.slice(2))
+  } catch (err) {
+    // Bad input is expected: one line, no stack, and nothing has run.
+    process.stderr.write(`bench: ${reasonOf(err)}\n`)
+    return 2
+  }
   const started = new Date()
   const cpus = availableParallelism()
   process.stderr.write(`bench: ${settings.quick ? 'quick' : 'full'} run; checking which models this machine has ...\n`)
@@ -91,7 +100,7 @@ const main = async (): Promise<number> => {
 
   // Interrupted: a partial run must not replace latest.json.
   if (isClosing()) return 1
-  const { outDir, ...recorded } = settings
+  const { outDir, save, ...recorded } = settings
   const report: Report = {
     machine: describeMachine(started),
     settings: { ...recorded, loadgenBoundPct: LOADGEN_BOUND_PCT },
@@ -101,6 +110,9 @@ const main = async (): Promise<number> => {
   process.stdout.write(markdown(report))
   const paths = writeResults(outDir, report)
   process.stderr.write(`bench: wrote ${paths.join(', ')} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`)
+  const quick = quickLabel(settings)
+  if (quick) process.stderr.write(`bench: ${quick}; the committed bench/results/latest.* are untouched\n`)
+  else if (!save) process.stderr.write('bench: not saved; `make bench SAVE=1` runs again and replaces bench/results/latest.json and latest.svg\n')
   const left = strays()
   if (left.length > 0) {
     process.stderr.write(`bench: killing ${left.length} process(es) left behind: ${left.join(' ')}\n`)

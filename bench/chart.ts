@@ -3,7 +3,9 @@
 // of magnitude, so an axis whose values span more than RATIO_FOR_LOG is log.
 // bare-fork (forks of an empty child, no connection) is in the rate panel as
 // forks/s; its latency, fork to exit, is not an echo's and stays out of the other.
-import { MODELS, type BareFork, type BareForkResult, type ConnRateResult, type ModelName, type Report } from './results.js'
+// A figure that could not be measured is drawn as n/a, not as a bar of 0.
+import { MODELS, type BareFork, type BareForkResult, type ConnRateResult, type Figure, type ModelName, type Report } from './results.js'
+import { quickLabel } from './settings.js'
 
 type Row = ConnRateResult | BareForkResult
 type Shown = ModelName | BareFork
@@ -47,8 +49,8 @@ interface Scale {
   readonly log: boolean
 }
 
-const scaleFor = (values: readonly number[]): Scale => {
-  const positive = values.filter((v) => Number.isFinite(v) && v > 0)
+const scaleFor = (values: readonly Figure[]): Scale => {
+  const positive = values.filter((v): v is number => v !== null && Number.isFinite(v) && v > 0)
   const min = positive.length ? Math.min(...positive) : 1
   const max = positive.length ? Math.max(...positive) : 1
   const span = PLOT_BOTTOM - PLOT_TOP
@@ -72,7 +74,7 @@ const panel = (
   rows: readonly Row[],
   models: readonly Shown[],
   concurrencies: readonly number[],
-  value: (r: Row) => number,
+  value: (r: Row) => Figure,
 ): string => {
   const scale = scaleFor(rows.map(value))
   const out: string[] = [text(x0, PLOT_TOP - 22, `${title}${scale.log ? ' (log scale)' : ''}`, 'font-size="14" font-weight="bold"')]
@@ -88,9 +90,13 @@ const panel = (
     const groupX = x0 + g * groupWidth + (groupWidth - barWidth * models.length) / 2
     models.forEach((model, i) => {
       const r = rows.find((row) => row.model === model && row.concurrency === c)
-      const v = r ? value(r) : NaN
-      if (!r || !Number.isFinite(v)) return
+      if (!r) return
+      const v = value(r)
       const x = groupX + i * barWidth
+      if (v === null || !Number.isFinite(v)) {
+        out.push(text(x + barWidth / 2, PLOT_BOTTOM - 4, 'n/a', `font-size="9" text-anchor="middle" fill="${COLORS[model]}"`))
+        return
+      }
       const y = scale.y(v)
       out.push(
         `<rect x="${(x + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${Math.max(0, PLOT_BOTTOM - y).toFixed(1)}" fill="${COLORS[model]}"><title>${esc(`${model}, c=${c}: ${compact(v)}`)}</title></rect>`,
@@ -112,6 +118,8 @@ export const chart = (report: Report): string => {
   const concurrencies = [...new Set(rows.map((r) => r.concurrency))].sort((a, b) => a - b)
   const { machine } = report
   const notRun = report.results.flatMap((r) => (r.scenario === 'skipped' || r.scenario === 'failed' ? [`${r.model} (${r.reason.split('\n')[0]})`] : []))
+  const unmeasured = echoRows.flatMap((r) => (r.reason ? [`${r.model} c=${r.concurrency} (${r.reason})`] : []))
+  const quick = quickLabel(report.settings)
   const legendY = PLOT_BOTTOM + 70
   const spacing = Math.min(170, (WIDTH - PANELS_X[0] - 20) / Math.max(1, models.length))
   const legend = models.map((m, i) => {
@@ -125,12 +133,17 @@ export const chart = (report: Report): string => {
     models.includes('bare-fork')
       ? 'bare-fork: no server; a process forking empty children C at a time, shown as forks/s (its latency, fork to exit, is not in the p99 panel)'
       : '',
+    unmeasured.length ? `n/a, not measured: ${unmeasured.join('; ')}` : '',
     notRun.length ? `not run: ${notRun.join('; ')}` : '',
   ].filter(Boolean)
+  // Taller when the notes need it.
+  const height = Math.max(HEIGHT, legendY + 28 + notes.length * 16)
+  const title = 'forkserver bench: short connections (connect, 64-byte echo, close) on 127.0.0.1'
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif">`,
-    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
-    text(PANELS_X[0], 30, 'forkserver bench: short connections (connect, 64-byte echo, close) on 127.0.0.1', 'font-size="17" font-weight="bold"'),
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif">`,
+    `<title>${esc(quick ? `${title} — ${quick}` : title)}</title>`,
+    `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
+    text(PANELS_X[0], 30, quick ? `QUICK run: ${title}` : title, `font-size="17" font-weight="bold"${quick ? ` fill="${COLORS.fork}"` : ''}`),
     text(
       PANELS_X[0],
       52,
@@ -141,6 +154,8 @@ export const chart = (report: Report): string => {
     panel(PANELS_X[1], 'p99 latency, ms', echoRows, echoModels, concurrencies, (r) => r.p99Ms),
     ...legend,
     ...notes.map((n, i) => text(PANELS_X[0], legendY + 28 + i * 16, n.length > 180 ? `${n.slice(0, 177)}...` : n, 'font-size="11" fill="#555"')),
+    // Across both panels, so that not even a cropped quick chart passes for a result.
+    ...(quick ? [text(WIDTH / 2, (PLOT_TOP + PLOT_BOTTOM) / 2, quick, `font-size="40" font-weight="bold" text-anchor="middle" fill="${COLORS.fork}" opacity="0.3" transform="rotate(-12 ${WIDTH / 2} ${(PLOT_TOP + PLOT_BOTTOM) / 2})"`)] : []),
     '</svg>',
     '',
   ].join('\n')

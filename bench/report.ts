@@ -2,11 +2,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chart } from './chart.js'
-import { LOADGEN_BOUND_PCT } from './scenarios.js'
 import type {
   BareForkResult,
   ConnRateResult,
   FailedResult,
+  Figure,
   ForkCostResult,
   MemoryResult,
   Report,
@@ -17,13 +17,14 @@ import type {
   Target,
   ThroughputResult,
 } from './results.js'
+import { quickLabel } from './settings.js'
 
 const of = <S extends Result['scenario']>(results: readonly Result[], scenario: S): Extract<Result, { scenario: S }>[] =>
   results.filter((r): r is Extract<Result, { scenario: S }> => r.scenario === scenario)
 
-/** Three significant figures at most, no exponent: 0.123, 12.3, 12345. */
-const num = (x: number): string => {
-  if (!Number.isFinite(x)) return '–'
+/** Three significant figures at most, no exponent: 0.123, 12.3, 12345; n/a when it could not be measured. */
+export const num = (x: Figure): string => {
+  if (x === null || !Number.isFinite(x)) return 'n/a'
   if (Math.abs(x) >= 100) return String(Math.round(x))
   return String(Number(x.toPrecision(3)))
 }
@@ -32,8 +33,12 @@ const pct = (share: number): string => `${Math.round(share * 100)}%`
 const table = (head: readonly string[], rows: readonly (readonly string[])[]): string =>
   [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 
-const note = (r: { loadgenBound: boolean; loadgenCpuPct: number; errorCodes?: Readonly<Record<string, number>> }): string =>
+/** In a table cell, a pipe would end the cell. */
+const cell = (text: string): string => text.replace(/\s+/g, ' ').replace(/\|/g, '\\|')
+
+const note = (r: { loadgenBound: boolean; loadgenCpuPct: number; errorCodes?: Readonly<Record<string, number>>; reason?: string }): string =>
   [
+    r.reason ? `n/a: ${cell(r.reason)}` : '',
     r.loadgenBound ? `load generator at ${Math.round(r.loadgenCpuPct)}% of a core: the server may be faster` : '',
     r.errorCodes
       ? Object.entries(r.errorCodes)
@@ -91,9 +96,9 @@ const targetsTable = (rows: readonly Target[]): string =>
     ['target', 'measured', 'target', 'met?'],
     rows.map((r) => [
       r.text,
-      r.measured === null ? '–' : `${num(r.measured)} ${r.unit}`,
-      r.limit === null ? '–' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`,
-      r.met === null ? `not measured (${(r.reason ?? '').replace(/\|/g, '\\|')})` : r.met ? 'met' : '**missed**',
+      r.measured === null ? 'n/a' : `${num(r.measured)} ${r.unit}`,
+      r.limit === null ? 'n/a' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`,
+      r.met === null ? `not measured (${cell(r.reason ?? '')})` : r.met ? 'met' : '**missed**',
     ]),
   )
 
@@ -105,8 +110,17 @@ const throughputTable = (rows: readonly ThroughputResult[]): string =>
 
 const memoryTable = (rows: readonly MemoryResult[]): string =>
   table(
-    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'processes', 'errors'],
-    rows.map((r) => [r.model, String(r.connections), num(r.pssMB), num(r.idlePssMB), num(r.perConnKB), String(r.processes), String(r.errors)]),
+    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'processes', 'errors', 'note'],
+    rows.map((r) => [
+      r.model,
+      String(r.connections),
+      num(r.pssMB),
+      num(r.idlePssMB),
+      num(r.perConnKB),
+      String(r.processes),
+      String(r.errors),
+      r.reason ? `n/a: ${cell(r.reason)}` : '',
+    ]),
   )
 
 const spreadTable = (rows: readonly SpreadResult[]): string =>
@@ -124,19 +138,22 @@ const forkCostTable = (rows: readonly ForkCostResult[]): string =>
 const reasonsTable = (rows: readonly (SkippedResult | FailedResult)[]): string =>
   table(
     ['model', 'what', 'reason'],
-    rows.map((r) => [r.model, r.scenario === 'failed' ? `failed during ${r.during}` : 'skipped', r.reason.replace(/\s+/g, ' ').replace(/\|/g, '\\|')]),
+    rows.map((r) => [r.model, r.scenario === 'failed' ? `failed during ${r.during}` : 'skipped', cell(r.reason)]),
   )
 
 export const markdown = (report: Report): string => {
-  const { machine, results, targets } = report
+  const { machine, results, targets, settings } = report
+  // A quick run's windows last a fraction of a second: every title says so, the targets' too.
+  const quick = quickLabel(settings)
   const sections: string[] = [
-    `## forkserver bench, ${machine.date}`,
+    `## forkserver bench, ${machine.date}${quick ? ` — ${quick}` : ''}`,
+    ...(quick ? [`**${quick}.** It shows that each scenario runs; its figures are not measurements. \`make bench\` for results.`] : []),
     `${machine.cpuCount} × ${machine.cpuModel}, Node ${machine.node}, ${machine.python ?? 'no python3'}, ${machine.cc ?? 'no cc'}. ` +
       `Echo on 127.0.0.1; the load generator is a process of its own. Its CPU is shown as a % of one core; ` +
-      `over ${LOADGEN_BOUND_PCT}% it is probably the limit.`,
+      `over ${settings.loadgenBoundPct}% it is probably the limit.`,
   ]
   const add = (title: string, body: string, count: number): void => {
-    if (count > 0) sections.push(`### ${title}`, body)
+    if (count > 0) sections.push(`### ${title}${quick ? ` — ${quick}` : ''}`, body)
   }
   const all = of(results, 'connrate')
   const c = all.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
@@ -167,7 +184,7 @@ export const markdown = (report: Report): string => {
   return sections.join('\n\n') + '\n'
 }
 
-/** Writes latest.json, a dated copy beside it, and latest.svg; returns the paths written. */
+/** Writes latest.json, a dated copy beside it, and latest.svg into `dir` (settings.ts picks it); returns the paths written. */
 export const writeResults = (dir: string, report: Report): string[] => {
   mkdirSync(dir, { recursive: true })
   const json = JSON.stringify(report, null, 2) + '\n'

@@ -1,4 +1,5 @@
 // The shape of bench/results/*.json: { machine, settings, results, targets }.
+import type { Recorded } from './settings.js'
 
 /** The servers under test. `fork+spares` is the fork model with `--spares 8`. */
 export const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork'] as const
@@ -14,8 +15,19 @@ export type StartupSubject = (typeof STARTUP_SUBJECTS)[number]
 /** Whatever a skip or a failure can be about. */
 export type Subject = ModelName | BareFork | StartupSubject
 
+/**
+ * A figure that could not be measured (no connection completed, no byte
+ * echoed in the window) is null, never 0; the row's `reason` says why.
+ */
+export type Figure = number | null
+
+interface Unmeasured {
+  /** Present when a figure of the row is null: why it could not be measured. */
+  readonly reason?: string
+}
+
 /** A figure measured with the load generator, which watches its own CPU use. */
-interface Driven {
+interface Driven extends Unmeasured {
   readonly errors: number
   /** Load generator CPU over the window, % of one core. */
   readonly loadgenCpuPct: number
@@ -29,10 +41,10 @@ export interface ConnRateResult extends Driven {
   readonly model: ModelName
   readonly scenario: 'connrate'
   readonly concurrency: number
-  readonly connsPerSec: number
-  readonly p50Ms: number
-  readonly p90Ms: number
-  readonly p99Ms: number
+  readonly connsPerSec: Figure
+  readonly p50Ms: Figure
+  readonly p90Ms: Figure
+  readonly p99Ms: Figure
   /** Connections completed in the window, and the window's length. */
   readonly connections: number
   readonly seconds: number
@@ -41,7 +53,7 @@ export interface ConnRateResult extends Driven {
    * (utime + stime from /proc/PID/stat, 10 ms ticks; its children not
    * included) over the window, divided by `connections`.
    */
-  readonly parentCpuMsPerConn?: number
+  readonly parentCpuMsPerConn?: Figure
   /** fork+spares: the --spares it ran with. */
   readonly spares?: number
 }
@@ -77,23 +89,23 @@ export interface ThroughputResult extends Driven {
   readonly scenario: 'throughput'
   readonly connections: number
   /** Echoed bytes per second, MB = 10^6 bytes. */
-  readonly mbPerSec: number
+  readonly mbPerSec: Figure
   readonly seconds: number
   /** fork+spares: the --spares it ran with. */
   readonly spares?: number
 }
 
-export interface MemoryResult {
+export interface MemoryResult extends Unmeasured {
   readonly model: ModelName
   readonly scenario: 'memory'
   /** Idle connections held open. */
   readonly connections: number
   /** PSS summed over the server's process tree, holding `connections`. */
-  readonly pssMB: number
+  readonly pssMB: Figure
   /** The same with no connection. */
-  readonly idlePssMB: number
-  /** (pssMB - idlePssMB) / connections, in kB: what one more connection costs. */
-  readonly perConnKB: number
+  readonly idlePssMB: Figure
+  /** (pssMB - idlePssMB) / connections held, in kB: what one more connection costs. */
+  readonly perConnKB: Figure
   /** Processes counted: the parent, a child per connection, and for fork+spares its spares too. */
   readonly processes: number
   readonly errors: number
@@ -207,7 +219,7 @@ export interface Target {
 
 export interface Report {
   readonly machine: Machine
-  readonly settings: Readonly<Record<string, unknown>>
+  readonly settings: Recorded
   readonly results: readonly Result[]
   /** The issue's targets, evaluated from `results` (bench/targets.ts). */
   readonly targets: readonly Target[]

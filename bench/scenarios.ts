@@ -10,7 +10,7 @@ import { verbose, type Model } from './models.js'
 import { children, descendants, sleep, waitQuiet, waitUntil } from './proctree.js'
 import type { Result } from './results.js'
 import type { Settings } from './settings.js'
-import { round } from './stats.js'
+import { figure, per, round } from './stats.js'
 
 export type Progress = (label: string) => void
 export type Emit = (result: Result) => void
@@ -71,23 +71,26 @@ export const connrate = (model: Model, s: Settings, progress: Progress, emit: Em
       progress(`${model.name} connrate c=${concurrency}`)
       const job: ConnRateJob = { ...connrateJob(s, server.port, concurrency), ...(model.parentCpu ? { watchPid: server.pid } : {}) }
       const r = await loadgen.run(job, limitOf(job))
-      const parentCpu = model.parentCpu && r.watchedCpuMs !== null && r.connections > 0 ? round(r.watchedCpuMs / r.connections, 3) : null
-      if (model.parentCpu && parentCpu === null) throw new Error(`c=${concurrency}: the parent's CPU time could not be read (pid ${server.pid}, ${r.connections} connections)`)
+      // No connection completed: no rate, latency or CPU per connection, rather than zeros.
+      const none = r.connections === 0
+      const parentCpu = model.parentCpu && r.watchedCpuMs !== null ? per(r.watchedCpuMs, r.connections, 3) : null
+      if (model.parentCpu && !none && parentCpu === null) throw new Error(`c=${concurrency}: the parent's CPU time could not be read (pid ${server.pid}, ${r.connections} connections)`)
       emit({
         model: model.name,
         scenario: 'connrate',
         concurrency,
-        connsPerSec: round(r.connections / r.seconds, 1),
-        p50Ms: round(r.p50Ms, 3),
-        p90Ms: round(r.p90Ms, 3),
-        p99Ms: round(r.p99Ms, 3),
+        connsPerSec: none ? null : round(r.connections / r.seconds, 1),
+        p50Ms: figure(r.p50Ms, 3),
+        p90Ms: figure(r.p90Ms, 3),
+        p99Ms: figure(r.p99Ms, 3),
+        ...(none ? { reason: `no connection completed in the ${round(r.seconds, 2)} s window` } : {}),
         errors: r.errors,
         connections: r.connections,
         seconds: round(r.seconds, 3),
         loadgenCpuPct: round(r.cpuPct, 1),
         loadgenBound: r.cpuPct > LOADGEN_BOUND_PCT,
         ...(r.errors > 0 ? { errorCodes: r.errorCodes } : {}),
-        ...(parentCpu !== null ? { parentCpuMsPerConn: parentCpu } : {}),
+        ...(model.parentCpu ? { parentCpuMsPerConn: parentCpu } : {}),
         ...(model.spares !== undefined ? { spares: model.spares } : {}),
       })
     }
@@ -136,7 +139,9 @@ export const throughput = (model: Model, s: Settings, progress: Progress, emit: 
       model: model.name,
       scenario: 'throughput',
       connections: s.throughput.connections,
-      mbPerSec: round(r.bytes / 1e6 / r.seconds, 1),
+      // The fork model may not have started a child yet in a quick run's short window.
+      mbPerSec: r.bytes > 0 ? round(r.bytes / 1e6 / r.seconds, 1) : null,
+      ...(r.bytes > 0 ? {} : { reason: `no byte was echoed in the ${round(r.seconds, 2)} s window` }),
       seconds: round(r.seconds, 3),
       errors: r.errors,
       loadgenCpuPct: round(r.cpuPct, 1),
@@ -156,13 +161,19 @@ export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit
       const r = await loadgen.run({ kind: 'hold', port: server.port, total: level, timeoutMs: 30_000 }, 30_000 + SLACK_MS)
       await settle(s, server.pid)
       const held = treePss(server.pid)
+      const read = idle.processes > 0 && held.processes > 0
+      const reasons = [
+        read ? '' : `the server's memory could not be read (pid ${server.pid})`,
+        r.held > 0 ? '' : `no connection was held (${r.errors} failed)`,
+      ].filter(Boolean)
       emit({
         model: model.name,
         scenario: 'memory',
         connections: level,
-        pssMB: round(held.pssKB / 1024, 2),
-        idlePssMB: round(idle.pssKB / 1024, 2),
-        perConnKB: round((held.pssKB - idle.pssKB) / Math.max(1, r.held), 1),
+        pssMB: held.processes > 0 ? round(held.pssKB / 1024, 2) : null,
+        idlePssMB: idle.processes > 0 ? round(idle.pssKB / 1024, 2) : null,
+        perConnKB: read ? per(held.pssKB - idle.pssKB, r.held, 1) : null,
+        ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         processes: held.processes,
         errors: r.errors,
         ...(model.spares !== undefined ? { spares: model.spares } : {}),

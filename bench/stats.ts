@@ -14,3 +14,9 @@ export const ascending = (samples: readonly number[]): number[] => [...samples].
 
 /** Rounds to `digits` decimals, so the JSON carries no false precision. */
 export const round = (x: number, digits: number): number => Number(x.toFixed(digits))
+
+/** A figure for the JSON: rounded, or null (never 0) when there was nothing to measure. */
+export const figure = (x: number, digits: number): number | null => (Number.isFinite(x) ? round(x, digits) : null)
+
+/** `total / count`, rounded; null when `count` is 0, as in a window where nothing completed. */
+export const per = (total: number, count: number, digits: number): number | null => (count > 0 ? figure(total / count, digits) : null)

@@ -1,12 +1,14 @@
-// make bench QUICK=1, end to end, into a temporary directory: the JSON holds
-// every model, scenario and concurrency with finite numbers, the start-up
-// rows, bare-fork and the targets, and the bench leaves no process behind.
+// make bench QUICK=1, end to end, once, as a reader runs it: into its own
+// folder, bench/results/quick, which git ignores. The committed figures and
+// every tracked file stay as they were; the JSON holds every model, scenario
+// and concurrency, each figure a number or null with a reason (a quick window
+// may hold nothing to measure), the start-up rows, bare-fork and the targets;
+// and the bench leaves no process behind. What the run wrote is deleted after.
 // Speed is never asserted, and neither is a target: this machine may be busy.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Report, Result } from '../bench/results.js'
@@ -16,6 +18,10 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 const BENCH = join(ROOT, 'dist', 'bench', 'bench.js')
 const LIMIT_MS = 150_000
+/** Where `make bench QUICK=1` writes (bench/settings.ts). */
+const QUICK_DIR = join(ROOT, 'bench', 'results', 'quick')
+const COMMITTED = ['latest.json', 'latest.svg'].map((f) => join(ROOT, 'bench', 'results', f))
+const QUICK_LABEL = 'QUICK run (5 samples): not a result'
 
 const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork']
 const PEERS = ['python-forking', 'c-fork']
@@ -42,12 +48,32 @@ const notFinite = (row: object | undefined, keys: readonly string[]): string[] =
   return keys.filter((key) => typeof values[key] !== 'number' || !Number.isFinite(values[key]))
 }
 
+/** The keys of `row` that hold neither a finite number nor null explained by the row's `reason`. */
+const notFigures = (row: object | undefined, keys: readonly string[]): string[] => {
+  const values: Record<string, unknown> = { ...row }
+  const explained = typeof values.reason === 'string' && values.reason.trim() !== ''
+  return notFinite(row, keys).filter((key) => !(values[key] === null && explained))
+}
+
+/** git in this checkout; null when it is not a git work tree (a tarball), or git is missing. */
+const git = (...args: string[]): { status: number | null; stdout: string } | null => {
+  const inside = spawnSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: ROOT, encoding: 'utf8' })
+  if (inside.status !== 0 || inside.stdout.trim() !== 'true') return null
+  const r = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' })
+  return { status: r.status, stdout: r.stdout }
+}
+const tracked = (): string | null => git('status', '--porcelain', '--untracked-files=no')?.stdout ?? null
+const committed = (): string[] => COMMITTED.map((path) => (existsSync(path) ? readFileSync(path, 'utf8') : ''))
+
 // Everything the bench starts inherits this mark, so the teardown finds it all,
 // even what ran in a session of its own or was orphaned.
 const mark = `FORKSERVER_BENCH_TEST=${randomUUID()}`
-const out = mkdtempSync(join(tmpdir(), 'forkserver-bench-'))
 let bench: ChildProcess | null = null
 let benchExited = false
+// What was in the quick folder before: the teardown removes only what this run added or rewrote.
+const quickExisted = existsSync(QUICK_DIR)
+const quickBefore = new Set(quickExisted ? readdirSync(QUICK_DIR) : [])
+let written: string[] = []
 
 t.teardown(async () => {
   if (bench && !benchExited) {
@@ -59,7 +85,11 @@ t.teardown(async () => {
     if (!benchExited && bench.pid) kill(-bench.pid)
   }
   processesWith(mark).forEach((pid) => kill(pid))
-  rmSync(out, { recursive: true, force: true })
+  if (!quickExisted) rmSync(QUICK_DIR, { recursive: true, force: true })
+  else {
+    const added = readdirSync(QUICK_DIR).filter((f) => !quickBefore.has(f)).map((f) => join(QUICK_DIR, f))
+    for (const path of [...added, ...written]) rmSync(path, { force: true })
+  }
 })
 
 interface Run {
@@ -68,10 +98,11 @@ interface Run {
   readonly stderr: string
 }
 
+/** As `make bench QUICK=1` runs it: no --out. */
 const runBench = (): Promise<Run> =>
   new Promise((resolve) => {
     // env(1) execs node in its own place: the pid is the bench's.
-    const proc = spawn('env', [...outsideTap(process.env), mark, process.execPath, BENCH, '--quick', '--out', out], {
+    const proc = spawn('env', [...outsideTap(process.env), mark, process.execPath, BENCH, '--quick'], {
       cwd: ROOT,
       // A group of its own, which the teardown can kill as a whole.
       detached: true,
@@ -127,31 +158,55 @@ const serverHasSpares = (): Promise<boolean> =>
 
 let run: Run | null = null
 
-t.test('make bench QUICK=1 succeeds and reports', async (t) => {
+t.test('make bench QUICK=1 succeeds and reports, as a quick run', async (t) => {
   // `make test` builds the server but not the bench; build it the way `make bench` does.
   const build = spawnSync(process.execPath, [TSC, '-p', join(ROOT, 'bench', 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
   t.equal(build.status, 0, `tsc -p bench/tsconfig.json\n${build.stdout}${build.stderr}`)
+
+  // Refused before anything runs: one line, and a usage error's status.
+  const refused = spawnSync('env', [...outsideTap(process.env), mark, process.execPath, BENCH, '--quick', '--save'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 })
+  t.equal(refused.status, 2, '--quick --save: exit status 2')
+  t.match(refused.stderr, /^bench: --save keeps a full run only: a quick run is never saved \(usage: [^\n]+\)\n$/, '--quick --save: one line on stderr')
+  t.equal(refused.stdout, '', '--quick --save: nothing on stdout')
+
+  const trackedBefore = tracked()
+  const committedBefore = committed()
   run = await runBench()
   t.comment(run.stderr)
   t.equal(run.code, 0, `exit status; stderr:\n${run.stderr}`)
   t.match(run.stderr, /^\[1\/\d+\] .+\.\.\./m, 'progress lines on stderr')
   t.match(run.stdout, /^\| model \| concurrency \| conn\/s \|/m, 'a markdown table on stdout')
-  t.match(run.stdout, /^### Targets\n\n\| target \| measured \| target \| met\? \|/m, 'the targets table')
+  t.match(run.stdout, `\n### Targets — ${QUICK_LABEL}\n\n| target | measured | target | met? |`, 'the targets table, titled QUICK')
   t.match(run.stdout, /^\| subject \| start, p50 ms \|/m, 'the start-up table')
-  const files = readdirSync(out).sort()
+  t.same(run.stdout.split('\n').filter((line) => line.startsWith('#') && !line.endsWith(` — ${QUICK_LABEL}`)), [], 'every heading says QUICK')
+  t.match(run.stderr, `bench: ${QUICK_LABEL}; the committed bench/results/latest.* are untouched\n`, 'and its closing line on stderr')
+
+  written = /^bench: wrote (.+) after [\d.]+ s$/m.exec(run.stderr)?.[1]?.split(', ') ?? []
+  t.equal(written.length, 3, 'three files written')
+  t.same(written.filter((path) => !path.startsWith(QUICK_DIR + sep)), [], 'all in bench/results/quick')
+  const files = readdirSync(QUICK_DIR).sort()
   t.ok(files.includes('latest.json'), 'latest.json')
   t.ok(files.includes('latest.svg'), 'latest.svg')
   t.ok(files.some((f) => /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.json$/.test(f)), 'a dated copy of the JSON')
-  t.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/, 'an SVG document')
+  const svg = readFileSync(join(QUICK_DIR, 'latest.svg'), 'utf8')
+  t.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/, 'an SVG document')
+  t.match(svg, `<title>forkserver bench: short connections (connect, 64-byte echo, close) on 127.0.0.1 — ${QUICK_LABEL}</title>`, 'titled QUICK')
+
+  t.same(committed(), committedBefore, 'bench/results/latest.json and latest.svg are as they were')
+  const trackedAfter = tracked()
+  if (trackedBefore === null || trackedAfter === null) return t.comment('not a git work tree: tracked files not compared')
+  t.equal(trackedAfter, trackedBefore, 'git status of the tracked files is as it was')
+  for (const path of written) t.equal(git('check-ignore', '-q', path)?.status, 0, `git ignores ${path.slice(ROOT.length)}`)
 })
 
 t.test('nothing the bench started is still running', async (t) => {
   t.same(processesWith(mark), [])
 })
 
-t.test('the JSON holds every model, scenario and concurrency, with finite numbers', async (t) => {
+t.test('the JSON holds every model, scenario and concurrency, each figure a number or null with a reason', async (t) => {
   if (run === null) return t.fail('the bench did not run')
-  const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report
+  const report = JSON.parse(readFileSync(join(QUICK_DIR, 'latest.json'), 'utf8')) as Report
+  t.equal(report.settings.quick, true, 'a quick run, and the JSON says so')
   const { machine, results } = report
   t.same(notFinite(machine, ['cpuCount']), [], 'CPU count')
   for (const key of ['cpuModel', 'node', 'date'] as const) t.match(machine[key], /\S/, `machine.${key}`)
@@ -183,20 +238,23 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
       const found = rows.filter((r) => r.scenario === 'connrate' && r.concurrency === concurrency)
       t.equal(found.length, 1, `${model} connrate c=${concurrency}`)
       const row = found[0]
-      t.same(notFinite(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms', 'errors', 'loadgenCpuPct']), [], `${model} c=${concurrency} figures`)
+      t.same(notFinite(row, ['errors', 'connections', 'loadgenCpuPct']), [], `${model} c=${concurrency} counts`)
+      t.same(notFigures(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms']), [], `${model} c=${concurrency} figures`)
       t.equal(row !== undefined && 'loadgenBound' in row && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
       if (model === 'fork' || model === 'fork+spares') {
-        t.same(notFinite(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
+        t.same(notFigures(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
       }
       if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
     }
     const throughput = rows.filter((r) => r.scenario === 'throughput')
     t.equal(throughput.length, 1, `${model} throughput`)
-    t.same(notFinite(throughput[0], ['connections', 'mbPerSec', 'errors', 'loadgenCpuPct']), [], `${model} throughput figures`)
+    t.same(notFinite(throughput[0], ['connections', 'errors', 'loadgenCpuPct']), [], `${model} throughput counts`)
+    t.same(notFigures(throughput[0], ['mbPerSec']), [], `${model} throughput figure`)
     for (const level of MEMORY_LEVELS) {
       const found = rows.filter((r) => r.scenario === 'memory' && r.connections === level)
       t.equal(found.length, 1, `${model} memory at ${level} connections`)
-      t.same(notFinite(found[0], ['pssMB', 'idlePssMB', 'perConnKB', 'processes', 'errors']), [], `${model} memory ${level} figures`)
+      t.same(notFinite(found[0], ['processes', 'errors']), [], `${model} memory ${level} counts`)
+      t.same(notFigures(found[0], ['pssMB', 'idlePssMB', 'perConnKB']), [], `${model} memory ${level} figures`)
     }
     const spread = rows.filter((r) => r.scenario === 'spread')
     if (model === 'prefork') {
@@ -228,12 +286,16 @@ t.test('the JSON holds every model, scenario and concurrency, with finite number
     t.ok(found[0]?.scenario === 'startup' && found[0].samples > 0 && found[0].pssMiB > 0 && found[0].rssMiB >= found[0].pssMiB, `${subject}: samples, and PSS within RSS`)
   }
 
-  // Targets: each evaluated, or not measured only because fork+spares was skipped.
+  // Targets: each evaluated, or not measured only because fork+spares was
+  // skipped or a figure it needs could not be measured (whose reason it gives).
+  const unmeasured = results.flatMap((r) => (r.scenario !== 'skipped' && r.scenario !== 'failed' && 'reason' in r && r.reason ? [r.reason] : []))
   t.same(report.targets.map((x) => x.id), TARGETS, 'every target, in order')
   for (const target of report.targets) {
     if (target.met === null) {
-      t.ok(target.id.startsWith('spares-') && !hasSpares, `${target.id} may go unmeasured only while the server has no --spares`)
-      t.match(target.reason ?? '', /\S/, `${target.id}: why it was not measured`)
+      const reason = target.reason ?? ''
+      t.match(reason, /\S/, `${target.id}: why it was not measured`)
+      t.ok((target.id.startsWith('spares-') && !hasSpares) || unmeasured.some((r) => reason.includes(r)), `${target.id} is unmeasured only for want of --spares or of a figure: ${reason}`)
+      t.same([target.measured, target.limit], [null, null], `${target.id}: no figures, and so neither met nor missed`)
       continue
     }
     t.same(notFinite(target, ['measured', 'limit']), [], `${target.id}: measured and limit`)

@@ -1,0 +1,86 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { markdown, num, writeResults } from '../bench/report.js'
+import { fakeReport, UNMEASURED_REASON } from './fixtures/bench-report.js'
+
+const QUICK = 'QUICK run (5 samples): not a result'
+const headings = (md: string): string[] => md.split('\n').filter((line) => line.startsWith('#'))
+/** The cells of the first row that begins with `start` in the table under the heading that begins with `section`. */
+const row = (md: string, section: string, start: string): string[] => {
+  const lines = md.split('\n')
+  const from = lines.findIndex((line) => line.startsWith(`### ${section}`))
+  const found = lines.slice(from + 1).find((line) => line.startsWith('### ') || line.startsWith(`| ${start}`))
+  return (found?.startsWith('|') ? found : '')
+    .split(/(?<!\\)\|/)
+    .slice(1, -1)
+    .map((cell) => cell.trim())
+}
+
+t.test('a figure that could not be measured reads n/a, a measured 0 reads 0', async (t) => {
+  t.equal(num(null), 'n/a')
+  t.equal(num(NaN), 'n/a')
+  t.equal(num(0), '0')
+  t.equal(num(0.12345), '0.123')
+  t.equal(num(12345.6), '12346')
+})
+
+t.test("a quick run's every heading says QUICK, the targets' too", async (t) => {
+  const md = markdown(fakeReport({ quick: true }))
+  const all = headings(md)
+  t.ok(all.length > 8, 'a heading per table')
+  t.same(all.filter((h) => !h.endsWith(` — ${QUICK}`)), [], 'each ends with the label')
+  t.ok(all.includes(`### Targets — ${QUICK}`), 'the targets table')
+  t.match(md, `**${QUICK}.**`, 'and a line under the title')
+})
+
+t.test('a full run says nothing of QUICK', async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  t.notMatch(md, /QUICK/)
+  t.ok(headings(md).includes('### Targets'))
+  t.match(md, /over 90% it is probably the limit/, 'the load generator bound comes from the settings')
+})
+
+t.test('unmeasured figures are n/a with their reason in the tables, never 0', async (t) => {
+  const md = markdown(fakeReport({ quick: true, unmeasured: true }))
+  const c8 = row(md, 'Connection rate', 'fork | 8 |')
+  t.same(c8.slice(0, 6), ['fork', '8', 'n/a', 'n/a', 'n/a', 'n/a'], 'conn/s and latencies')
+  t.equal(c8[8], 'n/a', 'parent CPU per connection')
+  t.equal(c8[9], `n/a: ${UNMEASURED_REASON}`, 'the note says why')
+  const throughput = row(md, 'Throughput', 'fork |')
+  t.same(throughput.slice(2, 3), ['n/a'], 'MB/s echoed')
+  t.match(throughput.at(-1), /^n\/a: no byte was echoed/)
+  const memory = row(md, 'Memory', 'fork | 10 |')
+  t.same(memory.slice(2, 5), ['120', '24', 'n/a'], 'per connection, with no connection held')
+  t.match(memory.at(-1), /^n\/a: no connection was held/)
+})
+
+t.test('targets that rest on an unmeasured figure are not measured, never missed', async (t) => {
+  const md = markdown(fakeReport({ quick: true, unmeasured: true }))
+  for (const target of ['fork parentCpuMsPerConn (c=8)', 'fork connsPerSec (c=8)']) {
+    const cells = row(md, 'Targets', target).slice(1)
+    t.equal(cells[0], 'n/a', `${target}: measured`)
+    t.equal(cells[1], 'n/a', `${target}: limit`)
+    t.match(cells[2], /^not measured \(.*fork c=8: no connection completed/, `${target}: why`)
+  }
+  t.notMatch(md, /missed/)
+})
+
+t.test('a pipe in a reason does not break its table row', async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  t.match(md, '| c-fork | skipped | no cc \\| on this machine |')
+})
+
+t.test('the results go to the folder given, JSON with null for what was not measured', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-report-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const report = fakeReport({ quick: true, unmeasured: true })
+  const paths = writeResults(join(dir, 'quick'), report)
+  t.same(paths, ['latest.json', '2026-11-28T10-20-30.json', 'latest.svg'].map((f) => join(dir, 'quick', f)))
+  t.same(readdirSync(join(dir, 'quick')).sort(), ['2026-11-28T10-20-30.json', 'latest.json', 'latest.svg'])
+  const json = readFileSync(join(dir, 'quick', 'latest.json'), 'utf8')
+  t.equal(readFileSync(join(dir, 'quick', '2026-11-28T10-20-30.json'), 'utf8'), json, 'the dated copy is the same')
+  t.match(json, /"mbPerSec": null,\n\s*"reason": "no byte was echoed/, 'null, then why')
+  t.same(JSON.parse(json), JSON.parse(JSON.stringify(report)), 'the whole report')
+})
