@@ -16,12 +16,15 @@ import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/services/index.js'
+import { leaveDeadTerminal, serveOnWithoutTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
 
 const trace = await openTrace('child')
+serveOnWithoutTerminal()
 
 const exit = (status: ExitStatus, why: string): void => {
   trace('pid %d exit %d: %s', process.pid, status, why)
+  leaveDeadTerminal()
   process.exit(status)
 }
 
@@ -91,6 +94,7 @@ const NOT_RAISED = new Set<NodeJS.Signals>(['SIGPIPE', 'SIGUSR1'])
 
 /** Ends this child as its program ended, so that the parent's `end` line shows the program's status or signal. */
 const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Signals) => number): void => {
+  leaveDeadTerminal()
   if (signal === null) {
     trace('pid %d exit %d: the program exited', process.pid, code)
     return process.exit(code ?? ExitStatus.FAILED)
