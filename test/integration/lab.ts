@@ -291,6 +291,7 @@ t.test('the outputs the lab shows name one server, and have the shapes of the re
   const [first, trace, tree, status, ...rest] = labOutputs()
   t.same(rest, [], 'four outputs: the listening line, the traces, the process tree, the SIGUSR1 table')
   t.match(first, [/^listening on 127\.0\.0\.1:7000, pid \d+$/], 'step 1: the listening line')
+  t.equal(first?.length, 1, 'alone')
   t.ok(trace?.some((line) => line.startsWith(`listening on 127.0.0.1:7000, pid ${EXAMPLE.server} `)), `step 2: the server is pid ${EXAMPLE.server}, the pid step 3 names`)
   t.match(tree, treeShape(EXAMPLE.server, 7000, EXAMPLE.held), 'step 3: the tree')
   t.equal(tree?.length, 3, 'and nothing else')
