@@ -18,7 +18,7 @@ build: $(STAMP)
 	npx tsc -p tsconfig.json
 
 run: build
-	@echo "forkserver: from a second terminal, connect with:  nc $(HOST) $(PORT)   (Ctrl-C here stops the server)"
+	@echo "forkserver: from a second terminal, connect with:  nc -N $(HOST) $(PORT)   (Ctrl-C here stops the server)"
 	node dist/server.js --host $(HOST) --port $(PORT) $(ARGS)
 
 test: build

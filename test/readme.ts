@@ -1,7 +1,9 @@
 // The README documents what the code offers: every option --help lists, every
 // JSON log event, and the example systemd units, whose command line must parse.
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { parseOptions } from '../lib/options.js'
 import { SERVER } from './fixtures/server.js'
@@ -35,7 +37,8 @@ t.test('the example service unit starts forkserver on the socket systemd passes'
   const unit = readFileSync(new URL('../docs/forkserver.service', import.meta.url), 'utf8')
   const exec = /^ExecStart=(\S+) (.*)$/m.exec(unit)
   t.ok(exec, 'an ExecStart line')
-  t.match(exec?.[1], /\/forkserver$/, 'running the installed command')
+  // A bare name, which systemd finds where `npm install -g` puts it with either prefix, /usr/local or /usr.
+  t.equal(exec?.[1], 'forkserver', 'running the installed command, by name')
   const parsed = await parseOptions(exec?.[2]?.split(/\s+/) ?? [], { LISTEN_FDS: '1', LISTEN_PID: String(process.pid) })
   t.match(parsed, { kind: 'serve', options: { endpoint: { kind: 'fd', fd: 3, from: 'LISTEN_FDS' } } }, 'its options parse, and it listens on descriptor 3')
   t.match(unit, /^Requires=forkserver\.socket$/m)
@@ -46,11 +49,28 @@ t.test('the example service unit starts forkserver on the socket systemd passes'
 })
 
 const analyze = spawnSync('systemd-analyze', ['--version'])
+const noAnalyze = analyze.error ? 'no systemd-analyze here' : false
 
-t.test('systemd-analyze finds nothing wrong with the units but the missing installed command', { skip: analyze.error ? 'no systemd-analyze here' : false }, async (t) => {
-  const verify = spawnSync('systemd-analyze', ['verify', 'docs/forkserver.socket', 'docs/forkserver.service'], {
-    cwd: new URL('..', import.meta.url), encoding: 'utf8', timeout: 30_000,
-  })
-  const complaints = verify.stderr.split('\n').filter((line) => line !== '' && !/\/forkserver is not executable: No such file/.test(line))
-  t.same(complaints, [], 'no other complaint')
+/** systemd-analyze verify's complaints about the two units in `dir`, and its exit status. */
+const verify = (dir: string | URL): { complaints: string[]; status: number | null } => {
+  const run = spawnSync('systemd-analyze', ['verify', 'forkserver.socket', 'forkserver.service'], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+  return { complaints: run.stderr.split('\n').filter((line) => line !== ''), status: run.status }
+}
+
+t.test('systemd-analyze finds nothing wrong with the units but that forkserver is not installed here', { skip: noAnalyze }, async (t) => {
+  const { complaints } = verify(new URL('../docs/', import.meta.url))
+  t.same(complaints.filter((line) => line !== 'forkserver.service: Command forkserver is not executable: No such file or directory'), [],
+    'no other complaint')
+})
+
+t.test('with a command systemd finds by name in its place, the units verify clean', { skip: noAnalyze }, async (t) => {
+  // systemd looks a bare name up in its own fixed path, not the caller's
+  // PATH; /usr/bin/true stands in for an installed forkserver.
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-units-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const docs = new URL('../docs/', import.meta.url)
+  copyFileSync(new URL('forkserver.socket', docs), join(dir, 'forkserver.socket'))
+  const unit = readFileSync(new URL('forkserver.service', docs), 'utf8')
+  writeFileSync(join(dir, 'forkserver.service'), unit.replace(/^ExecStart=forkserver /m, 'ExecStart=true '))
+  t.same(verify(dir), { complaints: [], status: 0 }, 'no complaint, exit 0')
 })

@@ -1,43 +1,99 @@
 // The README's guided lab, run as a reader runs it: every command of the lab
-// that is not typed into, through bash, in order, against the server that
-// `make run` starts.
+// through bash, in order, against the server that `make run` starts, and the
+// outputs the lab shows checked against what the server really prints.
 //
-// Two changes to the commands, both mechanical: the lab's port 7000 becomes a
-// free one (the tests must not depend on 7000 being free), and `make run`
+// The changes to the commands are mechanical: the lab's port 7000 becomes a
+// free one (the tests must not depend on 7000 being free); the example pids
+// become the real ones, as the lab tells the reader to do; and `make run`
 // becomes `make -o build run`, because `make test` has just built dist/ and
 // rebuilding it here would rewrite files that other tests' servers are
-// loading at the same moment.
+// loading at the same moment. The nc that a reader types into reads from a
+// pipe instead of a keyboard; Ctrl-D is the end of that pipe.
+//
+// Without nc, as on a fresh machine, the steps that run it are skipped, each
+// with the reason, and a Node client does the same in its place, so that every
+// step after it still finds the server as the lab leaves it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { collect, open, readBytes } from '../fixtures/client.js'
-import { processesWith, watchLines } from '../fixtures/server.js'
+import { collect, exchange, open, readBytes } from '../fixtures/client.js'
+import { missing } from '../fixtures/commands.js'
+import { childrenOf, processesWith, watchLines } from '../fixtures/server.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const NO_NC = missing('nc')
 
-/** The commands in the lab's ```sh blocks, in order. */
-const labCommands = (): string[] => {
+const lab = (): string => {
   const readme = readFileSync(new URL('README.md', `file://${REPO}`), 'utf8')
   const start = readme.indexOf('## A guided lab')
-  const end = readme.indexOf('\n## ', start + 1)
-  const lab = readme.slice(start, end)
-  return [...lab.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n').filter((line) => line.trim() !== ''))
+  return readme.slice(start, readme.indexOf('\n## ', start + 1))
 }
+
+/** The lab's fenced blocks, in order: their language (after the ```) and their lines. */
+const fences = (): { lang: string; lines: string[] }[] => {
+  const blocks: { lang: string; lines: string[] }[] = []
+  let open: { lang: string; lines: string[] } | null = null
+  for (const line of lab().split('\n')) {
+    const fence = /^```(\S*)$/.exec(line)
+    if (fence && open === null) blocks.push((open = { lang: fence[1]!, lines: [] }))
+    else if (fence) open = null
+    else open?.lines.push(line)
+  }
+  return blocks
+}
+
+/** The commands in the lab's ```sh blocks, in order. */
+const labCommands = (): string[] => fences().filter((b) => b.lang === 'sh').flatMap((b) => b.lines.filter((line) => line.trim() !== ''))
+
+/** The outputs the lab shows (its ``` blocks without a language), line by line. */
+const labOutputs = (): string[][] => fences().filter((b) => b.lang === '').map((b) => b.lines)
 
 // Every command of the lab, and what this test does with it. A command added
 // to the lab, or changed, fails the first test until it is listed here.
 const SERVE = 'make run'
-const TYPE = 'nc 127.0.0.1 7000'
+const TYPE = 'nc -N 127.0.0.1 7000'
 const ONE_GO = 'echo hello | nc -N 127.0.0.1 7000'
 const TRACE = 'DEBUG=forkserver:* make run ARGS=-v'
-const TREE = `ps --forest -o pid,ppid,stat,etime,args -p "$(pgrep -d, -f 'dist/(server|child)\\.js')"`
-const STATUS = `pkill -USR1 -f 'node dist/server\\.js'`
-const KILL = 'kill 24387'
+const TREE = 'ps --forest -o pid,ppid,stat,etime,args --pid 24361 --ppid 24361'
+const STATUS = 'kill -USR1 24361'
+const KILL = 'kill 24402'
 const BENCH = 'make bench'
 const LAB = [SERVE, TYPE, ONE_GO, TRACE, TREE, STATUS, KILL, BENCH]
+
+// The numbers in the lab's examples: the traced server, the child of step 2's
+// connection and its client's port, the child held in step 3 and its port.
+const EXAMPLE = { server: 24361, traced: 24374, tracedPort: 36536, held: 24387, heldPort: 36542 }
+
+/** Step 3's process tree, as ps prints it: the header, the server, and its child if it has one. */
+const treeShape = (server: number, port: number, child: number | null): RegExp[] => [
+  /^ *PID +PPID +STAT +ELAPSED +COMMAND$/,
+  new RegExp(`^ *${server} +\\d+ +\\S+ +[\\d:-]+ node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} -v$`),
+  ...(child === null ? [] : [new RegExp(`^ *${child} +${server} +\\S+ +[\\d:-]+ {2}\\\\_ \\S*node \\S*dist/child\\.js$`)]),
+]
+
+/** Step 3's SIGUSR1 table: one busy child, for the second connection, from `peerPort`. */
+const statusShape = (child: number, peerPort: number): RegExp[] => [
+  /^status: 1\/40 children, accepted 2, served 1, denied 0, dropped 0, failed 0, peak 1$/,
+  /^ +PID +STATE +AGE +CONN +PEER$/,
+  new RegExp(`^ +${child} +busy +\\d+\\.\\ds +2 +127\\.0\\.0\\.1:${peerPort}$`),
+]
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * An example line of the lab as a pattern for the real one: without its note
+ * (after ←), with any trace time, and with each example number in `numbers`
+ * replaced by the real one (a pattern).
+ */
+const exampleLine = (line: string, numbers: ReadonlyMap<number, string>): RegExp => {
+  const source = escape(line.replace(/\s+← .*$/, ''))
+    .replace(/\\\+\d+(?:ms|s|m|h|d)$/, '\\+\\d+(?:ms|s|m|h|d)')
+    .replace(new RegExp(`\\b(?:${[...numbers.keys()].join('|')})\\b`, 'g'), (example) => numbers.get(Number(example)) ?? example)
+  return new RegExp(`^${source}$`)
+}
 
 const freePort = async (): Promise<number> => {
   const probe = createServer()
@@ -53,20 +109,33 @@ interface Shell {
   readonly lines: string[]
   /** stdout, as it came. */
   readonly stdout: () => string
-  waitFor(pattern: RegExp, from?: number): Promise<RegExpExecArray>
+  /** Every process the command started, still running, itself included. */
+  readonly pids: () => number[]
+  /** Resolves with the first line, from index `from` on, that matches, and its index. */
+  waitFor(pattern: RegExp, from?: number): Promise<{ match: RegExpExecArray; at: number }>
   readonly exited: Promise<number | null>
 }
 
-/** Runs a command line with bash in a process group of its own, killed with all it started at the teardown. */
-const shell = (t: Test, command: string): Shell => {
-  const mark = randomUUID()
+/**
+ * Runs a command line with bash in a process group of its own, killed with
+ * all it started at the teardown of `t`. With `keyboard`, its stdin is a pipe
+ * that the test writes to, else it reads nothing.
+ */
+const shell = (t: Test, command: string, keyboard = false): Shell => {
+  const mark = `FORKSERVER_TEST_RUN=${randomUUID()}`
   // A reader's shell, not `make test`'s: no make variables that would make `make run` a sub-make.
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(?:MAKELEVEL|MAKEFLAGS|MFLAGS|MAKEOVERRIDES)$/.test(key)))
   const proc = spawn('bash', ['-c', command], {
-    cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, FORKSERVER_TEST_RUN: mark },
+    cwd: REPO,
+    detached: true,
+    stdio: [keyboard ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    // DEBUG_COLORS: the traces as a terminal shows them (indented, with the
+    // time since the previous one), though they go to a pipe here.
+    env: { ...env, DEBUG_COLORS: '1', FORKSERVER_TEST_RUN: mark.split('=')[1] },
   })
+  const pids = (): number[] => processesWith(mark)
   t.teardown(() => {
-    for (const pid of [-(proc.pid ?? 0), ...processesWith(`FORKSERVER_TEST_RUN=${mark}`)]) {
+    for (const pid of [-(proc.pid ?? 0), ...pids()]) {
       try {
         process.kill(pid, 'SIGKILL')
       } catch {
@@ -75,12 +144,15 @@ const shell = (t: Test, command: string): Shell => {
     }
   })
   let stdout = ''
-  proc.stdout.on('data', (chunk: string) => (stdout += chunk))
-  // DEBUG's lines start with a timestamp; the lab reads them without it.
-  const { lines, waitForMatches } = watchLines([proc.stdout, proc.stderr], (line) => line.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))
+  proc.stdout!.on('data', (chunk: string) => (stdout += chunk))
+  // The colours of the traces are escape sequences; the lab shows the text.
+  const { lines, waitForMatches } = watchLines([proc.stdout!, proc.stderr!], (line) => line.replace(/\x1b\[[\d;]*m/g, ''))
   const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)))
-  const waitFor = async (pattern: RegExp, from = 0) => (await waitForMatches((line) => pattern.exec(line), String(pattern), 1, from, 30_000))[0]!
-  return { proc, lines, stdout: () => stdout, waitFor, exited }
+  const waitFor = async (pattern: RegExp, from = 0) => {
+    const [match] = await waitForMatches((line) => pattern.exec(line), String(pattern), 1, from, 30_000)
+    return { match: match!, at: lines.indexOf(match!.input, from) }
+  }
+  return { proc, lines, stdout: () => stdout, pids, waitFor, exited }
 }
 
 /** Runs a command to its end and resolves with its exit status and stdout. */
@@ -99,78 +171,250 @@ const ctrlC = async (server: Shell): Promise<void> => {
   await server.exited
 }
 
+/** The pid of the node process running dist/server.js among those `server` started. */
+const serverPid = (server: Shell): number | undefined =>
+  server.pids().find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('dist/server.js')
+    } catch {
+      return false
+    }
+  })
+
+/**
+ * A step that needs nc: its own subtest when nc is installed. Without nc, it
+ * is reported skipped, with the reason, and `instead` does the same with a
+ * Node client.
+ */
+const withNc = async (t: Test, name: string, step: (t: Test) => Promise<void>, instead: () => Promise<void>): Promise<void> => {
+  if (NO_NC) {
+    await t.test(name, { skip: NO_NC }, async () => {})
+    await instead()
+  } else {
+    await t.test(name, step)
+  }
+}
+
+/** A connection held open from terminal 2, by nc or, without it, a Node client. */
+interface Held {
+  /** Sends a line and resolves once it has come back. */
+  say(line: string): Promise<void>
+  /** Ctrl-D: ends the input, and resolves once the connection is closed. */
+  end(t: Test): Promise<void>
+  /** The nc process, when nc holds it. */
+  readonly nc: Shell | null
+  readonly socket: Socket | null
+}
+
+const holdWithNc = (t: Test, port: number): Held => {
+  const nc = shell(t, TYPE.replace('7000', String(port)), true)
+  let heard = 0
+  return {
+    nc,
+    socket: null,
+    say: async (line) => {
+      nc.proc.stdin!.write(`${line}\n`)
+      heard = (await nc.waitFor(new RegExp(`^${escape(line)}$`), heard)).at + 1
+    },
+    end: async (t) => {
+      nc.proc.stdin!.end()
+      t.equal(await nc.exited, 0, 'Ctrl-D: nc ends the connection, and exits 0')
+    },
+  }
+}
+
+const holdWithNode = async (t: Test, port: number): Promise<Held> => {
+  const socket = await open(port)
+  t.teardown(() => socket.destroy())
+  return {
+    nc: null,
+    socket,
+    say: async (line) => {
+      socket.write(`${line}\n`)
+      await readBytes(socket, line.length + 1)
+    },
+    end: async (t) => {
+      const closed = collect(socket)
+      socket.end()
+      t.equal((await closed).ended, 'end', 'the server closes its side in turn')
+    },
+  }
+}
+
+/** Holds a connection as step 3 does: nc -N, typed into and left; or a Node client. */
+const hold = async (t: Test, port: number, label: string): Promise<Held> => {
+  let held: Held | null = null
+  await withNc(t, `${TYPE}, ${label}`, async (st) => {
+    held = holdWithNc(t, port)
+    await held.say('still here')
+    st.pass('a line typed comes back')
+  }, async () => {
+    held = await holdWithNode(t, port)
+    await held.say('still here')
+  })
+  return held!
+}
+
+/** The kernel's state of the loopback connection from `localPort` to `remotePort` (hex, as in /proc/net/tcp), or null. */
+const tcpState = (localPort: number, remotePort: number): string | null => {
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [, local, remote, state] = line.trim().split(/\s+/)
+    if (parseInt(local?.split(':')[1] ?? '', 16) === localPort && parseInt(remote?.split(':')[1] ?? '', 16) === remotePort) return state ?? null
+  }
+  return null
+}
+
+/** The state letter of a process (R running, S asleep, Z defunct), or null once it is gone. */
+const processState = (pid: number): string | null => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+  } catch {
+    return null
+  }
+}
+
+/** Resolves once `check` holds, polled every 20 ms; rejects after `limitMs`. */
+const until = async (label: string, check: () => boolean, limitMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + limitMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${label}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 t.test('the lab lists exactly the commands this test knows', async (t) => {
   t.same(labCommands(), LAB)
+})
+
+t.test('the outputs the lab shows name one server, and have the shapes of the real ones', async (t) => {
+  const [first, trace, tree, status, ...rest] = labOutputs()
+  t.same(rest, [], 'four outputs: the listening line, the traces, the process tree, the SIGUSR1 table')
+  t.match(first, [/^listening on 127\.0\.0\.1:7000, pid \d+$/], 'step 1: the listening line')
+  t.equal(first?.length, 1, 'alone')
+  t.ok(trace?.some((line) => line.startsWith(`listening on 127.0.0.1:7000, pid ${EXAMPLE.server} `)), `step 2: the server is pid ${EXAMPLE.server}, the pid step 3 names`)
+  t.match(tree, treeShape(EXAMPLE.server, 7000, EXAMPLE.held), 'step 3: the tree')
+  t.equal(tree?.length, 3, 'and nothing else')
+  t.match(status, statusShape(EXAMPLE.held, EXAMPLE.heldPort), 'step 3: the SIGUSR1 table, for the child in the tree')
+  t.equal(status?.length, 3, 'and nothing else')
 })
 
 t.test('the lab, step by step', async (t) => {
   const port = await freePort()
   const adapt = (command: string): string => command.replace('make run', `make -o build run PORT=${port}`).replaceAll('7000', String(port))
+  // A client sees the close a moment before its child exits; the counts the
+  // lab shows hold once each child is reaped before the next step.
+  const reaped = (server: number): Promise<void> => until('every child is reaped', () => childrenOf(server).length === 0)
+  const oneGo = async (server: number): Promise<void> => {
+    await withNc(t, ONE_GO, async (t) => {
+      t.same(await run(t, adapt(ONE_GO)), { code: 0, output: 'hello\n' }, 'the line comes back')
+    }, async () => {
+      t.equal((await exchange(port, 'hello\n')).data.toString(), 'hello\n', 'the same echo, from a Node client')
+    })
+    await reaped(server)
+  }
 
-  // 1. make run, and a line echoed.
+  // 1. make run: the listening line names the server's own pid; a line typed, and one in one go.
   let server = shell(t, adapt(SERVE))
-  await server.waitFor(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid \\d+$`))
-  t.match(server.lines, [new RegExp(`^forkserver: from a second terminal, connect with: +nc 127\\.0\\.0\\.1 ${port} `)], 'make run says how to connect')
-  t.same(await run(t, adapt(ONE_GO)), { code: 0, output: 'hello\n' }, `${ONE_GO}: the line comes back`)
+  const { match: ready } = await server.waitFor(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid (\\d+)$`))
+  const first = Number(ready[1])
+  t.equal(first, serverPid(server), 'the pid on the listening line is the server\'s')
+  t.match(server.lines, [new RegExp(`^forkserver: from a second terminal, connect with: +nc -N 127\\.0\\.0\\.1 ${port} `)], 'make run says how to connect')
+  await withNc(t, TYPE, async (st) => {
+    const typed = holdWithNc(st, port)
+    await typed.say('hello')
+    await typed.end(st)
+    st.equal(typed.nc?.stdout(), 'hello\n', 'the line came back')
+  }, async () => {
+    t.equal((await exchange(port, 'hello\n')).data.toString(), 'hello\n', 'the same echo, from a Node client')
+  })
+  await reaped(first)
+  await oneGo(first)
   await ctrlC(server)
-  t.match(server.lines.join('\n'), /^SIGINT: draining [01] children, 10s grace$/m, 'Ctrl-C drains')
-  t.match(server.lines.join('\n'), /^shutdown: served 1, peak 1, failed 0, denied 0, dropped 0$/m)
+  t.match(server.lines.join('\n'), /^SIGINT: draining 0 children, 10s grace$/m, 'Ctrl-C drains')
+  t.match(server.lines.join('\n'), /^shutdown: served 2, peak 1, failed 0, denied 0, dropped 0$/m, 'and sums up')
 
-  // 2. The traces, one line per step, in the order the README shows.
+  // 2. The traces: every line the lab shows, in its order (the child's among themselves).
   server = shell(t, adapt(TRACE))
-  await server.waitFor(/^listening on /)
-  t.equal((await run(t, adapt(ONE_GO))).output, 'hello\n')
-  const reaped = await server.waitFor(/^end (\d+) status 0$/)
-  const pid = reaped[1]!
-  // The parent's steps in order; the child's, which it writes at the same
-  // time, in order among themselves, all after the fork and before the reap.
-  const inOrder = (steps: RegExp[], from: number): number => {
+  const parent = Number((await server.waitFor(/^listening on .*, pid (\d+)$/)).match[1])
+  t.equal(parent, serverPid(server), 'a new server, named by its listening line')
+  await oneGo(parent)
+  const { match: end, at: traced } = await server.waitFor(/^end (\d+) status 0$/)
+  const numbers = new Map([[EXAMPLE.server, String(parent)], [EXAMPLE.traced, end[1]!], [EXAMPLE.tracedPort, '\\d+'], [7000, String(port)]])
+  const trace = labOutputs()[1] ?? []
+  const place = (lines: readonly string[], from: number, to = server.lines.length): number => {
     let at = from
-    for (const step of steps) {
-      const found = server.lines.findIndex((line, i) => i >= at && step.test(line))
-      t.ok(found >= at, `then ${step.source}`)
-      at = Math.max(at, found)
+    for (const line of lines) {
+      const pattern = exampleLine(line, numbers)
+      const found = server.lines.findIndex((real, i) => i >= at && i < to && pattern.test(real))
+      t.ok(found >= 0, `then: ${line.replace(/\s+← .*$/, '').trim()}`, { pattern: String(pattern) })
+      if (found >= 0) at = found + 1
     }
     return at
   }
-  const forked = inOrder([/^forkserver:parent accept 127\.0\.0\.1:\d+$/, /^forkserver:parent fork$/, new RegExp(`^forkserver:parent pid ${pid} spawned$`)], 0)
-  inOrder([
-    new RegExp(`^pid ${pid} from 127\\.0\\.0\\.1:\\d+$`),
-    new RegExp(`^forkserver:parent socket handed off to pid ${pid}$`),
-    new RegExp(`^forkserver:parent pid ${pid} exited status 0 → reaped$`),
-  ], forked)
-  inOrder([
-    new RegExp(`^forkserver:child pid ${pid} serving echo for 127\\.0\\.0\\.1:\\d+$`),
-    new RegExp(`^forkserver:child pid ${pid} exit 0: connection closed$`),
-    new RegExp(`^forkserver:parent pid ${pid} exited status 0 → reaped$`),
-    new RegExp(`^end ${pid} status 0$`),
-  ], forked)
-  const at = server.lines.length - 1
+  const parentLines = trace.filter((line) => !line.includes('forkserver:child'))
+  place(parentLines, 0)
+  // The child's lines come after the parent forks it and before the parent reaps it.
+  const spawned = server.lines.findIndex((line) => line.includes(`pid ${end[1]} spawned`))
+  const reaping = server.lines.findIndex((line) => line.includes(`pid ${end[1]} exited status 0`))
+  place(trace.filter((line) => line.includes('forkserver:child')), spawned, reaping)
+  const at = traced + 1
 
-  // 3. A connection held open (as `nc` is, in terminal 2): the tree shows its child under the parent.
-  const held = await open(port)
-  held.write('still here')
-  await readBytes(held, 10)
-  const child = Number((await server.waitFor(/^pid (\d+) from /, at + 1))[1])
-  const parent = Number((await run(t, `pgrep -f 'node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port}'`)).output.trim())
-  const tree = await run(t, TREE)
-  t.equal(tree.code, 0, `${TREE} exits 0`)
-  t.match(tree.output, /^ *PID +PPID STAT +ELAPSED COMMAND$/m, 'the header')
-  t.match(tree.output, new RegExp(`^ *${parent} +\\d+ .* node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} -v$`, 'm'), 'the parent')
-  t.match(tree.output, new RegExp(`^ *${child} +${parent} .* \\\\_ \\S*node \\S*dist/child\\.js$`, 'm'), 'its child, under it')
+  // 3. A connection held open: the server's tree shows its child under it.
+  const held = await hold(t, port, 'held open')
+  const { match: from } = await server.waitFor(/^pid (\d+) from 127\.0\.0\.1:(\d+)$/, at)
+  const [child, peerPort] = [Number(from[1]), Number(from[2])]
+  const tree = TREE.replaceAll(String(EXAMPLE.server), String(parent))
+  const shown = await run(t, tree)
+  t.equal(shown.code, 0, `${TREE} exits 0`)
+  t.match(shown.output.trimEnd().split('\n'), treeShape(parent, port, child), 'the server, and its child under it')
+  t.equal(shown.output.trimEnd().split('\n').length, 3, 'and nothing else')
 
   const before = server.lines.length
-  t.equal((await run(t, STATUS)).code, 0, `${STATUS} exits 0`)
-  await server.waitFor(/^status: 1\/40 children, accepted 2, served 1, denied 0, dropped 0, failed 0, peak 1$/, before)
-  await server.waitFor(new RegExp(`^ +${child} +busy +\\d+\\.\\ds +2 +127\\.0\\.0\\.1:${held.localPort}$`), before)
+  t.equal((await run(t, STATUS.replace(String(EXAMPLE.server), String(parent)))).code, 0, `${STATUS} exits 0`)
+  let row = before
+  for (const pattern of statusShape(child, peerPort)) row = (await server.waitFor(pattern, row)).at + 1
+
+  // Ctrl-D: the child serves to the end, exits 0, is reaped, and is gone from the tree.
+  await held.end(t)
+  await server.waitFor(new RegExp(`^end ${child} status 0$`), at)
+  const after = await run(t, tree)
+  t.match(after.output.trimEnd().split('\n'), treeShape(parent, port, null), 'the child is gone from the tree')
+  t.equal(after.output.trimEnd().split('\n').length, 2, 'and only the server is left')
 
   // 4. Kill the child named by its `pid P from` line.
-  const closed = collect(held)
-  t.equal((await run(t, KILL.replace('24387', String(child)))).code, 0)
-  await server.waitFor(new RegExp(`^end ${child} signal SIGTERM$`))
-  t.match((await closed).ended, /^(?:end|reset)$/, 'the client sees its connection close')
-  t.same(await run(t, adapt(ONE_GO)), { code: 0, output: 'hello\n' }, 'and the parent serves on')
+  const second = await hold(t, port, 'held again')
+  const { match: killed } = await server.waitFor(new RegExp(`^pid (?!${child} )(\\d+) from 127\\.0\\.0\\.1:(\\d+)$`), at)
+  const [victim, victimPort] = [Number(killed[1]), Number(killed[2])]
+  const closed = second.socket ? collect(second.socket) : null
+  t.equal((await run(t, KILL.replace('24402', String(victim)))).code, 0, `${KILL} exits 0`)
+  await server.waitFor(new RegExp(`^end ${victim} signal SIGTERM$`))
+  await withNc(t, 'nc waits until a line is typed, and then exits', async (st) => {
+    const nc = second.nc!
+    const ncPid = nc.pids().find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8') === 'nc\n'
+      } catch {
+        return false
+      }
+    })
+    if (ncPid === undefined) {
+      st.fail('no nc process')
+      return
+    }
+    // The server's side is closed: nc's end is in CLOSE_WAIT. Once nc is
+    // asleep again after that, it has read the close and chosen to wait.
+    await until('the connection is half-closed by the server', () => tcpState(victimPort, port) === '08')
+    await until('nc is asleep again', () => processState(ncPid) === 'S')
+    st.ok(processState(ncPid) === 'S' && tcpState(victimPort, port) === '08', 'nc is still running, its connection open')
+    nc.proc.stdin!.write('anyone there?\n')
+    st.equal(await nc.exited, 0, 'a line typed: the kernel resets the connection, and nc exits 0')
+    st.equal(nc.stdout(), 'still here\n', 'without a word')
+  }, async () => {
+    t.match((await closed!).ended, /^(?:end|reset)$/, 'a Node client sees its connection close')
+  })
+  await oneGo(parent)
 
   await ctrlC(server)
-  t.match(server.lines.join('\n'), /^shutdown: served 2, peak 1, failed 1, denied 0, dropped 0$/m)
+  t.match(server.lines.join('\n'), /^shutdown: served 3, peak 1, failed 1, denied 0, dropped 0$/m, 'the summary counts the killed child as failed')
 })
