@@ -12,8 +12,8 @@ export const MAX_WIDTH = 120
 /** The terminal's width when stdout is one, else COLUMNS, else 80; kept within MIN_WIDTH and MAX_WIDTH. */
 export const helpWidth = (stdout: { readonly isTTY?: boolean; readonly columns?: number }, env: NodeJS.ProcessEnv): number => {
   const columns = env.COLUMNS !== undefined && /^\d+$/.test(env.COLUMNS) ? Number(env.COLUMNS) : 80
-  const wanted = stdout.isTTY === true && (stdout.columns ?? 0) > 0 ? stdout.columns ?? columns : columns
-  return Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, wanted))
+  const terminal = stdout.isTTY === true && stdout.columns !== undefined && stdout.columns > 0 ? stdout.columns : null
+  return Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, terminal ?? columns))
 }
 
 const INDENT = 2

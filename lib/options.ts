@@ -98,7 +98,10 @@ const usage = (message: string): Parsed =>
   // yargs' messages can span lines; a usage error is one line.
   ({ kind: 'exit', code: USAGE_EXIT, output: `forkserver: ${message.replace(/\s*\n\s*/g, ' ')} (see --help)\n` })
 
-const FLAGS = /^(?:--help|--version|--verbose|--exec|-h|-v)=/
+/** Every way to write a flag: --verbose, -v, ... */
+const FLAGS = new Set(
+  OPTION_TABLE.filter((o) => o.takes.kind === 'flag' || o.takes.kind === 'command').flatMap((o) => [`--${o.name}`, ...(o.alias === undefined ? [] : [`-${o.alias}`])]),
+)
 /** Option names yargs trips over (it keeps options in plain objects): never ours. */
 const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
 
@@ -106,7 +109,7 @@ const INHERITED = new Set(Object.getOwnPropertyNames(Object.prototype))
 const precheck = (options: readonly string[]): Parsed | null => {
   const flags = options.filter((arg) => arg.startsWith('-'))
   // yargs reads a value given to a flag (--verbose=yes) as false, silently.
-  const valued = flags.find((arg) => FLAGS.test(arg))
+  const valued = flags.find((arg) => arg.includes('=') && FLAGS.has(arg.slice(0, arg.indexOf('='))))
   if (valued !== undefined) return usage(`${valued.split('=')[0]} takes no value, got "${valued}"`)
   const inherited = flags.map((arg) => arg.replace(/^--?(?:no-)?/, '').split('=')[0] ?? '').find((name) => INHERITED.has(name))
   return inherited === undefined ? null : usage(`Unknown argument: ${inherited}`)
