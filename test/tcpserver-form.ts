@@ -28,6 +28,7 @@ t.test('HOST PORT PROGRAM ARGS... is --host HOST --port PORT --exec -- PROGRAM A
 t.test('HOST PORT with no program serves --service or --handler', async (t) => {
   t.match(await serve(['::1', '0']), { endpoint: { kind: 'tcp', host: '::1', port: 0 }, service: 'echo', exec: null })
   t.match(await serve(['--service', 'daytime', '127.0.0.1', '7001']), { service: 'daytime', endpoint: { port: 7001 } })
+  t.match(await serve(['--handler', import.meta.filename, '127.0.0.1', '7001']), { handler: import.meta.filename, service: null, exec: null })
 })
 
 const MISTAKES: [string[], string][] = [
