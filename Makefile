@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7000
 STAMP := node_modules/.forkserver-installed
 
-.PHONY: all run test build clean bench soak
+.PHONY: all run test build clean bench soak man
 
 all: build
 
@@ -24,6 +24,14 @@ run: build
 test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
+
+# The man page, written from lib/option-table.ts and lib/manual-text.ts (the
+# same table --help is printed from); test/man-page.ts fails when it is stale.
+man: build
+	node --input-type=module -e "import { renderManPage } from './dist/lib/man-page.js'; \
+		import { packageVersion } from './dist/lib/package-version.js'; \
+		process.stdout.write(renderManPage(packageVersion()))" > docs/forkserver.1.new
+	mv docs/forkserver.1.new docs/forkserver.1
 
 # Every model through every scenario on loopback (bench/bench.ts). It writes to
 # bench/results/last/ (untracked); QUICK=1, a smoke run, to bench/results/quick/.

@@ -1,10 +1,13 @@
-// The README documents what the code offers: every option --help lists, every
-// JSON log event, and the example systemd units, whose command line must parse.
+// The README documents what the code offers: every option in the table, shown
+// the same way by --help and the man page; every JSON log event; and the
+// example systemd units, whose command line must parse.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { CHILD_STATUS } from '../lib/manual-text.js'
+import { defaultText, OPTION_TABLE, optionLabel, typeNote, typeText } from '../lib/option-table.js'
 import { parseOptions } from '../lib/options.js'
 import { SERVER } from './fixtures/server.js'
 
@@ -14,12 +17,57 @@ const section = (title: string): string => {
   return readme.slice(start, readme.indexOf('\n## ', start + 1))
 }
 
-t.test('every option in --help has a row in the README options table', async (t) => {
-  const help = spawnSync(process.execPath, [SERVER, '--help'], { encoding: 'utf8' }).stdout
-  const options = [...help.matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]!)
-  t.ok(options.length >= 25, `--help lists the options (${options.length})`)
+/** Text without its roff: fonts dropped, escapes read back. */
+const unroff = (roff: string): string => roff.replace(/\\f[BIRP]/g, '').replace(/\\-/g, '-').replace(/\\e/g, '\\').replace(/\\&/g, '')
+
+/** Each option's entry in a document, by its label: the label's line and the lines under it, as one line. */
+const entries = (blocks: readonly string[]): Map<string, string> =>
+  new Map(blocks.map((block) => block.replace(/\s+/g, ' ').trim()).map((block) => [/^(?:-\w, )?--[\w-]+/.exec(block)?.[0] ?? '', block]))
+
+/** --help's option entries: a line at the option indent, then the lines indented deeper under it. */
+const helpEntries = (help: string): Map<string, string> =>
+  entries(help.split(/\n(?=  -\w, --|      --)/).slice(1).map((block) => block.split(/\n(?! {8})/)[0]!))
+
+/** The man page's option entries: each .TP paragraph of the OPTIONS section. */
+const manEntries = (page: string): Map<string, string> => {
+  const options = page.slice(page.indexOf('.SH OPTIONS'), page.indexOf('.SH', page.indexOf('.SH OPTIONS') + 1))
+  return entries(options.split('.TP\n').slice(1).map((block) => unroff(block.replace(/^\.SS .*$/m, ''))))
+}
+
+/** The README's option rows, by label: the takes and default cells. */
+const readmeRows = (): Map<string, { takes: string; default: string }> => {
   const rows = section('Options').split('\n').filter((line) => line.startsWith('| `'))
-  for (const option of options) t.ok(rows.some((row) => row.includes(`\`${option}`) || row.includes(`, \`${option}`)), `${option} is documented`)
+  return new Map(rows.map((row) => {
+    const cells = row.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim().replace(/\\\|/g, '|'))
+    const label = (cells[0] ?? '').replace(/`/g, '')
+    return [/^(?:-\w, )?--[\w-]+/.exec(label)?.[0] ?? label, { takes: cells[1] ?? '', default: (cells[2] ?? '').replace(/`/g, '') }]
+  }))
+}
+
+t.test('--help, the man page and the README show every option with the same type and default', async (t) => {
+  const help = helpEntries(spawnSync(process.execPath, [SERVER, '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '80' } }).stdout)
+  const man = manEntries(readFileSync(new URL('../docs/forkserver.1', import.meta.url), 'utf8'))
+  const readme = readmeRows()
+  for (const o of OPTION_TABLE) {
+    const name = `${o.alias === undefined ? '' : `-${o.alias}, `}--${o.name}`
+    const note = `[${typeNote(o)}]`
+    t.ok(help.get(name)?.startsWith(optionLabel(o)) && help.get(name)?.endsWith(note), `--help: ${optionLabel(o)} ... ${note}`, { found: help.get(name) })
+    t.ok(man.get(name)?.startsWith(optionLabel(o)) && man.get(name)?.endsWith(note), `man page: ${optionLabel(o)} ... ${note}`, { found: man.get(name) })
+    const row = readme.get(name)
+    t.equal(row?.takes, typeText(o), `README: ${name} takes ${typeText(o)}`)
+    t.equal(row?.default, defaultText(o) ?? 'none', `README: ${name} defaults to ${defaultText(o) ?? 'none'}`)
+  }
+  t.equal(help.size, OPTION_TABLE.length, '--help lists no option the table lacks')
+  t.equal(man.size, OPTION_TABLE.length, 'the man page lists no option the table lacks')
+  t.equal(readme.size, OPTION_TABLE.length, 'the README has no row for an option the table lacks')
+})
+
+t.test('the README and the manual give the same child exit statuses', async (t) => {
+  const heading = readme.slice(readme.indexOf('### Child exit statuses'))
+  const table = heading.slice(0, heading.indexOf('\n\n', heading.indexOf('| status')))
+  const statuses = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => m[1]!)
+  t.ok(statuses.length >= 6)
+  t.same(statuses, CHILD_STATUS.map((e) => e.term).filter((term) => /^\d+$/.test(term)))
 })
 
 t.test('every JSON event has a row in the README, and every text line shape is there', async (t) => {

@@ -61,6 +61,12 @@ const BAD: [string[], RegExp][] = [
   [['--log-format', 'yaml'], /--log-format: unknown value "yaml" \(choose from text, json\)/],
   [['--verbose=yes'], /--verbose takes no value, got "--verbose=yes"/],
   [['--help=1'], /--help takes no value/],
+  [['--hots', '::'], /Unknown argument: hots \(did you mean --host\?\)/],
+  [['127.0.0.1'], /Unknown argument: 127\.0\.0\.1; a HOST needs a PORT after it: forkserver \[options\] HOST PORT/],
+  [['127.0.0.1', 'http', 'cat'], /PORT must be an integer from 0 to 65535, got "http"/],
+  [['--port', '7000', '127.0.0.1', '7000'], /HOST PORT cannot be given with --port/],
+  [['--service', 'echo', '127.0.0.1', '7000', 'cat'], /a PROGRAM after HOST PORT cannot be given with --service/],
+  [['--exec', 'cat', '-n'], /--exec needs -- before its program, as in: forkserver --exec -- cat -n/],
 ]
 
 for (const [args, message] of BAD) {
@@ -83,6 +89,34 @@ t.test('--help lists every option and exits 0', async (t) => {
     '--exec', '--path', '--fd', '--log-format']) {
     t.match(stdout, option)
   }
+})
+
+const helpAt = (env: NodeJS.ProcessEnv): string[] => {
+  const result = spawnSync(process.execPath, [SERVER, '--help'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } })
+  return result.stdout.split('\n')
+}
+
+for (const [columns, width] of [['80', 80], ['50', 50], ['120', 120], ['300', 120]] as const) {
+  t.test(`COLUMNS=${columns} --help fits in ${width} columns and covers exit status, signals, environment and examples`, async (t) => {
+    const lines = helpAt({ COLUMNS: columns })
+    t.same(lines.filter((line) => line.length > width), [], `no line over ${width} columns`)
+    t.ok(lines.some((line) => line.length > width - 10), 'and it uses the width it has')
+    const text = lines.join('\n')
+    for (const word of [/^Exit status:$/m, /SIGHUP/, /DEBUG/, /LISTEN_FDS/, /^Examples:$/m, /^Usage: forkserver \[options\]$/m]) t.match(text, word)
+  })
+}
+
+const script = spawnSync('script', ['--version'])
+
+t.test('on a terminal, --help fits the terminal, whatever COLUMNS says', { skip: script.error ? 'script(1) is not installed (util-linux)' : false }, async (t) => {
+  const run = spawnSync('script', ['-q', '-e', '-c', `stty cols 64 rows 40; exec "${process.execPath}" "${SERVER}" --help`, '/dev/null'], {
+    encoding: 'utf8', timeout: 20_000, env: { ...process.env, COLUMNS: '100' },
+  })
+  t.equal(run.status, 0)
+  const lines = run.stdout.split(/\r?\n/)
+  t.match(lines[0], /^Usage: forkserver/)
+  t.same(lines.filter((line) => line.length > 64), [], 'no line over 64 columns')
+  t.ok(lines.some((line) => line.length > 54), 'and it uses the width it has')
 })
 
 t.test('--version prints the package version', async (t) => {

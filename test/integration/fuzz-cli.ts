@@ -1,8 +1,11 @@
 // The command line under fuzz: 200 random argv vectors from a fixed seed each
 // give exit 0 (help or version) or a one-line usage error, never a stack
 // trace. Every vector carries at least one element that is invalid whatever
-// surrounds it, placed before any `--`, so no vector can start a server; if
-// one ever does anyway, it is killed at its `listening on` line and fails.
+// surrounds it, placed among the options: before any `--`, and before the
+// first word that is not an option (where tcpserver's HOST PORT PROGRAM would
+// begin, after which every word is the program's). So no vector can start a
+// server; if one ever does anyway, it is killed at its `listening on` line
+// and fails.
 //
 // To reproduce or widen a run: FORKSERVER_FUZZ_SEED=123 FORKSERVER_FUZZ_RUNS=1000.
 import { spawn } from 'node:child_process'
@@ -76,7 +79,13 @@ const randomJunk = (random: () => number): string => {
 
 const pick = <T>(random: () => number, from: readonly T[]): T => from[Math.floor(random() * from.length)]!
 
-/** One vector: 1 to 5 random tokens, then one always-bad element spliced in before any `--`. */
+/** Where the options end, as forkserver reads them: at `--`, or at a word that is not an option. */
+const optionsEnd = (tokens: readonly string[]): number => {
+  const end = tokens.findIndex((token) => token === '--' || !(token.length > 1 && token.startsWith('-')))
+  return end < 0 ? tokens.length : end
+}
+
+/** One vector: 1 to 5 random tokens, then one always-bad element spliced in among the options. */
 const vector = (random: () => number): string[] => {
   const tokens: string[] = []
   const count = 1 + Math.floor(random() * 5)
@@ -88,8 +97,7 @@ const vector = (random: () => number): string[] => {
     else if (roll < 0.93) tokens.push(pick(random, JUNK))
     else tokens.push(randomJunk(random))
   }
-  const dashDash = tokens.indexOf('--')
-  const at = Math.floor(random() * ((dashDash < 0 ? tokens.length : dashDash) + 1))
+  const at = Math.floor(random() * (optionsEnd(tokens) + 1))
   tokens.splice(at, 0, ...pick(random, ALWAYS_BAD))
   return tokens
 }
