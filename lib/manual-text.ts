@@ -64,9 +64,11 @@ export const SIGNALS: readonly Entry[] = [
   { term: 'a second SIGINT', text: 'kills every child with SIGKILL and exits 130 at once' },
   { term: 'SIGHUP', text: "reload, like inetd's reload and Apache's graceful restart: every preloaded process (each --spares spare " +
       'and each prefork worker) is replaced by a fresh one that loads the service or --handler code as it is now on disk. ' +
-      'The listener never closes, so no connect is refused; old workers stop accepting and finish their connections ' +
-      'within --grace (then SIGTERM, SIGKILL 2 s later); busy fork-model children finish as usual. A second SIGHUP ' +
-      'during a reload is safe. It logs "reload: SIGHUP, replacing N spares and M workers" (the JSON event reload).' },
+      'The listener never closes, so no connect is refused. An old worker accepts until a fresh one accepts in its ' +
+      'place, then stops accepting and finishes its connections within --grace (then SIGTERM, SIGKILL 2 s later); ' +
+      'busy fork-model children finish as usual. A second SIGHUP during a reload is safe. It logs "reload: SIGHUP, ' +
+      'replacing N spares and M workers" (the JSON event reload). The SIGHUP of a terminal closing drains instead, ' +
+      'as SIGTERM does.' },
   { term: 'SIGUSR1', text: 'prints the status table (every live child, its state, age and peer) on stderr; changes nothing' },
 ]
 
