@@ -16,10 +16,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { collect, exchange, open, readBytes } from '../fixtures/client.js'
+import { collect, exchange, freePort, open, readBytes } from '../fixtures/client.js'
 import { missing } from '../fixtures/commands.js'
 import { childrenOf, processesWith, watchLines } from '../fixtures/server.js'
 
@@ -93,14 +93,6 @@ const exampleLine = (line: string, numbers: ReadonlyMap<number, string>): RegExp
     .replace(/\\\+\d+(?:ms|s|m|h|d)$/, '\\+\\d+(?:ms|s|m|h|d)')
     .replace(new RegExp(`\\b(?:${[...numbers.keys()].join('|')})\\b`, 'g'), (example) => numbers.get(Number(example)) ?? example)
   return new RegExp(`^${source}$`)
-}
-
-const freePort = async (): Promise<number> => {
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as AddressInfo
-  await new Promise((resolve) => probe.close(resolve))
-  return port
 }
 
 interface Shell {

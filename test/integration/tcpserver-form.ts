@@ -1,12 +1,11 @@
 // tcpserver's form, as a tcpserver user types it: HOST PORT PROGRAM [ARGS...].
 // Where tcpserver (ucspi-tcp) is installed, the same words are run under both
 // and must get the same reply.
-import { spawn, spawnSync } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { spawn } from 'node:child_process'
 import t, { type Test } from 'tap'
-import { exchange, type Reply } from '../fixtures/client.js'
-import { runServer, stopServer, type Running } from '../fixtures/server.js'
+import { exchange, freePort } from '../fixtures/client.js'
+import { missing } from '../fixtures/commands.js'
+import { runServer, stopServer, watchLines, type Running } from '../fixtures/server.js'
 
 /** Waits for the server's readiness line, and resolves with its port. */
 const listening = async (server: Running): Promise<number> => Number((await server.waitFor(/^listening on (?:.+):(\d+), pid \d+$/))[1])
@@ -33,29 +32,9 @@ t.test('HOST PORT with no program serves the service', async (t) => {
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
-/** A port nothing listens on just now. */
-const freePort = async (): Promise<number> => {
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as AddressInfo
-  await new Promise((resolve) => probe.close(resolve))
-  return port
-}
-
-/** Connects as soon as something listens on `port` (tcpserver prints nothing when it is ready), then exchanges `payload`. */
-const exchangeWhenListening = async (port: number, payload: string, limitMs = 20_000): Promise<Reply> => {
-  for (const deadline = Date.now() + limitMs; ; await sleep(25)) {
-    try {
-      return await exchange(port, payload)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err
-    }
-  }
-}
-
-/** Runs tcpserver with `args` in a process group of its own, killed with every program it started when the test ends. */
-const runTcpserver = (t: Test, args: readonly string[]): void => {
-  const proc = spawn('tcpserver', args, { detached: true, stdio: ['ignore', 'ignore', 'inherit'] })
+/** Runs tcpserver with `words`, in a process group of its own, killed with every program it started when the test ends; resolves once it listens (-v says so). */
+const runTcpserver = async (t: Test, words: readonly string[]): Promise<void> => {
+  const proc = spawn('tcpserver', words, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
   const exited = new Promise((resolve) => proc.once('exit', resolve))
   t.teardown(async () => {
     try {
@@ -65,19 +44,20 @@ const runTcpserver = (t: Test, args: readonly string[]): void => {
     }
     await exited
   })
+  const { waitForMatches } = watchLines([proc.stderr])
+  await waitForMatches((line) => /^tcpserver: status: 0\/\d+$/.exec(line), 'tcpserver: status: 0/N', 1, 0, 20_000)
 }
 
-const hasTcpserver = spawnSync('sh', ['-c', 'command -v tcpserver']).status === 0
 const PROGRAM = ['sh', '-c', 'echo $PROTO $TCPLOCALIP:$TCPLOCALPORT $TCPREMOTEIP; exec cat']
 
-t.test('the same words under tcpserver and under forkserver get the same reply', { skip: hasTcpserver ? false : 'tcpserver is not installed (apt-get install ucspi-tcp)' }, async (t) => {
+t.test('the same words under tcpserver and under forkserver get the same reply', { skip: missing('tcpserver') }, async (t) => {
   const replies: string[] = []
   for (const command of ['tcpserver', 'forkserver'] as const) {
     const port = await freePort()
-    const words = ['127.0.0.1', String(port), ...PROGRAM]
-    if (command === 'tcpserver') runTcpserver(t, words)
+    const words = ['-v', '127.0.0.1', String(port), ...PROGRAM]
+    if (command === 'tcpserver') await runTcpserver(t, words)
     else await listening(runServer(t, words))
-    const reply = await exchangeWhenListening(port, 'hello\n')
+    const reply = await exchange(port, 'hello\n')
     replies.push(reply.data.toString().replace(`:${port} `, ':PORT '))
   }
   t.equal(replies[0], 'TCP 127.0.0.1:PORT 127.0.0.1\nhello\n', 'tcpserver')
