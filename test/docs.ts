@@ -1,6 +1,6 @@
 // docs/accept-fork.md quotes forkserver's code by file and line, and cites
-// figures from bench/results/latest.json. When code moves or the bench runs
-// again, these tests name every link and figure that went stale.
+// figures from bench/results/latest.json. When code moves or new figures are
+// saved (make bench SAVE=1), these tests name every link and figure that went stale.
 //
 // The rules, which docs/accept-fork.md repeats for its editors:
 // - A line link reads [`FILE:N`](../FILE#LN), or [`FILE:N-M`](../FILE#LN-LM)
