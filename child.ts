@@ -16,11 +16,10 @@ import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/services/index.js'
-import { leaveDeadTerminal, serveOnWithoutTerminal } from './lib/terminal.js'
+import { leaveDeadTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
 
 const trace = await openTrace('child')
-serveOnWithoutTerminal()
 
 const exit = (status: ExitStatus, why: string): void => {
   trace('pid %d exit %d: %s', process.pid, status, why)

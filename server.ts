@@ -34,7 +34,7 @@ import { workersToStop } from './lib/reload.js'
 import { HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type ServeSpec, type Tally, type WorkSpec } from './lib/protocol.js'
 import { StatusReport, statusEvent } from './lib/status.js'
 import { rawHandle, sendable, type RawHandle } from './lib/raw-handle.js'
-import { leaveDeadTerminal, serveOnWithoutTerminal } from './lib/terminal.js'
+import { leaveDeadTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
 import { WaitQueue, type Waiting } from './lib/wait-queue.js'
 
@@ -52,7 +52,6 @@ async function main(argv: readonly string[]): Promise<number> {
     return parsed.code
   }
   const options = parsed.options
-  serveOnWithoutTerminal()
   // systemd's variables were for this process: no child or program should act on them.
   for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name]
   const spec: ServeSpec = {

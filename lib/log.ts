@@ -19,6 +19,8 @@
 // json (--log-format json): one JSON object per line for every event,
 // whatever -v says, each with the time and the event's name first.
 
+import { logStream } from './terminal.js'
+
 export type LogFormat = 'text' | 'json'
 
 /** A child's state, as the fork event and the status table show it. */
@@ -147,7 +149,7 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
  * lines, those marked verbose only with -v. Each is written with one call, so
  * that lines from the parent and its children do not interleave.
  */
-export const createLog = (format: LogFormat, verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): Log =>
+export const createLog = (format: LogFormat, verbose: boolean, write: (s: string) => void = (s) => logStream().write(s)): Log =>
   format === 'json'
     ? (e) => e.event !== 'from' && write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)
     : (e) => {

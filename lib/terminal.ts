@@ -6,12 +6,16 @@
 // and aborts if that fails. So a process whose terminal is gone moves its
 // stdio to /dev/null before it exits: its log is lost, but it exits with its
 // own status, and the children it forks afterwards never see the dead terminal.
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs'
 
-/** True when stderr was a terminal that has since been closed (hung up). */
+/**
+ * True when stderr was a terminal that has since been closed (hung up).
+ * (Asked of descriptor 2, so that a child that never logs never builds
+ * process.stderr: that would cost every connection.)
+ */
 export const terminalGone = (): boolean => {
-  if (!process.stderr.isTTY) return false
   try {
+    if (!fstatSync(2).isCharacterDevice()) return false
     writeSync(2, '')
     return false
   } catch (err) {
@@ -37,5 +41,14 @@ export const leaveDeadTerminal = (): boolean => {
   return true
 }
 
-/** Writes to a terminal that has gone fail with EIO: serve on without a log, rather than die of it. */
-export const serveOnWithoutTerminal = (): void => void process.stderr.on('error', () => {})
+let guarded = false
+
+/**
+ * process.stderr, for the log. Writes to a terminal that has gone fail with
+ * EIO: the process serves on without its log, rather than die of it.
+ */
+export const logStream = (): NodeJS.WriteStream => {
+  if (!guarded) process.stderr.on('error', () => {})
+  guarded = true
+  return process.stderr
+}
