@@ -150,7 +150,6 @@ async function main(argv: readonly string[]): Promise<number> {
     else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) supervisor.keep(handle as RawHandle)
     else if (isMessage(m, 'ready') && booting.delete(entry)) {
       // this spare has its service loaded: start the next
-      entry.ready = true
       replenish()
     } else if (isMessage(m, 'ready')) {
       trace('worker %d is accepting', entry.child.pid)

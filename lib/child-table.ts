@@ -17,7 +17,7 @@ export interface ChildEntry {
    * `stopping`: told to stop, finishing what it has. Null for the current set.
    */
   retiring: 'serving' | 'stopping' | null
-  /** A spare with its service loaded, or a worker accepting. */
+  /** A worker that is accepting (a reload stops old workers as fresh ones are). */
   ready: boolean
   /** The connection a busy child serves; null for a spare or a worker. */
   info: ConnectionInfo | null

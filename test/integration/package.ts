@@ -12,14 +12,13 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, posix, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { exchange } from '../fixtures/client.js'
+import { exchange, freePort } from '../fixtures/client.js'
 import { anchors, links } from '../fixtures/markdown.js'
-import { outsideTap, processesWith, type Exit } from '../fixtures/server.js'
+import { outsideTap, processesWith, watchLines, type Exit } from '../fixtures/server.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 interface PackageJson {
@@ -226,18 +225,14 @@ t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t
     processesWith(`FORKSERVER_TEST_RUN=${mark}`).forEach(kill)
   })
   const exited = new Promise<Exit>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
-  let stderr = ''
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 20 s; stderr:\n${stderr}`)), 20_000)
-    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-      const ready = /^listening on 127\.0\.0\.1:(\d+), pid \d+$/m.exec(stderr)
-      if (!ready) return
-      clearTimeout(timer)
-      resolve(Number(ready[1]))
-    })
-    void exited.then((exit) => reject(new Error(`forkserver exited early (${JSON.stringify(exit)}):\n${stderr}`)))
-  })
+  const { lines, waitForMatches } = watchLines([proc.stderr])
+  const [ready] = await Promise.race([
+    waitForMatches((line) => /^listening on 127\.0\.0\.1:(\d+), pid \d+$/.exec(line), 'the listening line', 1),
+    exited.then((exit): never => {
+      throw new Error(`forkserver exited early (${JSON.stringify(exit)}):\n${lines.join('\n')}`)
+    }),
+  ])
+  const port = Number(ready![1])
   const reply = await exchange(port, 'hello from the package\n')
   t.equal(reply.data.toString(), 'hello from the package\n', 'the line comes back')
   t.equal(reply.ended, 'end', 'then the server closes its side')
@@ -267,12 +262,7 @@ t.test('on a fresh clone, make test and make run install first (npm ci)', async 
 })
 
 t.test('npm start serves echo where HOST and PORT say, as make run does', async (t) => {
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
+  const port = await freePort()
   // `-- -o build` reaches make (make run -o build): dist/ as `make test` built
   // it, not rebuilt under the servers other tests are running from it.
   const mark = randomUUID()
@@ -282,26 +272,20 @@ t.test('npm start serves echo where HOST and PORT say, as make run does', async 
     killGroup(proc.pid)
     processesWith(`FORKSERVER_TEST_RUN=${mark}`).forEach(kill)
   })
-  let output = ''
   const closed = new Promise<Exit>((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })))
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line within 30 s:\n${output}`)), 30_000)
-    const onData = (chunk: string): void => {
-      output += chunk
-      if (!new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid \\d+$`, 'm').test(output)) return
-      clearTimeout(timer)
-      resolve()
-    }
-    proc.stdout.setEncoding('utf8').on('data', onData)
-    proc.stderr.setEncoding('utf8').on('data', onData)
-    void closed.then((exit) => reject(new Error(`npm start exited early (${JSON.stringify(exit)}):\n${output}`)))
-  })
-  await ready
-  t.match(output, /^> make run -o build$/m, 'npm runs make run')
+  const { lines, waitForMatches } = watchLines([proc.stdout, proc.stderr])
+  const output = (): string => lines.join('\n')
+  await Promise.race([
+    waitForMatches((line) => new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid \\d+$`).exec(line), 'the listening line', 1, 0, 30_000),
+    closed.then((exit): never => {
+      throw new Error(`npm start exited early (${JSON.stringify(exit)}):\n${output()}`)
+    }),
+  ])
+  t.match(output(), /^> make run -o build$/m, 'npm runs make run')
   const reply = await exchange(port, 'hello from npm start\n')
   t.equal(reply.data.toString(), 'hello from npm start\n', 'the line comes back')
   // Ctrl-C in its terminal: SIGINT to the whole group, npm, make and the server.
   process.kill(-proc.pid!, 'SIGINT')
   await closed
-  t.match(output, /^shutdown: served 1, peak 1, failed 0, denied 0, dropped 0$/m, 'Ctrl-C: the server drains and sums up')
+  t.match(output(), /^shutdown: served 1, peak 1, failed 0, denied 0, dropped 0$/m, 'Ctrl-C: the server drains and sums up')
 })
