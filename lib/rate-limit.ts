@@ -27,20 +27,30 @@ export class RateLimiter {
 
   constructor(readonly rate: Rate) {}
 
-  /** Counts a new connection from `address`; false when it is over the rate. */
+  /** Connections counted from `address` within the window ending `now`. */
+  recent(address: string, now = Date.now()): number {
+    return this.#window(address, now).length
+  }
+
+  /** Counts a new connection from `address`. */
+  record(address: string, now = Date.now()): void {
+    this.#recent.set(address, [...this.#window(address, now), now])
+  }
+
+  /** Counts a new connection from `address`; false, and not counted, when it is over the rate. */
   admit(address: string, now = Date.now()): boolean {
+    if (this.recent(address, now) >= this.rate.count) return false
+    this.record(address, now)
+    return true
+  }
+
+  /** The times of `address`'s connections within the window; forgets addresses whose window is empty, once many are remembered. */
+  #window(address: string, now: number): number[] {
     const since = now - this.rate.seconds * 1000
     if (this.#recent.size > SWEEP_OVER) {
       for (const [key, times] of this.#recent) if ((times.at(-1) ?? 0) <= since) this.#recent.delete(key)
     }
-    const times = (this.#recent.get(address) ?? []).filter((t) => t > since)
-    if (times.length >= this.rate.count) {
-      this.#recent.set(address, times)
-      return false
-    }
-    times.push(now)
-    this.#recent.set(address, times)
-    return true
+    return (this.#recent.get(address) ?? []).filter((t) => t > since)
   }
 
   /** Addresses remembered now; for tests of the sweep. */

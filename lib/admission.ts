@@ -1,0 +1,87 @@
+// Admission: is a connection the parent has just accepted served now, does it
+// wait in the queue, or is it turned away, and why? One pure function of the
+// connection, the rules and the live counts. Its steps run in the order of
+// ADMISSION_ORDER, and the first that decides gives the verdict: a connection turned
+// away at one step never counts against a later one.
+import { isAllowed, type AccessRules } from './cidr.js'
+import type { Overflow } from './options.js'
+import type { Rate } from './rate-limit.js'
+
+/** The limits, as the options set them. */
+export interface Rules {
+  readonly access: AccessRules
+  readonly rate: Rate | null
+  readonly maxPerIp: number
+  readonly maxChildren: number
+  readonly overflow: Overflow
+  readonly queueLimit: number
+}
+
+/** The connection: its peer's (normalised) address, or a Unix-domain socket's peer, which has none. */
+export interface Peer {
+  readonly address: string
+  readonly unix: boolean
+}
+
+/** What the parent knows at the moment it accepts. */
+export interface LiveCounts {
+  /** A shutdown has begun. */
+  readonly draining: boolean
+  /** Why too few descriptors are left to take a connection, or null when there are enough. */
+  readonly descriptorsShort: string | null
+  /** This address's connections within the --rate window. */
+  readonly recent: number
+  /** This address's connections being served and waiting. */
+  readonly fromPeer: number
+  /** Live children, and whether a spare waits for a connection. */
+  readonly live: number
+  readonly spareWaiting: boolean
+  /** Connections in the queue. */
+  readonly queued: number
+}
+
+export type Step = 'draining' | 'descriptors' | 'access' | 'rate' | 'per-ip' | 'max-children' | 'queue'
+
+/** admit: start a child for it now; queue: wait for a free one; deny: --allow/--deny; drop: turned away. */
+export type Verdict =
+  | { readonly kind: 'admit' | 'queue' | 'deny'; readonly step: Step }
+  | { readonly kind: 'drop'; readonly step: Step; readonly reason: string }
+
+type Decision = { readonly kind: 'admit' | 'queue' | 'deny' } | { readonly kind: 'drop'; readonly reason: string } | null
+
+const drop = (reason: string): Decision => ({ kind: 'drop', reason })
+
+/** True while a child may be started: below --max-children, or a spare (which counts already) is waiting. */
+export const hasRoom = (rules: Pick<Rules, 'maxChildren'>, live: number, spareWaiting: boolean): boolean =>
+  live < rules.maxChildren || spareWaiting
+
+/** The steps before the queue, in the order they run; null: this step lets the connection on to the next. */
+const STEPS: readonly (readonly [Step, (peer: Peer, rules: Rules, now: LiveCounts) => Decision])[] = [
+  ['draining', (_, __, now) => (now.draining ? drop('shutting down') : null)],
+  ['descriptors', (_, __, now) => (now.descriptorsShort === null ? null : drop(`out of descriptors (${now.descriptorsShort})`))],
+  ['access', (peer, rules) => (peer.unix || isAllowed(rules.access, peer.address) ? null : { kind: 'deny' })],
+  ['rate', (_, { rate }, now) => (rate === null || now.recent < rate.count ? null : drop(`rate ${rate.count}/${rate.seconds}s exceeded`))],
+  ['per-ip', (_, { maxPerIp }, now) => (maxPerIp === 0 || now.fromPeer < maxPerIp ? null : drop(`max-per-ip ${maxPerIp} reached`))],
+  ['max-children', (_, rules, now) => {
+    if (hasRoom(rules, now.live, now.spareWaiting)) return { kind: 'admit' }
+    return rules.overflow === 'reject' ? drop(`max-children ${rules.maxChildren} reached`) : null
+  }],
+]
+
+// At the limit, with --overflow queue: the connection waits, if the queue has room.
+const queue = (rules: Rules, now: LiveCounts): NonNullable<Decision> =>
+  now.queued < rules.queueLimit ? { kind: 'queue' } : { kind: 'drop', reason: `queue full (${rules.queueLimit} waiting)` }
+
+/** The order of the steps, for the tests and the docs. */
+export const ADMISSION_ORDER: readonly Step[] = [...STEPS.map(([step]) => step), 'queue']
+
+export const admit = (peer: Peer, rules: Rules, now: LiveCounts): Verdict => {
+  for (const [step, decide] of STEPS) {
+    const decision = decide(peer, rules, now)
+    if (decision !== null) return { ...decision, step }
+  }
+  return { ...queue(rules, now), step: 'queue' }
+}
+
+/** True when the connection got past `step`: --rate counts every connection that passed its step. */
+export const passed = (verdict: Verdict, step: Step): boolean => ADMISSION_ORDER.indexOf(verdict.step) > ADMISSION_ORDER.indexOf(step)
