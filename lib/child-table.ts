@@ -1,9 +1,11 @@
 // The table of live children: the parent's one piece of mutable state.
-// Every count the parent reports (live children, per-IP connections) is
-// worked out from it rather than kept beside it.
-import type { ChildProcess } from 'node:child_process'
+// Every count the parent reports (live children, booting spares, per-IP
+// connections, the totals) is worked out from it rather than kept beside it;
+// the children that have ended leave only their totals behind.
 import type { Socket } from 'node:net'
+import type { Counters } from './log.js'
 import type { ConnectionInfo, Tally } from './protocol.js'
+import type { Child } from './starter.js'
 
 export interface ChildEntry {
   /**
@@ -17,7 +19,10 @@ export interface ChildEntry {
    * `stopping`: told to stop, finishing what it has. Null for the current set.
    */
   retiring: 'serving' | 'stopping' | null
-  /** A worker that is accepting (a reload stops old workers as fresh ones are). */
+  /**
+   * A spare that has loaded its service (until then it is booting), or a
+   * worker that is accepting (a reload stops old workers as fresh ones are).
+   */
   ready: boolean
   /** The connection a busy child serves; null for a spare or a worker. */
   info: ConnectionInfo | null
@@ -26,7 +31,7 @@ export interface ChildEntry {
   handoffMs: number | null
   /** A worker's counts, as it last reported them. */
   tally: Tally | null
-  readonly child: ChildProcess
+  readonly child: Child
   readonly startedAt: number
   /**
    * The parent's copy of the client's descriptor. Like C's `connfd` after
@@ -40,11 +45,24 @@ export interface ChildEntry {
   lifetimeTimer: NodeJS.Timeout | null
   /** Ends a retiring worker that is still busy --grace seconds after it was told to stop. */
   graceTimer: NodeJS.Timeout | null
+  /** SIGKILL, for a child that was sent SIGTERM and is still here. */
+  killTimer: NodeJS.Timeout | null
+}
+
+/** What the parent counted of the connections and children that are gone. */
+interface Totals {
+  accepted: number
+  served: number
+  failed: number
+  denied: number
+  dropped: number
 }
 
 export class ChildTable {
-  readonly #entries = new Map<ChildProcess, ChildEntry>()
+  readonly #entries = new Map<Child, ChildEntry>()
   #peak = 0
+  /** Connections the parent accepted (the next one's number is one more), and how the ended ones went. */
+  readonly totals: Totals = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0 }
 
   add(entry: ChildEntry): void {
     this.#entries.set(entry.child, entry)
@@ -54,6 +72,24 @@ export class ChildTable {
   /** Takes the entry out; false when it was not (or no longer) in the table. */
   remove(entry: ChildEntry): boolean {
     return this.#entries.delete(entry.child)
+  }
+
+  /**
+   * A child has exited: takes it out and counts it. A busy child's status is
+   * its connection's; a worker reports its own tally; a spare served no one.
+   */
+  ended(entry: ChildEntry, code: number | null): void {
+    this.remove(entry)
+    if (entry.state === 'busy' && code === 0) this.totals.served++
+    else if (entry.state !== 'spare' && code !== 0) this.totals.failed++
+    if (entry.tally !== null) addTally(this.totals, entry.tally)
+  }
+
+  /** The counts so far: the parent's (with ended workers'), and those the live workers last reported. */
+  counters(): Counters {
+    const all = { ...this.totals }
+    for (const { tally } of this.#entries.values()) if (tally !== null) addTally(all, tally)
+    return { ...all, peak: this.#peak }
   }
 
   get size(): number {
@@ -69,6 +105,13 @@ export class ChildTable {
   count(state: ChildEntry['state']): number {
     let n = 0
     for (const entry of this.#entries.values()) if (entry.state === state && entry.retiring === null) n++
+    return n
+  }
+
+  /** Spares that are still loading their service (not those a reload is replacing). */
+  booting(): number {
+    let n = 0
+    for (const entry of this.#entries.values()) if (entry.state === 'spare' && !entry.ready && entry.retiring === null) n++
     return n
   }
 
@@ -88,4 +131,32 @@ export class ChildTable {
   [Symbol.iterator](): IterableIterator<ChildEntry> {
     return this.#entries.values()
   }
+}
+
+/** Adds a prefork worker's counts to `totals`. */
+const addTally = (totals: Totals, tally: Tally): void => {
+  totals.accepted += tally.accepted
+  totals.served += tally.served
+  totals.failed += tally.failed
+  totals.denied += tally.denied
+}
+
+/** After SIGTERM, how long a child has before SIGKILL. */
+export const KILL_AFTER_MS = 2000
+
+/**
+ * Each child leads a process group of its own (it was started detached), with
+ * whatever it started: the --exec program, or a handler's own processes.
+ * SIGKILL, which a child cannot pass on, goes to the whole group, and so does
+ * everything sent to a prefork worker; a busy child passes SIGTERM on to its
+ * program itself.
+ */
+export const signalChild = ({ child, state }: ChildEntry, signal: NodeJS.Signals): void =>
+  child.kill(signal, signal === 'SIGKILL' || state === 'worker')
+
+/** Ends a child that hangs: SIGTERM first, then SIGKILL. `warn` says why. */
+export const endChild = (entry: ChildEntry, why: string, warn: (text: string) => void): void => {
+  warn(`pid ${entry.child.pid} ${why}; ending it`)
+  signalChild(entry, 'SIGTERM')
+  entry.killTimer ??= setTimeout(() => signalChild(entry, 'SIGKILL'), KILL_AFTER_MS)
 }

@@ -2,7 +2,7 @@
 // Unix-domain socket file, or on a descriptor inherited already listening
 // (--fd, or systemd's socket activation).
 import { lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
-import { connect, type Server } from 'node:net'
+import { connect, createServer, type Server } from 'node:net'
 import { errorMessage } from './log.js'
 import type { Endpoint } from './options.js'
 
@@ -97,5 +97,53 @@ export const closeKeepingFile = (server: Server, path: string | null): void => {
     server.close()
   } finally {
     renameSync(aside, path)
+  }
+}
+
+/**
+ * The parent's listener, as it was bound: what a connection's info, a
+ * second listen and the exit need to know of it.
+ */
+export class Listening {
+  /** The socket's path when it is a Unix-domain socket (--path, or an inherited one); null for TCP. */
+  unixPath: string | null = null
+  /** The port first bound, to listen on again (a port 0 is chosen once). */
+  #port = 0
+  /** The socket file this server made (--path), to remove at exit if it is still ours. */
+  #fileId: number | null = null
+
+  constructor(readonly endpoint: Endpoint) {}
+
+  /** Listens; rejects with the reason it cannot, or when a Unix socket came where `tcpRules` need TCP peers. */
+  async open(server: Server, tcpRules: boolean): Promise<Bound> {
+    const bound = await listen(server, this.endpoint)
+    if (bound.kind === 'unix') this.unixPath = bound.path
+    else this.#port = bound.port
+    this.#remember()
+    // (--path refuses these as usage errors; an inherited descriptor is known only now.)
+    if (bound.kind === 'unix' && tcpRules) throw new Error('the inherited socket is a Unix socket: --allow, --deny, --rate and --max-per-ip need TCP peers')
+    return bound
+  }
+
+  /** prefork, when no process holds the listener any more: listens afresh. */
+  async again(): Promise<Server> {
+    const server = createServer()
+    await listen(server, this.endpoint.kind === 'tcp' ? { ...this.endpoint, port: this.#port } : this.endpoint)
+    this.#remember()
+    return server
+  }
+
+  /** prefork: the workers hold the listener now; the parent closes its copy. */
+  close(server: Server): void {
+    closeKeepingFile(server, this.endpoint.kind === 'path' ? this.endpoint.path : null)
+  }
+
+  /** At exit: removes the socket file, if it is still the one this server made. */
+  removeFile(): void {
+    if (this.endpoint.kind === 'path') removeSocketFile(this.endpoint.path, this.#fileId)
+  }
+
+  #remember(): void {
+    if (this.endpoint.kind === 'path') this.#fileId = socketFileId(this.endpoint.path)
   }
 }

@@ -9,7 +9,11 @@
 // socket, lent back by a first worker: a raw handle that nothing polls.
 import type { Server } from 'node:net'
 import { Backoff } from './backoff.js'
-import { rawHandle, type RawHandle } from './raw-handle.js'
+import { signalChild, type ChildEntry, type ChildTable } from './child-table.js'
+import type { Listening } from './listen.js'
+import { errorMessage } from './log.js'
+import { message, type WorkSpec } from './protocol.js'
+import { rawHandle, sendable, type RawHandle } from './raw-handle.js'
 import type { Trace } from './trace.js'
 
 export interface SupervisorHooks {
@@ -121,4 +125,40 @@ export class Supervisor {
     this.#keeper?.close()
     this.#keeper = null
   }
+}
+
+export interface WorkerParts {
+  /** Starts a worker process, with its entry in the table. */
+  readonly start: () => ChildEntry
+  /** What a worker needs, once the server listens. */
+  readonly workSpec: () => WorkSpec
+  readonly listening: Listening
+  readonly table: ChildTable
+  readonly warn: (text: string) => void
+  readonly trace: Trace
+}
+
+/** The supervisor, wired to start workers, hand each the listener, and listen again when none holds it. */
+export const superviseWorkers = (workers: number, parts: WorkerParts): Supervisor => {
+  const { listening, warn } = parts
+  const supervisor: Supervisor = new Supervisor(workers, {
+    spawn: (listener, lend) => {
+      const entry = parts.start()
+      entry.child.send(message('work', { spec: parts.workSpec(), lend }), sendable(listener), (err) => {
+        if (err === null || entry.child.pid === undefined) return // (one never started reports that itself)
+        warn(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
+        signalChild(entry, 'SIGKILL')
+      })
+    },
+    closeListener: (server) => listening.close(server),
+    relisten: () =>
+      void listening.again().then(
+        (server) => supervisor.start(server),
+        (err: unknown) => supervisor.relistenFailed(`cannot listen again: ${errorMessage(err)}`),
+      ),
+    liveWorkers: () => parts.table.count('worker'),
+    warn,
+    trace: parts.trace,
+  })
+  return supervisor
 }

@@ -1,11 +1,11 @@
-import type { ChildProcess } from 'node:child_process'
+import type { Child } from '../lib/starter.js'
 import t from 'tap'
 import { ChildTable, type ChildEntry } from '../lib/child-table.js'
 
 const busy = (id: number, remoteAddress: string): ChildEntry => ({
   state: 'busy',
   info: { id, protocol: 'TCP', remoteAddress, remotePort: 1000 + id, localAddress: '127.0.0.1', localPort: 7000 },
-  child: { pid: 100 + id } as ChildProcess,
+  child: { pid: 100 + id } as Child,
   startedAt: 0,
   acceptedAt: 0,
   handoffMs: null,
@@ -13,13 +13,13 @@ const busy = (id: number, remoteAddress: string): ChildEntry => ({
   socket: null,
   handoffTimer: null,
   lifetimeTimer: null,
-  graceTimer: null,
+  graceTimer: null, killTimer: null,
   retiring: null,
   ready: false,
 })
 
 const worker = (pid: number): ChildEntry => ({
-  state: 'worker', info: null, child: { pid } as ChildProcess, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null, graceTimer: null,
+  state: 'worker', info: null, child: { pid } as Child, startedAt: 0, socket: null, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
   retiring: null, ready: false,
   acceptedAt: null, handoffMs: null, tally: null,
 })

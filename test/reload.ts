@@ -1,11 +1,11 @@
-import type { ChildProcess } from 'node:child_process'
+import type { Child } from '../lib/starter.js'
 import t from 'tap'
 import type { ChildEntry } from '../lib/child-table.js'
 import { workersToStop } from '../lib/reload.js'
 
 const worker = (pid: number, retiring: ChildEntry['retiring'], ready: boolean, startedAt = pid): ChildEntry => ({
-  state: 'worker', retiring, ready, child: { pid } as ChildProcess, startedAt, info: null, acceptedAt: null, handoffMs: null,
-  tally: null, socket: null, handoffTimer: null, lifetimeTimer: null, graceTimer: null,
+  state: 'worker', retiring, ready, child: { pid } as Child, startedAt, info: null, acceptedAt: null, handoffMs: null,
+  tally: null, socket: null, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
 })
 const pids = (entries: readonly ChildEntry[]): (number | undefined)[] => entries.map((e) => e.child.pid)
 

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process'
+import type { Child } from '../lib/starter.js'
 import t from 'tap'
 import { ChildTable, type ChildEntry } from '../lib/child-table.js'
 import { StatusReport, statusEvent } from '../lib/status.js'
@@ -6,7 +6,7 @@ import { StatusReport, statusEvent } from '../lib/status.js'
 const entry = (pid: number, state: ChildEntry['state'], id: number | null = null): ChildEntry => ({
   state,
   info: id === null ? null : { id, protocol: 'TCP', remoteAddress: '127.0.0.1', remotePort: 4000 + id, localAddress: '127.0.0.1', localPort: 7000 },
-  child: { pid } as ChildProcess,
+  child: { pid } as Child,
   startedAt: 1000,
   acceptedAt: null,
   handoffMs: null,
@@ -14,7 +14,7 @@ const entry = (pid: number, state: ChildEntry['state'], id: number | null = null
   socket: null,
   handoffTimer: null,
   lifetimeTimer: null,
-  graceTimer: null,
+  graceTimer: null, killTimer: null,
   retiring: null,
   ready: false,
 })

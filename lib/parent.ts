@@ -1,0 +1,173 @@
+// What the parent's loop (server.ts) stands on: its one piece of mutable
+// state, the table of live children, and the parts that look after children
+// beside the loop, each in a file of its own: the wait queue, the spares, the
+// prefork workers, the reload, the shutdown and the status report. Nothing
+// here accepts or forks; server.ts does, and this wires the parts to it.
+import { createServer, type Server, type Socket } from 'node:net'
+import { peerOf } from './address.js'
+import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
+import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
+import { Listening } from './listen.js'
+import { createLog, type Log } from './log.js'
+import type { Options } from './options.js'
+import { superviseWorkers, type Supervisor } from './prefork.js'
+import { isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
+import { RateLimiter } from './rate-limit.js'
+import type { RawHandle } from './raw-handle.js'
+import { Reload } from './reload.js'
+import { Shutdown } from './shutdown.js'
+import { SparePool } from './spare-pool.js'
+import type { Starter } from './starter.js'
+import { StatusReport, statusEvent } from './status.js'
+import type { Trace } from './trace.js'
+import { WaitQueue } from './wait-queue.js'
+
+export abstract class Parent {
+  readonly pid = process.pid
+  readonly prefork: boolean
+  readonly log: Log
+  readonly table = new ChildTable()
+  /** Connections over --max-children, waiting for a child. */
+  readonly queue: WaitQueue
+  readonly rate: RateLimiter | null
+  readonly descriptors = new Descriptors()
+  readonly listening: Listening
+  /** What a child needs to serve a connection, parsed once here. */
+  readonly spec: ServeSpec
+  // Who serves a connection: the one place where the two models differ.
+  //   fork:    the parent accepts, paused, and forks a child for each connection;
+  //   prefork: the workers accept for themselves; the parent keeps them alive.
+  readonly server: Server
+  readonly spares: SparePool
+  readonly supervisor: Supervisor
+  readonly reloads: Reload
+  readonly shutdown: Shutdown
+  readonly report: StatusReport
+
+  constructor(
+    readonly options: Options,
+    readonly starter: Starter,
+    readonly trace: Trace,
+  ) {
+    const { table } = this
+    const { service, handler, exec, idleTimeout, logFormat } = options
+    this.spec = { service, handler, exec, idleTimeout, logFormat }
+    this.prefork = options.model === 'prefork'
+    this.log = createLog(options.logFormat, options.verbose)
+    this.queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
+    this.rate = options.rate && new RateLimiter(options.rate)
+    this.listening = new Listening(options.endpoint)
+    this.server = this.prefork ? createServer() : createServer({ pauseOnConnect: true }, (socket) => this.accept(socket))
+    this.spares = new SparePool(options.spares, table, {
+      start: () => this.fork('spare').child.send(message('prepare', { spec: this.spec }), undefined, () => {}),
+      room: () => table.size < options.maxChildren && this.descriptors.short(ACCEPT_RESERVE) === null,
+      warn: this.warn,
+    })
+    this.supervisor = superviseWorkers(options.workers, {
+      start: () => this.armLifetime(this.fork('worker')),
+      workSpec: () => this.workSpec(),
+      listening: this.listening,
+      table,
+      warn: this.warn,
+      trace,
+    })
+    this.reloads = new Reload(table, {
+      workers: options.workers,
+      graceS: options.grace,
+      startWorkers: this.prefork ? () => this.supervisor.reload() : null,
+      replenish: () => this.spares.replenish(),
+      log: this.log,
+      warn: this.warn,
+      trace,
+    })
+    this.shutdown = new Shutdown(table, options.grace, {
+      stopAccepting: () => this.stopAccepting(),
+      stopChildren: () => this.stopChildren(),
+      finish: (code) => {
+        this.listening.removeFile()
+        this.log({ event: 'shutdown', counters: table.counters(), code })
+      },
+      log: this.log,
+      warn: this.warn,
+    })
+    // SIGUSR1: the status table, once the prefork workers have reported.
+    const max = this.prefork ? options.workers : options.maxChildren
+    this.report = new StatusReport(table, (entry) => entry.child.send(message('report', {}), undefined, () => {}), () =>
+      this.log(statusEvent(table, max, table.counters(), peerOf)))
+  }
+
+  /** A connection has come (the fork model). */
+  abstract accept(socket: Socket): void
+  /** Starts a child in `state`, and adds it to the table. */
+  abstract fork(state: ChildEntry['state']): ChildEntry
+  /** The child confirms that it holds its copy of the socket. */
+  abstract handedOff(entry: ChildEntry): void
+
+  readonly warn = (text: string): void => this.log({ event: 'warning', message: text, pid: this.pid })
+
+  /** `status: N/MAX`, whenever the number of children changes. */
+  status(): void {
+    this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.prefork ? this.options.workers : this.options.maxChildren })
+  }
+
+  drop(socket: Socket, reason: string, info: ConnectionInfo): void {
+    this.table.totals.dropped++
+    this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: this.pid })
+    socket.destroy()
+  }
+
+  // --max-lifetime, counted from when a child starts its work (a spare's waiting does not count).
+  armLifetime(entry: ChildEntry): ChildEntry {
+    const { maxLifetime } = this.options
+    if (maxLifetime > 0) entry.lifetimeTimer = setTimeout(() => endChild(entry, `outlived --max-lifetime ${maxLifetime}s`, this.warn), maxLifetime * 1000)
+    return entry
+  }
+
+  /** The child runs, and has a pid now; `state` is what it was started as. */
+  spawned(entry: ChildEntry, state: ChildEntry['state']): void {
+    const { child, info } = entry
+    this.trace('pid %d spawned', child.pid)
+    this.log({ event: 'fork', pid: child.pid, state, conn: info?.id ?? null })
+    this.status()
+    // (A spare, or a child still starting, says `from` once it has both its pid and its connection.)
+    if (entry.state === 'busy' && info !== null) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) })
+  }
+
+  /** What a child says (lib/protocol.ts). */
+  heard(entry: ChildEntry, m: unknown, handle: unknown): void {
+    if (isMessage(m, 'taken')) this.handedOff(entry)
+    else if (isMessage(m, 'ready') && entry.state === 'spare') this.spares.ready(entry)
+    else if (isMessage(m, 'ready')) this.reloads.workerReady(entry)
+    else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) this.supervisor.keep(handle as RawHandle)
+    else if (isMessage(m, 'tally')) {
+      entry.tally = m.tally
+      this.report.heard(entry)
+    }
+  }
+
+  /** SIGHUP, unless the server is shutting down. */
+  reload(signal: NodeJS.Signals): void {
+    if (!this.shutdown.draining) this.reloads.reload(signal)
+  }
+
+  // New connects are refused from here: the parent closes its listener (its
+  // callback may never come), and workers close theirs when told to stop.
+  private stopAccepting(): void {
+    if (this.server.listening) this.server.close()
+    this.supervisor.stop()
+  }
+
+  private stopChildren(): void {
+    for (const { child, state } of this.table) if (state === 'worker') child.send(message('stop', {}), undefined, () => {})
+    for (const { socket, info } of this.queue.drain()) this.drop(socket, 'shutting down', info)
+    this.spares.stop()
+    for (const entry of this.table) if (entry.state === 'spare') signalChild(entry, 'SIGTERM') // nothing to finish
+  }
+
+  /** What a prefork worker needs: the service and its own copy of the rules and limits. */
+  private workSpec(): WorkSpec {
+    const { access, verbose, maxConnsPerChild } = this.options
+    const rules = { allow: access.allow.map((c) => c.text), deny: access.deny.map((c) => c.text) }
+    return { ...this.spec, ...rules, verbose, maxConnsPerChild, unixPath: this.listening.unixPath }
+  }
+}

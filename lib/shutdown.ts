@@ -1,0 +1,79 @@
+// The shutdown (SIGTERM, SIGINT, or SIGHUP from a closed terminal): stop
+// accepting, turn the waiting connections away, give the live children
+// --grace seconds to finish, then SIGTERM, then SIGKILL. A second SIGINT ends
+// it at once. The parent exits when the table of children is empty, as it
+// must be, and says what happened.
+import { KILL_AFTER_MS, signalChild, type ChildTable } from './child-table.js'
+import type { Log } from './log.js'
+
+export interface ShutdownHooks {
+  /** Stops new connections: closes the listener, starts no more children. */
+  readonly stopAccepting: () => void
+  /** Tells the children that wait or accept to stop, and drops the queue. */
+  readonly stopChildren: () => void
+  /** Last, before the exit: tidies up (the socket file) and logs the summary. */
+  readonly finish: (code: number) => void
+  readonly log: Log
+  readonly warn: (text: string) => void
+}
+
+export class Shutdown {
+  #draining = false
+  /** The grace ran out: children were killed, and the exit status says so. */
+  #forced = false
+  #finished = false
+  readonly #timers: NodeJS.Timeout[] = []
+  #exitWith!: (code: number) => void
+  /** The exit status, once the shutdown is over. */
+  readonly done = new Promise<number>((resolve) => (this.#exitWith = resolve))
+
+  constructor(
+    private readonly table: ChildTable,
+    private readonly graceS: number,
+    private readonly hooks: ShutdownHooks,
+  ) {}
+
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  begin(signal: NodeJS.Signals): void {
+    if (this.#draining) return this.#again(signal)
+    this.#draining = true
+    this.hooks.stopAccepting()
+    this.hooks.log({ event: 'drain', signal, live: this.table.size, graceS: this.graceS })
+    this.hooks.stopChildren()
+    if (this.table.size === 0) return this.#finish()
+    this.#timers.push(setTimeout(() => {
+      this.#forced = true
+      this.hooks.warn(`grace over: SIGTERM to ${this.table.size} children`)
+      this.#killAll('SIGTERM')
+      this.#timers.push(setTimeout(() => this.#killAll('SIGKILL'), KILL_AFTER_MS))
+    }, this.graceS * 1000))
+  }
+
+  /** A child is gone: the last one ends the drain. */
+  childGone(): void {
+    if (this.#draining && this.table.size === 0) this.#finish()
+  }
+
+  // Only a second SIGINT (Ctrl-C again) cuts the drain short.
+  #again(signal: NodeJS.Signals): void {
+    if (signal !== 'SIGINT') return
+    this.hooks.warn(`second SIGINT: killing ${this.table.size} children`)
+    this.#killAll('SIGKILL')
+    this.#finish(130)
+  }
+
+  #killAll(signal: NodeJS.Signals): void {
+    for (const entry of this.table) signalChild(entry, signal)
+  }
+
+  #finish(code = this.#forced ? 1 : 0): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#timers.forEach(clearTimeout)
+    this.hooks.finish(code)
+    this.#exitWith(code)
+  }
+}

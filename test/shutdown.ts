@@ -1,0 +1,75 @@
+import t from 'tap'
+import { ChildTable, type ChildEntry } from '../lib/child-table.js'
+import type { LogEvent } from '../lib/log.js'
+import { Shutdown } from '../lib/shutdown.js'
+import type { Child } from '../lib/starter.js'
+
+// The drain's decisions over a real table, with children that record the signals they get.
+const setup = (children: number, graceS = 0.1) => {
+  const table = new ChildTable()
+  const signals: string[] = []
+  const calls: string[] = []
+  for (let i = 0; i < children; i++) {
+    const pid = 100 + i
+    const child: Child = { pid, send: () => {}, kill: (signal, group) => void signals.push(`${group ? -pid : pid} ${signal}`) }
+    table.add({
+      state: 'busy', retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+      child, startedAt: 0, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
+    })
+  }
+  const shutdown = new Shutdown(table, graceS, {
+    stopAccepting: () => calls.push('stop accepting'),
+    stopChildren: () => calls.push('stop children'),
+    finish: (code) => calls.push(`finish ${code}`),
+    log: (e: LogEvent) => calls.push(e.event === 'drain' ? `drain ${e.signal} ${e.live} ${e.graceS}s` : e.event),
+    warn: (text) => calls.push(`warning: ${text}`),
+  })
+  const exit = (entry: ChildEntry) => {
+    table.remove(entry)
+    shutdown.childGone()
+  }
+  return { table, shutdown, signals, calls, exit }
+}
+
+t.test('with no children, it stops accepting, says so, and finishes at once with 0', async (t) => {
+  const { shutdown, calls } = setup(0)
+  t.notOk(shutdown.draining)
+  shutdown.begin('SIGTERM')
+  t.ok(shutdown.draining)
+  t.same(calls, ['stop accepting', 'drain SIGTERM 0 0.1s', 'stop children', 'finish 0'])
+  t.equal(await shutdown.done, 0)
+})
+
+t.test('it waits for the live children; the last one to exit ends it, with 0', async (t) => {
+  const { shutdown, calls, table, exit } = setup(2, 60)
+  shutdown.begin('SIGINT')
+  const [a, b] = [...table]
+  exit(a!)
+  t.notOk(calls.includes('finish 0'), 'one is still serving')
+  exit(b!)
+  t.equal(calls.at(-1), 'finish 0')
+  t.equal(await shutdown.done, 0)
+})
+
+t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group, and the exit says 1', async (t) => {
+  const { shutdown, calls, signals, table, exit } = setup(2)
+  shutdown.begin('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.same(signals, ['100 SIGTERM', '101 SIGTERM'])
+  t.ok(calls.includes('warning: grace over: SIGTERM to 2 children'))
+  for (const entry of [...table]) exit(entry)
+  t.equal(await shutdown.done, 1)
+})
+
+t.test('a second SIGTERM changes nothing; a second SIGINT kills every child and ends it with 130', async (t) => {
+  const { shutdown, calls, signals, table, exit } = setup(2, 60)
+  shutdown.begin('SIGTERM')
+  shutdown.begin('SIGTERM')
+  t.same(signals, [], 'the drain goes on')
+  shutdown.begin('SIGINT')
+  t.same(signals, ['-100 SIGKILL', '-101 SIGKILL'])
+  t.ok(calls.includes('warning: second SIGINT: killing 2 children'))
+  t.equal(await shutdown.done, 130)
+  for (const entry of [...table]) exit(entry) // the killed children are reaped after
+  t.same(calls.filter((c) => c.startsWith('finish')), ['finish 130'], 'it finishes once')
+})

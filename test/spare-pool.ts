@@ -1,0 +1,83 @@
+import { availableParallelism } from 'node:os'
+import t from 'tap'
+import { ChildTable, type ChildEntry } from '../lib/child-table.js'
+import { SparePool } from '../lib/spare-pool.js'
+import type { Child } from '../lib/starter.js'
+
+// The pool's decisions, with starting a child replaced by adding an entry to a real table.
+const setup = (wanted: number, room = () => true) => {
+  const table = new ChildTable()
+  const lines: string[] = []
+  let pid = 100
+  const started: ChildEntry[] = []
+  const pool = new SparePool(wanted, table, {
+    start: () => {
+      const entry: ChildEntry = {
+        state: 'spare', retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+        child: { pid: pid++ } as Child, startedAt: 0, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
+      }
+      table.add(entry)
+      started.push(entry)
+    },
+    room,
+    warn: (text) => lines.push(text),
+  })
+  return { table, pool, started, lines }
+}
+
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('starts spares until there are as many as wanted, at most one booting per CPU', async (t) => {
+  const { pool, started } = setup(availableParallelism() + 2)
+  pool.replenish()
+  t.equal(started.length, availableParallelism(), 'one per CPU boots at first')
+  for (const entry of [...started]) pool.ready(entry)
+  t.equal(started.length, availableParallelism() + 2, 'the rest, as those have loaded')
+  pool.replenish()
+  t.equal(started.length, availableParallelism() + 2, 'no more than wanted')
+})
+
+t.test('starts none without room (--max-children, descriptors)', async (t) => {
+  const { pool, started } = setup(3, () => false)
+  pool.replenish()
+  t.equal(started.length, 0)
+})
+
+t.test('a spare lost is replaced later and later while they keep dying, at once after a clean exit', async (t) => {
+  const { pool, started, table, lines } = setup(1)
+  pool.replenish()
+  const lose = (entry: ChildEntry, code: number) => {
+    table.remove(entry)
+    pool.lost(entry.child.pid, `exited with status ${code}`, code, 0)
+  }
+  lose(started[0]!, 1)
+  t.same(lines, ['spare 100 exited with status 1; a new one in 0.1s'])
+  pool.replenish()
+  t.equal(started.length, 1, 'nothing is started while the backoff runs')
+  await tick(150)
+  t.equal(started.length, 2, 'the next, once it is over')
+  lose(started[1]!, 1)
+  t.match(lines.at(-1), /a new one in 0\.2s$/)
+  await tick(250)
+  lose(started[2]!, 0)
+  t.match(lines.at(-1), /^spare 102 exited with status 0; a new one in 0s$/)
+  pool.stop()
+})
+
+t.test('stopped, it starts none, and a spare lost then is not replaced', async (t) => {
+  const { pool, started, lines } = setup(2)
+  pool.stop()
+  pool.replenish()
+  pool.lost(7, 'was killed by SIGTERM', null, 0)
+  t.equal(started.length, 0)
+  t.same(lines, [])
+})
+
+t.test('a spare a reload is replacing does not count: a fresh one is started beside it', async (t) => {
+  const { pool, started } = setup(1)
+  pool.replenish()
+  pool.ready(started[0]!)
+  started[0]!.retiring = 'stopping'
+  pool.replenish()
+  t.equal(started.length, 2)
+})
