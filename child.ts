@@ -110,39 +110,75 @@ const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Sig
 /** Seconds an orphaned child may go on serving. */
 const orphanSeconds = (spec: ServeSpec): number => (spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S)
 
+/** A spare loads its service ahead; a failure to load is reported when the socket comes, so it is ready either way. */
+function prepare({ spec }: MessageOf<'prepare'>): void {
+  // With --exec there is nothing to load: the program starts per connection.
+  const loading = spec.exec === null ? loadHandler(spec) : Promise.resolve()
+  void loading.catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
+}
+
+/** The worker, loaded only now, takes over what the parent's stop, report and going do. */
+async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void> {
+  const { work } = await import('./lib/worker.js')
+  const worker = work(m, handle, { trace, exit })
+  parentGone = worker.parentGone
+  stop = worker.stop
+  report = worker.report
+  if (stopAsked) stop() // it came while the worker module was loading
+}
+
+/** What this child has become; the first message decides. */
+type Role = 'waiting' | 'spare' | 'serving' | 'worker'
+const ANY_ROLE: readonly Role[] = ['waiting', 'spare', 'serving', 'worker']
+
+/** The messages a child takes from its parent. */
+const INBOUND = ['prepare', 'serve', 'work', 'stop', 'report'] as const
+type Inbound = (typeof INBOUND)[number]
+
+/** How a child takes one type of message. */
+interface Reception<T extends Inbound> {
+  /** The roles in which this child may receive it. */
+  readonly roles: readonly Role[]
+  /** The role it makes of this child; none: the child stays what it is. */
+  readonly becomes?: Role
+  readonly act: (m: MessageOf<T>, handle: unknown) => void
+}
+
+/** The table of roles: for each message, who may receive it and what it does. */
+const ROLES: { readonly [T in Inbound]: Reception<T> } = {
+  // A spare, forked ahead: load the service now, then wait for a socket for
+  // as long as the parent likes (it ends spares it no longer wants).
+  prepare: { roles: ['waiting'], becomes: 'spare', act: prepare },
+  // A client's socket, to a fresh child or a spare: serve that one connection, then exit.
+  serve: { roles: ['waiting', 'spare'], becomes: 'serving', act: (m, handle) => void serveOne(m, handle) },
+  // The listening socket: accept and serve connections as a prefork worker.
+  work: { roles: ['waiting'], becomes: 'worker', act: (m, handle) => void becomeWorker(m, handle) },
+  // A prefork parent says stop; it may come at any time, even before the worker runs.
+  stop: { roles: ANY_ROLE, act: () => stop() },
+  // A prefork parent asks for the counts (SIGUSR1); it may come at any time.
+  report: { roles: ANY_ROLE, act: () => report() },
+}
+
 const waiting = setTimeout(() => exit(ExitStatus.NO_SOCKET, `no socket within ${HANDOFF_TIMEOUT_S}s`), HANDOFF_TIMEOUT_S * 1000)
-let role: 'waiting' | 'spare' | 'serving' | 'worker' = 'waiting'
+let role: Role = 'waiting'
+
+/** A message the table does not have, or not for this child's role. */
+const unexpected = (): void => exit(ExitStatus.FAILED, `the parent sent ${role === 'waiting' ? 'neither serve nor work' : 'an unexpected message'}`)
+
+/** Does what the table says with a message, if this child's role may receive it. */
+function receive<T extends Inbound>(type: T, m: MessageOf<T>, handle: unknown): void {
+  const { roles, becomes, act }: Reception<T> = ROLES[type]
+  if (!roles.includes(role)) return unexpected()
+  if (becomes !== undefined) {
+    clearTimeout(waiting) // the socket, or the promise of one, has come
+    role = becomes
+  }
+  act(m, handle)
+}
 
 process.on('message', (m: unknown, handle: unknown) => {
-  if (isMessage(m, 'stop')) return stop()
-  if (isMessage(m, 'report')) return report()
-  if (role === 'waiting' && isMessage(m, 'prepare')) {
-    // A spare, forked ahead: load the service now, then wait for a socket for
-    // as long as the parent likes (it ends spares it no longer wants).
-    clearTimeout(waiting)
-    role = 'spare'
-    // A failure to load is reported when the socket comes; ready either way.
-    // With --exec there is nothing to load: the program starts per connection.
-    const loading = m.spec.exec === null ? loadHandler(m.spec) : Promise.resolve()
-    return void loading.catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
-  }
-  if ((role === 'waiting' || role === 'spare') && isMessage(m, 'serve')) {
-    clearTimeout(waiting)
-    role = 'serving'
-    return void serveOne(m, handle)
-  }
-  if (role === 'waiting' && isMessage(m, 'work')) {
-    clearTimeout(waiting)
-    role = 'worker'
-    return void import('./lib/worker.js').then(({ work }) => {
-      const worker = work(m, handle, { trace, exit })
-      parentGone = worker.parentGone
-      stop = worker.stop
-      report = worker.report
-      if (stopAsked) stop() // it came while the worker module was loading
-    })
-  }
-  exit(ExitStatus.FAILED, `the parent sent ${role === 'waiting' ? 'neither serve nor work' : 'an unexpected message'}`)
+  for (const type of INBOUND) if (isMessage(m, type)) return receive(type, m, handle)
+  unexpected()
 })
 
 // The parent is gone (even SIGKILL closes the channel).
