@@ -14,7 +14,7 @@ import { Socket, type SocketConstructorOpts } from 'node:net'
 import { loadHandler, runConnection, warn } from './lib/connection.js'
 import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
-import { ExitStatus, HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
+import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, orphanSeconds, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/services/index.js'
 import { leaveDeadTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
@@ -106,9 +106,6 @@ const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Sig
   // Still here: the shell's status for a program killed by a signal.
   process.exit(killedStatus(signal))
 }
-
-/** Seconds an orphaned child may go on serving. */
-const orphanSeconds = (spec: ServeSpec): number => (spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S)
 
 /** A spare loads its service ahead; a failure to load is reported when the socket comes, so it is ready either way. */
 function prepare({ spec }: MessageOf<'prepare'>): void {

@@ -108,3 +108,6 @@ export const HANDOFF_TIMEOUT_S = 10
 
 /** Seconds an orphaned child may keep its connection when --idle-timeout is off. */
 export const ORPHAN_DEADLINE_S = 60
+
+/** Seconds an orphaned child may go on serving: --idle-timeout, or the deadline when that is off. */
+export const orphanSeconds = (spec: ServeSpec): number => (spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S)

@@ -10,7 +10,7 @@ import { isAllowed, parseCidr, type AccessRules } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
 import { runProgram, type ProgramExit } from './exec.js'
 import { createLog, errorMessage, type Log } from './log.js'
-import { ExitStatus, ORPHAN_DEADLINE_S, message, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
+import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
 import { sendable } from './raw-handle.js'
 import type { Trace } from './trace.js'
 
@@ -46,7 +46,7 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, context
     context.exit(ExitStatus.NO_SOCKET, 'no listening socket came with the work message')
     return { stop: () => {}, parentGone: () => {}, report: () => {} }
   }
-  const worker = new Worker(spec, context)
+  const worker = new PreforkWorker(spec, context)
   // The parent closed its own listener after handing it out; it keeps this
   // copy, never polled, to hand to the workers it forks later.
   if (lend) worker.send(message('listener', {}), handle)
@@ -59,7 +59,7 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, context
 }
 
 /** A worker's state: its server, the connections it serves, and its counts. */
-class Worker {
+class PreforkWorker {
   private readonly tally = { accepted: 0, served: 0, failed: 0, denied: 0 }
   private readonly rules: AccessRules
   private readonly log: Log
@@ -120,7 +120,7 @@ class Worker {
   /** The parent is gone: stop, and give the connections until the orphan deadline. */
   orphan(): void {
     this.stop('the parent is gone')
-    const seconds = this.spec.idleTimeout > 0 ? this.spec.idleTimeout : ORPHAN_DEADLINE_S
+    const seconds = orphanSeconds(this.spec)
     setTimeout(() => {
       this.orphaned.abort()
       for (const socket of this.live) socket.destroy()

@@ -46,7 +46,7 @@ t.test('a starter whose every second fork fails: that client is turned away with
   await server.waitForCount(/^end \d+ status 0$/, 3)
   t.equal(await settledFdCount(server.pid, idleFds), idleFds, 'no descriptor leaked')
   await stopServer(server)
-  t.match(server.lines.at(-1), /^shutdown: served 3, peak 1, failed 3, denied 0, dropped 3$/)
+  t.match(server.lines.at(-1), /^shutdown: served 3, peak [12], failed 3, denied 0, dropped 3$/, 'a failed fork counts as failed and dropped (a child may not yet be reaped when the next is asked for)')
 })
 
 t.test('spares from a failing starter: the lost spare is replaced after a backoff, and connections are served', async (t) => {
