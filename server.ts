@@ -19,8 +19,8 @@
 import type { Socket } from 'node:net'
 import { connectionInfo, listenerName, peerOf } from './lib/address.js'
 import { admit, hasRoom, passed } from './lib/admission.js'
-import { signalChild, type ChildEntry } from './lib/child-table.js'
-import { ACCEPT_RESERVE, FORK_RESERVE } from './lib/descriptors.js'
+import { newEntry, signalChild, type ChildEntry } from './lib/child-table.js'
+import { FORK_RESERVE } from './lib/descriptors.js'
 import { errorMessage } from './lib/log.js'
 import { parseOptions } from './lib/options.js'
 import { Parent } from './lib/parent.js'
@@ -37,7 +37,7 @@ class ForkServer extends Parent {
     const { options, log, pid } = this
     let bound
     try {
-      bound = await this.listening.open(this.server, options.access.allow.length + options.access.deny.length > 0 || options.rate !== null || options.maxPerIp > 0)
+      bound = await this.listening.open(this.server, options)
     } catch (err) {
       log({ event: 'fatal', message: errorMessage(err), pid })
       return 1
@@ -58,20 +58,23 @@ class ForkServer extends Parent {
   accept(socket: Socket): void {
     socket.on('error', (err) => this.trace('socket error before handoff: %s', err.message))
     const path = this.listening.unixPath
-    if (path === null && socket.remoteAddress === undefined) return (this.trace('accept: the peer is already gone'), void socket.destroy())
-    const { table, queue, rate, log, pid } = this
+    if (path === null && socket.remoteAddress === undefined) {
+      this.trace('accept: the peer is already gone')
+      return void socket.destroy()
+    }
+    const { table, log, pid } = this
     const waiting: Waiting = { socket, info: connectionInfo(socket, ++table.totals.accepted, path), acceptedAt: Date.now() }
     const { info } = waiting
     const from = info.remoteAddress
     this.trace('accept %s', peerOf(info))
     log({ event: 'accept', conn: info.id, peer: peerOf(info), pid })
-    const verdict = admit({ address: from, unix: path !== null }, this.options, {
-      draining: this.shutdown.draining, descriptorsShort: this.descriptors.short(ACCEPT_RESERVE), recent: rate?.recent(from) ?? 0,
-      fromPeer: table.countFrom(from) + queue.countFrom(from), live: table.size, spareWaiting: table.spare() !== undefined, queued: queue.size,
-    })
-    if (passed(verdict, 'rate')) rate?.record(from)
+    const verdict = admit({ address: from, unix: path !== null }, this.options, this.liveCounts(from))
+    if (passed(verdict, 'rate')) this.rate?.record(from)
     if (verdict.kind === 'admit') return this.start(waiting)
-    if (verdict.kind === 'queue') return void (queue.push(waiting), this.trace('queued %s, %d waiting', peerOf(info), queue.size))
+    if (verdict.kind === 'queue') {
+      this.queue.push(waiting)
+      return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
+    }
     if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info)
     table.totals.denied++
     log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
@@ -90,16 +93,12 @@ class ForkServer extends Parent {
   // fork(): a new child, from the starter. Its exit comes to reap(), as SIGCHLD does.
   fork(state: ChildEntry['state']): ChildEntry {
     this.trace('fork')
-    const entry: ChildEntry = {
-      state, retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
-      child: this.starter.start({
-        spawn: () => this.spawned(entry, state),
-        message: (m, handle) => this.heard(entry, m, handle),
-        exit: (code, signal) => this.reap(entry, code, signal),
-        error: (err) => this.failed(entry, err),
-      }),
-      startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
-    }
+    const entry: ChildEntry = newEntry(state, this.starter.start({
+      spawn: () => this.spawned(entry, state),
+      message: (m, handle) => this.heard(entry, m, handle),
+      exit: (code, signal) => this.reap(entry, code, signal),
+      error: (err) => this.failed(entry, err),
+    }))
     this.table.add(entry)
     return entry
   }

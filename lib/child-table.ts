@@ -49,6 +49,12 @@ export interface ChildEntry {
   killTimer: NodeJS.Timeout | null
 }
 
+/** The entry for a child just started, as `state`, with no connection yet. */
+export const newEntry = (state: ChildEntry['state'], child: Child): ChildEntry => ({
+  state, retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
+  child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
+})
+
 /** What the parent counted of the connections and children that are gone. */
 interface Totals {
   accepted: number

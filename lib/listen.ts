@@ -4,7 +4,7 @@
 import { lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { errorMessage } from './log.js'
-import type { Endpoint } from './options.js'
+import type { Endpoint, Options } from './options.js'
 
 /** What the server listens on: a TCP address, or a Unix-domain socket's path. */
 export type Bound = { readonly kind: 'tcp'; readonly address: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string }
@@ -114,14 +114,15 @@ export class Listening {
 
   constructor(readonly endpoint: Endpoint) {}
 
-  /** Listens; rejects with the reason it cannot, or when a Unix socket came where `tcpRules` need TCP peers. */
-  async open(server: Server, tcpRules: boolean): Promise<Bound> {
+  /** Listens; rejects with the reason it cannot, or when a Unix socket came where the rules judge peers by address. */
+  async open(server: Server, rules: Pick<Options, 'access' | 'rate' | 'maxPerIp'>): Promise<Bound> {
     const bound = await listen(server, this.endpoint)
     if (bound.kind === 'unix') this.unixPath = bound.path
     else this.#port = bound.port
     this.#remember()
     // (--path refuses these as usage errors; an inherited descriptor is known only now.)
-    if (bound.kind === 'unix' && tcpRules) throw new Error('the inherited socket is a Unix socket: --allow, --deny, --rate and --max-per-ip need TCP peers')
+    const { access, rate, maxPerIp } = rules
+    if (bound.kind === 'unix' && (access.allow.length + access.deny.length > 0 || rate !== null || maxPerIp > 0)) throw new Error('the inherited socket is a Unix socket: --allow, --deny, --rate and --max-per-ip need TCP peers')
     return bound
   }
 

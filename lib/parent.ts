@@ -5,6 +5,7 @@
 // here accepts or forks; server.ts does, and this wires the parts to it.
 import { createServer, type Server, type Socket } from 'node:net'
 import { peerOf } from './address.js'
+import type { LiveCounts } from './admission.js'
 import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
 import { Listening } from './listen.js'
@@ -102,6 +103,20 @@ export abstract class Parent {
   abstract fork(state: ChildEntry['state']): ChildEntry
   /** The child confirms that it holds its copy of the socket. */
   abstract handedOff(entry: ChildEntry): void
+
+  /** What the parent knows of `address`'s connections, and of its children, as it accepts one. */
+  liveCounts(address: string): LiveCounts {
+    const { table, queue } = this
+    return {
+      draining: this.shutdown.draining,
+      descriptorsShort: this.descriptors.short(ACCEPT_RESERVE),
+      recent: this.rate?.recent(address) ?? 0,
+      fromPeer: table.countFrom(address) + queue.countFrom(address),
+      live: table.size,
+      spareWaiting: table.spare() !== undefined,
+      queued: queue.size,
+    }
+  }
 
   readonly warn = (text: string): void => this.log({ event: 'warning', message: text, pid: this.pid })
 

@@ -38,7 +38,10 @@ export interface Child {
 }
 
 export interface Starter {
-  /** Starts a child. It never throws: a child that cannot be started reports `error`. */
+  /**
+   * Starts a child. It never throws: a child that cannot be started reports
+   * `error`. No event is reported before start() has returned.
+   */
   start(events: ChildEvents): Child
 }
 

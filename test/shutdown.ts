@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ChildTable, type ChildEntry } from '../lib/child-table.js'
+import { ChildTable, newEntry, type ChildEntry } from '../lib/child-table.js'
 import type { LogEvent } from '../lib/log.js'
 import { Shutdown } from '../lib/shutdown.js'
 import type { Child } from '../lib/starter.js'
@@ -12,10 +12,7 @@ const setup = (children: number, graceS = 0.1) => {
   for (let i = 0; i < children; i++) {
     const pid = 100 + i
     const child: Child = { pid, send: () => {}, kill: (signal, group) => void signals.push(`${group ? -pid : pid} ${signal}`) }
-    table.add({
-      state: 'busy', retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
-      child, startedAt: 0, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
-    })
+    table.add(newEntry('busy', child))
   }
   const shutdown = new Shutdown(table, graceS, {
     stopAccepting: () => calls.push('stop accepting'),

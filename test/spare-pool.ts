@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import t from 'tap'
-import { ChildTable, type ChildEntry } from '../lib/child-table.js'
+import { ChildTable, newEntry, type ChildEntry } from '../lib/child-table.js'
 import { SparePool } from '../lib/spare-pool.js'
 import type { Child } from '../lib/starter.js'
 
@@ -12,10 +12,7 @@ const setup = (wanted: number, room = () => true) => {
   const started: ChildEntry[] = []
   const pool = new SparePool(wanted, table, {
     start: () => {
-      const entry: ChildEntry = {
-        state: 'spare', retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
-        child: { pid: pid++ } as Child, startedAt: 0, handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
-      }
+      const entry = newEntry('spare', { pid: pid++ } as Child)
       table.add(entry)
       started.push(entry)
     },
