@@ -26,6 +26,8 @@ import { WaitQueue } from './wait-queue.js'
 export abstract class Parent {
   readonly pid = process.pid
   readonly prefork: boolean
+  /** The most children at once: --workers for prefork, else --max-children. */
+  readonly max: number
   readonly log: Log
   readonly table = new ChildTable()
   /** Connections over --max-children, waiting for a child. */
@@ -54,6 +56,7 @@ export abstract class Parent {
     const { service, handler, exec, idleTimeout, logFormat } = options
     this.spec = { service, handler, exec, idleTimeout, logFormat }
     this.prefork = options.model === 'prefork'
+    this.max = this.prefork ? options.workers : options.maxChildren
     this.log = createLog(options.logFormat, options.verbose)
     this.queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
     this.rate = options.rate && new RateLimiter(options.rate)
@@ -92,9 +95,8 @@ export abstract class Parent {
       warn: this.warn,
     })
     // SIGUSR1: the status table, once the prefork workers have reported.
-    const max = this.prefork ? options.workers : options.maxChildren
     this.report = new StatusReport(table, (entry) => entry.child.send(message('report', {}), undefined, () => {}), () =>
-      this.log(statusEvent(table, max, table.counters(), peerOf)))
+      this.log(statusEvent(table, this.max, table.counters(), peerOf)))
   }
 
   /** A connection has come (the fork model). */
@@ -122,7 +124,7 @@ export abstract class Parent {
 
   /** `status: N/MAX`, whenever the number of children changes. */
   status(): void {
-    this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.prefork ? this.options.workers : this.options.maxChildren })
+    this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
   }
 
   drop(socket: Socket, reason: string, info: ConnectionInfo): void {
