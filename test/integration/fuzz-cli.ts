@@ -10,7 +10,7 @@
 // To reproduce or widen a run: FORKSERVER_FUZZ_SEED=123 FORKSERVER_FUZZ_RUNS=1000.
 import { spawn } from 'node:child_process'
 import t from 'tap'
-import { SERVER } from '../fixtures/server.js'
+import { outsideTap, SERVER } from '../fixtures/server.js'
 
 const SEED = Number(process.env.FORKSERVER_FUZZ_SEED ?? 0x5eed_f022) >>> 0
 const RUNS = Number(process.env.FORKSERVER_FUZZ_RUNS ?? 200)
@@ -116,7 +116,10 @@ interface Outcome {
 /** Runs the server with `args`; kills it at once if it ever starts listening, or after `limitMs`. */
 const runOnce = (args: readonly string[], limitMs: number): Promise<Outcome> =>
   new Promise((resolve) => {
-    const proc = spawn(process.execPath, [SERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Outside tap's hooks: 200 Node starts under its loaders and coverage took
+    // close to the file's time limit on 2 busy cores; the usage paths they
+    // take are measured by test/options.ts and test/integration/cli.ts.
+    const proc = spawn('env', [...outsideTap(process.env), process.execPath, SERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     let killed: string | null = null
