@@ -24,7 +24,7 @@ t.test('says why when the file is there but is no addon', async (t) => {
   writeFileSync(join(dir, 'forkserver.node'), 'not a shared object\n')
   const loaded = loadWarmFork(join(dir, 'forkserver.node'))
   t.equal(loaded.addon, null)
-  t.match(loaded.reason, /^cannot load .*forkserver\.node: .*invalid ELF header/)
+  t.match(loaded.reason, /^cannot load .*forkserver\.node: /)
 })
 
 t.test('the zygote flags are --single-threaded', async (t) => {
