@@ -86,10 +86,13 @@ const drainUuidCache = (): void => {
   for (let i = 0; i < UUID_BATCH; i++) randomUUID()
 }
 
-// Node's teardown joins threads the child does not have, and hangs: every
-// way out must be _exit. process.exit() and a natural end both emit 'exit';
-// after its last listener, _exit with the status. An uncaught exception is
-// printed as Node would, then the same way out with status 1.
+// Node's own end hangs in a forked child (it waits for worker tasks that will
+// never finish, and joins threads that are not here): every way out must be
+// _exit. process.exit() emits 'exit'; after its last listener, _exit with the
+// status. A natural end never comes: the addon keeps the loop alive and
+// calls back when nothing else does, and the child ends as Node would have,
+// with 'beforeExit' (which may start more work) and then 'exit'. An uncaught
+// exception is printed as Node prints it, then the same way out with status 1.
 const exitByUnderscoreExit = (addon: Addon): void => {
   const emit = process.emit
   const statusOf = (code: unknown): number => (typeof code === 'number' ? code : Number(process.exitCode ?? 0) || 0)
@@ -101,6 +104,10 @@ const exitByUnderscoreExit = (addon: Addon): void => {
     }
   } as typeof process.emit
   ;(process as unknown as { reallyExit: (code?: number) => never }).reallyExit = (code) => addon.exit(statusOf(code))
+  addon.whenIdle(() => {
+    process.emit('beforeExit', statusOf(undefined))
+    if (addon.idle()) process.exit()
+  })
   process.on('uncaughtException', function fatal(err) {
     if (process.listenerCount('uncaughtException') > 1) return // the child's own listener handles it, as in Node
     writeSync(2, `${inspect(err)}\n`)

@@ -35,6 +35,10 @@ export interface Addon {
   getrandom(size: number): Buffer
   /** The real pid (process.pid is cached at start-up). */
   getpid(): number
+  /** Calls back, just before the loop would poll, when nothing but this keeps it alive (once per process). */
+  whenIdle(callback: () => void): void
+  /** True when nothing but whenIdle() keeps the loop alive. */
+  idle(): boolean
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

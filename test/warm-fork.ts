@@ -47,7 +47,7 @@ t.test('fork returns twice: the pid in the parent, 0 in the child, whose status 
     for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
     console.log(JSON.stringify({ pid, reaped }))
   `)
-  t.equal(run.code, 0, run.stderr)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
   const [record] = run.records as [{ pid: number; reaped: unknown[] }]
   t.ok(record.pid > 0, 'the parent had the pid')
   t.same(record.reaped, [{ pid: record.pid, code: 7, signal: null }], 'its _exit(7), through waitpid')
@@ -66,7 +66,7 @@ t.test('reap() names the signal that killed a child, and with -1 collects every 
     for (let i = 0; i < 2000 && reaped.length < 2; i++) { reaped.push(...warmFork.reap(addon)); await new Promise((r) => setTimeout(r, 5)) }
     console.log(JSON.stringify({ pids, reaped }))
   `)
-  t.equal(run.code, 0, run.stderr)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
   const [record] = run.records as [{ pids: number[]; reaped: { pid: number }[] }]
   t.same(record.reaped.sort((a, b) => a.pid - b.pid), record.pids.sort((a, b) => a - b).map((pid) => ({ pid, code: null, signal: 'SIGKILL' })))
 })
@@ -89,7 +89,7 @@ t.test('forks again and again: 30 children, one after another, each reaped', { s
     times.sort((a, b) => a - b)
     console.log(JSON.stringify({ good, medianMs: times[15] }))
   `)
-  t.equal(run.code, 0, run.stderr)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
   const [record] = run.records as [{ good: number; medianMs: number }]
   t.equal(record.good, 30, 'every child exited 0')
   t.comment(`fork(), parking and unparking included: median ${record.medianMs.toFixed(2)} ms`)

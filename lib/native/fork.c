@@ -11,6 +11,8 @@
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1)
  *   getrandom(n)        -> a Buffer of n bytes from the kernel
  *   getpid()            -> the real pid (process.pid is cached at start-up)
+ *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
+ *   idle()              -> true when nothing but whenIdle keeps the loop alive
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -202,10 +204,71 @@ static napi_value js_getpid(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * A forked child must never let its loop run dry: when uv_run returns, Node
+ * waits for the platform's worker tasks to drain (DrainTasks), and the tasks
+ * parked at the fork never finish down here. So a forked child keeps a ref'd
+ * prepare handle, and just before each poll asks libuv whether anything else
+ * keeps the loop alive; when nothing does, JS is called back to end the child
+ * with _exit, where Node would have begun its own end.
+ */
+static uv_prepare_t keeper;
+static napi_env keeper_env;
+static napi_ref keeper_callback;
+static napi_async_context keeper_context;
+
+/* Is the loop alive by the keeper alone? */
+static int loop_idle(void) {
+  uv_unref((uv_handle_t *)&keeper);
+  int alive = uv_loop_alive(keeper.loop);
+  uv_ref((uv_handle_t *)&keeper);
+  return !alive;
+}
+
+static void on_prepare(uv_prepare_t *handle) {
+  (void)handle;
+  if (!loop_idle()) return;
+  napi_handle_scope scope;
+  napi_value callback, global, ignored;
+  napi_open_handle_scope(keeper_env, &scope);
+  napi_get_reference_value(keeper_env, keeper_callback, &callback);
+  napi_get_global(keeper_env, &global);
+  if (napi_make_callback(keeper_env, keeper_context, global, callback, 0, NULL, &ignored) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(keeper_env, &err);
+    napi_fatal_exception(keeper_env, err); /* as an uncaught exception */
+  }
+  napi_close_handle_scope(keeper_env, scope);
+}
+
+static napi_value js_when_idle(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name;
+  uv_loop_t *loop;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return throw_errno(env, "whenIdle", EINVAL);
+  if (keeper_env != NULL) return throw_errno(env, "whenIdle: called twice", EBUSY);
+  napi_get_uv_event_loop(env, &loop);
+  napi_create_reference(env, argv[0], 1, &keeper_callback);
+  napi_create_string_utf8(env, "forkserver:when-idle", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &keeper_context);
+  keeper_env = env;
+  uv_prepare_init(loop, &keeper);
+  uv_prepare_start(&keeper, on_prepare);
+  return NULL;
+}
+
+static napi_value js_idle(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_get_boolean(env, keeper_env != NULL && loop_idle(), &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
+    {"whenIdle", js_when_idle}, {"idle", js_idle},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
