@@ -7,20 +7,31 @@ import { runHelper, skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 const skip = skipUnlessBuilt()
 
-/** Helper code: forks `count` children that each run `child` (which must end the child), and reaps them all. */
+/**
+ * Helper code: forks `count` children that each run `child`, and reaps them
+ * all. A child leaves forkAll() and never comes near the parent's code: it
+ * ends however `child` makes it end. (No await on a child's path: a module
+ * left waiting at the top level ends with status 13.)
+ */
 const forkAndReap = (count: number, child: string) => `
-  const pids = []
-  for (let i = 0; i < ${count}; i++) {
-    const pid = warmFork.forkChild(addon)
-    if (pid === 0) { ${child} }
-    pids.push(pid)
+  const forkAll = () => {
+    const pids = []
+    for (let i = 0; i < ${count}; i++) {
+      const pid = warmFork.forkChild(addon)
+      if (pid === 0) { ${child}; return null }
+      pids.push(pid)
+    }
+    return pids
   }
-  const ends = []
-  for (let i = 0; i < 6000 && ends.length < pids.length; i++) {
-    ends.push(...pids.flatMap((pid) => warmFork.reap(addon, pid)))
-    await new Promise((r) => setTimeout(r, 5))
+  const pids = forkAll()
+  if (pids !== null) {
+    const ends = []
+    for (let i = 0; i < 6000 && ends.length < pids.length; i++) {
+      ends.push(...pids.flatMap((pid) => warmFork.reap(addon, pid)))
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    console.log(JSON.stringify({ parent: process.pid, pids, ends }))
   }
-  console.log(JSON.stringify({ parent: process.pid, pids, ends }))
 `
 
 interface Report {
@@ -64,7 +75,6 @@ t.test('every way out is an _exit with the right status', { skip }, async (t) =>
     ]
     process.on('SIGTERM', () => {}) // the parent's; the child must not keep it
     process.on('exit', () => console.log('the parent exit listener ran in', process.pid))
-    // (No await on a child's path: a module left waiting at the top level ends with status 13.)
     const forkAll = () => {
       const pids = []
       for (const way of ways) {
@@ -124,4 +134,17 @@ t.test("the child closes its copy of the parent's IPC channel: the parent alone 
   t.same(run.records[0], { connected: false, channel: null, listeners: 0 }, 'in the child: no channel, no listener')
   t.same(echoes.slice(1), Array.from({ length: 20 }, (_, i) => ({ echo: i })), 'every message reached the parent, in order')
   t.match(run.records[1], { end: [{ code: 0, signal: null }] })
+})
+
+t.test("a child uses libuv's thread pool (fs, crypto) after the parent used it before the fork", { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const { readFile } = await import('node:fs/promises')
+    const { pbkdf2 } = await import('node:crypto')
+    const work = () => Promise.all([readFile('/etc/hostname'), new Promise((r, j) => pbkdf2('a', 'b', 1000, 32, 'sha256', (e) => (e ? j(e) : r())))])
+    await work() // the pool's threads now exist in the parent, and not in a child
+    ${forkAndReap(4, `work().then(() => process.exit(0), () => process.exit(1))`)}
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const report = run.records[0] as Report | undefined
+  t.same(report?.ends.map((end) => end.code), [0, 0, 0, 0], 'each child did its work and exited 0')
 })
