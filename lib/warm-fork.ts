@@ -8,7 +8,7 @@
 // are parked around it, see lib/native/park.cc), and in the child the
 // parent's IPC channel, listeners and exits (lib/forked-child.ts). Memory is
 // shared copy-on-write; descriptors are shared.
-import { existsSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -16,10 +16,15 @@ import { isMainThread } from 'node:worker_threads'
 import { becomeChild } from './forked-child.js'
 
 /**
- * The flags the forking process must be started with. --single-threaded turns
- * off V8's concurrent GC and compiler threads; the worker pool it still posts
- * to (for one, the clearing job of every mark-compact) is parked around each
- * fork. Without it, children hang under GC stress (ZYGOTE.md, hazard 2).
+ * The flags the forking process must be started with. What answers the hangs
+ * of ZYGOTE.md's hazard 2 is parking V8's worker pool around each fork: in the
+ * self-test (8 stressed children a round), without parking 2 or 3 rounds in
+ * 10 hung in futex waits, with or without --single-threaded; with parking,
+ * 10 in 10 passed, with or without it. --single-threaded is kept all the
+ * same: V8 then marks, sweeps and compiles on the main thread, so a child,
+ * which has no workers, depends on the few tasks V8 still posts (such as the
+ * clearing job of a mark-compact) rather than on many. --v8-pool-size is not
+ * needed: it only changes how many workers are parked (4 by default).
  */
 export const zygoteFlags: readonly string[] = ['--single-threaded']
 
@@ -82,8 +87,15 @@ export const loadWarmFork = (file: string = addonFile()): Loaded => {
 export const forkChild = (addon: Addon): number => {
   if (!isMainThread) throw new Error('forkChild: only the main thread can fork')
   const pid = addon.fork()
-  if (pid === 0) becomeChild(addon)
-  return pid
+  if (pid !== 0) return pid
+  try {
+    becomeChild(addon)
+  } catch (err) {
+    // A throw here would reach code that believes it is the parent.
+    writeSync(2, `forkserver: a forked child could not be set up: ${err instanceof Error ? err.message : String(err)}\n`)
+    addon.exit(70)
+  }
+  return 0
 }
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]))
