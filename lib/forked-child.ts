@@ -17,13 +17,17 @@ const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtE
 /** How many UUIDs Node 20 draws from one fill of its entropy cache (kBatchSize in lib/internal/crypto/random.js). */
 const UUID_BATCH = 128
 
+/** True once this process's exits are _exit: in a child of a forked child, they already are. */
+let exitsPatched = false
+
 export const becomeChild = (addon: Addon): void => {
   correctPid(addon)
   closeChannel()
   dropParentListeners()
   reseedMathRandom(addon)
   drainUuidCache()
-  exitByUnderscoreExit(addon)
+  if (!exitsPatched) exitByUnderscoreExit(addon)
+  exitsPatched = true
 }
 
 // Node reads the pid once, at start-up.
@@ -49,7 +53,7 @@ const closeChannel = (): void => {
 const dropParentListeners = (): void => {
   const signals = new Set<string | symbol>(Object.keys(constants.signals))
   for (const event of process.eventNames()) if (signals.has(event)) process.removeAllListeners(event)
-  for (const event of PARENT_EVENTS) process.removeAllListeners(event)
+  for (const event of PARENT_EVENTS) if (event !== 'uncaughtException' || !exitsPatched) process.removeAllListeners(event)
 }
 
 // V8's Math.random state lives in the isolate and cannot be reseeded after

@@ -148,3 +148,43 @@ t.test("a child uses libuv's thread pool (fs, crypto) after the parent used it b
   const report = run.records[0] as Report | undefined
   t.same(report?.ends.map((end) => end.code), [0, 0, 0, 0], 'each child did its work and exited 0')
 })
+
+t.test('a forked child can fork in turn, and its child is set up the same way', { skip }, async (t) => {
+  const run = await runHelper(t, forkAndReap(1, `
+    const grandchild = warmFork.forkChild(addon)
+    if (grandchild === 0) {
+      console.log(JSON.stringify({ grandchild: process.pid }))
+      setTimeout(() => { throw new Error('thrown in a grandchild') }, 1)
+    } else {
+      const nap = new Int32Array(new SharedArrayBuffer(4))
+      let end = []
+      for (let i = 0; i < 6000 && end.length === 0; i++) { end = warmFork.reap(addon, grandchild); Atomics.wait(nap, 0, 0, 5) }
+      console.log(JSON.stringify({ child: process.pid, end }))
+      process.exit(end[0]?.code === 1 ? 0 : 2)
+    }
+  `))
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const grandchild = run.records.find((r) => 'grandchild' in r)?.grandchild
+  t.match(run.records.find((r) => 'child' in r), { end: [{ pid: grandchild, code: 1, signal: null }] }, 'the grandchild printed its exception and ended with status 1')
+  t.match(run.stderr, /Error: thrown in a grandchild/)
+  t.match(run.records.find((r) => 'ends' in r), { ends: [{ code: 0, signal: null }] }, 'the child reaped it, and ended with status 0')
+})
+
+t.test('as a child subreaper, the parent reaps the children of a child that is gone', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    addon.setChildSubreaper()
+    ${forkAndReap(1, `
+      const orphan = warmFork.forkChild(addon)
+      if (orphan === 0) setTimeout(() => process.exit(6), 300) // outlives its parent
+      else { console.log(JSON.stringify({ orphan })); process.exit(0) }
+    `)}
+    if (pids !== null) {
+      let ends = []
+      for (let i = 0; i < 6000 && ends.length === 0; i++) { ends = warmFork.reap(addon); await new Promise((r) => setTimeout(r, 5)) }
+      console.log(JSON.stringify({ adopted: ends }))
+    }
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const orphan = run.records.find((r) => 'orphan' in r)?.orphan
+  t.same(run.records.find((r) => 'adopted' in r), { adopted: [{ pid: orphan, code: 6, signal: null }] }, 'reparented to the helper, reaped by it')
+})
