@@ -49,3 +49,15 @@ t.test('six GC-heavy children at once all finish', { skip }, async (t) => {
   t.equal(ends.length, 6, 'all six reaped')
   t.ok(ends.every((end) => end.code === 0 && end.signal === null), 'each with status 0')
 })
+
+t.test('never hangs: at the deadline the children still running are killed and reaped', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const result = await selfTest.forkSelfTest(addon, { children: 4, deadlineMs: 1 })
+    console.log(JSON.stringify({ result, left: warmFork.reap(addon) }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const { result, left } = run.records[0] as { result: { ok: boolean; reason: string }; left: unknown[] }
+  t.equal(result.ok, false)
+  t.match(result.reason, /^\d of 4 forked children did not finish in time \(killed; \d+ [RSD] \(/, 'what each was doing, from /proc')
+  t.same(left, [], 'no child left to reap: all were reaped')
+})
