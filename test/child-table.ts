@@ -1,6 +1,6 @@
 import type { Child } from '../lib/starter.js'
 import t from 'tap'
-import { ChildTable, type ChildEntry } from '../lib/child-table.js'
+import { ChildTable, newEntry, type ChildEntry } from '../lib/child-table.js'
 
 const busy = (id: number, remoteAddress: string): ChildEntry => ({
   state: 'busy',
@@ -63,4 +63,36 @@ t.test('a spare or worker a reload is replacing is neither counted nor handed a 
   table.add({ ...worker(9), retiring: 'serving' })
   t.equal(table.count('worker'), 0, 'an old worker is not counted')
   t.equal(table.size, 3, 'but every one is alive, and counts toward the table')
+})
+
+t.test('an ended child is counted by how it went: a busy one served or failed, a worker by its tally, a spare not at all', async (t) => {
+  const table = new ChildTable()
+  const [ok, failed, spare, retired] = [busy(1, '10.0.0.1'), busy(2, '10.0.0.1'), { ...worker(8), state: 'spare' as const }, worker(9)]
+  retired.tally = { accepted: 5, served: 4, failed: 1, denied: 2 }
+  for (const entry of [ok, failed, spare, retired]) table.add(entry)
+  table.totals.accepted += 2
+  table.ended(ok, 0)
+  table.ended(failed, 1)
+  table.ended(spare, null)
+  table.ended(retired, 0)
+  t.equal(table.size, 0)
+  t.same(table.counters(), { accepted: 7, served: 5, failed: 2, denied: 2, dropped: 0, peak: 4 })
+})
+
+t.test('the counters add what live workers last reported to the totals, and leave the totals alone', async (t) => {
+  const table = new ChildTable()
+  const live = worker(7)
+  live.tally = { accepted: 3, served: 2, failed: 0, denied: 1 }
+  table.add(live)
+  table.totals.served = 10
+  t.same(table.counters(), { accepted: 3, served: 12, failed: 0, denied: 1, dropped: 0, peak: 1 })
+  t.equal(table.totals.served, 10, 'a live worker is counted again at its next report, not kept')
+})
+
+t.test('booting spares are those not yet ready, and not being replaced', async (t) => {
+  const table = new ChildTable()
+  const spare = (pid: number, ready: boolean, retiring: ChildEntry['retiring'] = null): ChildEntry => ({ ...newEntry('spare', { pid } as Child), ready, retiring })
+  for (const entry of [spare(1, false), spare(2, true), spare(3, false, 'stopping'), worker(4)]) table.add(entry)
+  t.equal(table.booting(), 1)
+  t.equal(newEntry('busy', { pid: 5 } as Child).info, null, 'a new entry has no connection yet')
 })
