@@ -1,9 +1,10 @@
-// child.ts: a child of server.ts. It becomes one of two things, depending on
+// child.ts: a child of server.ts. It becomes one of these, depending on
 // the first message from its parent:
 //   serve + a client's socket:     serve that one connection, then exit (fork model);
 //                                  with --exec, run the program on it and exit as it did;
 //   prepare, later serve:          the same, as a spare forked ahead (--spares);
-//   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts).
+//   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts);
+//   zygote, later fork + a socket:  fork(2) a child per socket (--start zygote, lib/zygote.ts).
 //
 // server.ts started this process with child_process.fork. Unlike C's fork(),
 // nothing of the parent's memory came along: this is a fresh Node with its own
@@ -36,6 +37,8 @@ let stop = (): void => {
 }
 /** What to do when a prefork parent asks for the counts (SIGUSR1); nothing to say until the worker runs. */
 let report = (): void => {}
+/** What a zygote does with a socket: fork a child for it; nothing until the zygote is ready. */
+let forkOne = (_m: MessageOf<'fork'>, _handle: unknown): void => unexpected()
 
 async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Promise<void> {
   // The descriptor can be lost in transit (Node then sends the message alone).
@@ -124,12 +127,24 @@ async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void
   if (stopAsked) stop() // it came while the worker module was loading
 }
 
+/** The zygote (--start zygote), loaded only now: from here on it forks a child per socket (lib/zygote.ts). */
+async function becomeZygote(m: MessageOf<'zygote'>): Promise<void> {
+  const { becomeZygote } = await import('./lib/zygote.js')
+  const zygote = await becomeZygote(m, trace)
+  if (zygote === null) return exit(ExitStatus.FAILED, 'unfit to fork')
+  forkOne = zygote.fork
+  stop = zygote.stop
+  if (stopAsked) stop()
+  // Its children serve on without it; the parent reaps them (it is their subreaper).
+  parentGone = () => exit(ExitStatus.OK, 'parent gone')
+}
+
 /** What this child has become; the first message decides. */
-type Role = 'waiting' | 'spare' | 'serving' | 'worker'
-const ANY_ROLE: readonly Role[] = ['waiting', 'spare', 'serving', 'worker']
+type Role = 'waiting' | 'spare' | 'serving' | 'worker' | 'zygote'
+const ANY_ROLE: readonly Role[] = ['waiting', 'spare', 'serving', 'worker', 'zygote']
 
 /** The messages a child takes from its parent. */
-const INBOUND = ['prepare', 'serve', 'work', 'stop', 'report'] as const
+const INBOUND = ['prepare', 'serve', 'work', 'zygote', 'fork', 'stop', 'report'] as const
 type Inbound = (typeof INBOUND)[number]
 
 /** How a child takes one type of message. */
@@ -150,6 +165,10 @@ const ROLES: { readonly [T in Inbound]: Reception<T> } = {
   serve: { roles: ['waiting', 'spare'], becomes: 'serving', act: (m, handle) => void serveOne(m, handle) },
   // The listening socket: accept and serve connections as a prefork worker.
   work: { roles: ['waiting'], becomes: 'worker', act: (m, handle) => void becomeWorker(m, handle) },
+  // --start zygote: load the service, prove that a fork is safe here, then fork a child per socket.
+  zygote: { roles: ['waiting'], becomes: 'zygote', act: (m) => void becomeZygote(m) },
+  // A socket, to the zygote: fork a child to serve it.
+  fork: { roles: ['zygote'], act: (m, handle) => forkOne(m, handle) },
   // A prefork parent says stop; it may come at any time, even before the worker runs.
   stop: { roles: ANY_ROLE, act: () => stop() },
   // A prefork parent asks for the counts (SIGUSR1); it may come at any time.

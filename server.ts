@@ -37,6 +37,7 @@ class ForkServer extends Parent {
     const { options, log, pid } = this
     let bound
     try {
+      await this.starter.open?.() // (a zygote loads, and proves that it can fork)
       bound = await this.listening.open(this.server, options)
     } catch (err) {
       log({ event: 'fatal', message: errorMessage(err), pid })
@@ -186,7 +187,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // systemd's variables were for this process: no child or program should act on them.
   for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name]
-  const parent = new ForkServer(parsed.options, await chooseStarter(parsed.options.credentials), await openTrace('parent'))
+  const parent = new ForkServer(parsed.options, await chooseStarter(parsed.options), await openTrace('parent'))
   process.on('SIGTERM', (signal) => parent.shutdown.begin(signal))
   process.on('SIGINT', (signal) => parent.shutdown.begin(signal))
   // SIGHUP reloads, unless it says that the terminal was closed: then drain, as for SIGTERM.

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os'
 import yargs, { type Options as YargsOption } from 'yargs'
 import type { AccessRules } from './cidr.js'
+import { loadWarmFork } from './warm-fork.js'
 import { resolveCredentials, type Credentials } from './credentials.js'
 import { helpWidth, renderHelp } from './help.js'
 import { withSuggestion } from './hints.js'
@@ -32,6 +33,8 @@ const ONLY: Record<Model, readonly string[]> = { fork: onlyFor('fork'), prefork:
 
 export interface Options {
   readonly model: Model
+  /** How the fork model makes a child: child_process.fork, or a real fork(2) of the zygote. */
+  readonly start: 'spawn' | 'zygote'
   readonly endpoint: Endpoint
   readonly service: string | null
   readonly handler: string | null
@@ -206,6 +209,14 @@ const toCredentials = (args: Args): Credentials | null | string => {
   return credentials
 }
 
+/** Why --start zygote cannot be had with these options, or on this machine; null when it can. */
+const zygoteProblem = (spares: number, exec: boolean): string | null => {
+  if (spares > 0) return '--spares cannot be given with --start zygote: the zygote is the warm process that children come from'
+  if (exec) return '--exec cannot be given with --start zygote yet: the zygote forks Node children only'
+  const { reason } = loadWarmFork()
+  return reason === null ? null : `--start zygote is unavailable: ${reason}`
+}
+
 /** The parsed arguments, checked across options and given their defaults. */
 const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEnv): Parsed => {
   const stray = (args._ as unknown[] | undefined) ?? []
@@ -222,10 +233,14 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const maxChildren = (args['max-children'] as number | undefined) ?? DEFAULTS.maxChildren
   const spares = (args.spares as number | undefined) ?? DEFAULTS.spares
   if (spares > maxChildren) return usage(`--spares ${spares} is more than --max-children ${maxChildren}: spares count toward it`)
+  const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
+  const zygote = start === 'zygote' ? zygoteProblem(spares, serving.exec !== null) : null
+  if (zygote !== null) return usage(zygote)
   return {
     kind: 'serve',
     options: {
       model,
+      start,
       endpoint,
       ...serving,
       maxChildren,

@@ -18,7 +18,7 @@ import type { RawHandle } from './raw-handle.js'
 import { Reload } from './reload.js'
 import { Shutdown } from './shutdown.js'
 import { SparePool } from './spare-pool.js'
-import type { Starter } from './starter.js'
+import type { Starter, StarterParts } from './starter.js'
 import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
 import { WaitQueue } from './wait-queue.js'
@@ -47,14 +47,18 @@ export abstract class Parent {
   readonly shutdown: Shutdown
   readonly report: StatusReport
 
+  /** How each child comes to be (lib/starter.ts). */
+  readonly starter: Starter
+
   constructor(
     readonly options: Options,
-    readonly starter: Starter,
+    makeStarter: (parts: StarterParts) => Starter,
     readonly trace: Trace,
   ) {
     const { table } = this
     const { service, handler, exec, idleTimeout, logFormat } = options
     this.spec = { service, handler, exec, idleTimeout, logFormat }
+    this.starter = makeStarter({ spec: this.spec, warn: this.warn, trace })
     this.prefork = options.model === 'prefork'
     this.max = this.prefork ? options.workers : options.maxChildren
     this.log = createLog(options.logFormat, options.verbose)
@@ -79,6 +83,7 @@ export abstract class Parent {
       workers: options.workers,
       graceS: options.grace,
       startWorkers: this.prefork ? () => this.supervisor.reload() : null,
+      reloadStarter: () => this.starter.reload?.(),
       replenish: () => this.spares.replenish(),
       log: this.log,
       warn: this.warn,
@@ -172,6 +177,7 @@ export abstract class Parent {
   private stopAccepting(): void {
     if (this.server.listening) this.server.close()
     this.supervisor.stop()
+    this.starter.stop?.()
   }
 
   private stopChildren(): void {

@@ -60,6 +60,11 @@ export interface Tally {
  *                                     worker → parent  ready
  *                                     parent → worker  report (SIGUSR1), stop
  *                                     worker → parent  tally (to report, and at exit)
+ *
+ *   fork model, --start zygote (lib/zygote.ts, lib/zygote-starter.ts)
+ *   parent → zygote  zygote (load and warm up)    zygote → parent  ready, or unfit + why
+ *   parent → zygote  fork + socket                zygote → parent  forked (the pid, or why not)
+ *   parent → zygote  stop (after a reload)        zygote → parent  exited (a child's status)
  */
 export type Message =
   | { readonly type: 'prepare'; readonly spec: ServeSpec }
@@ -71,6 +76,11 @@ export type Message =
   | { readonly type: 'tally'; readonly tally: Tally }
   | { readonly type: 'report' }
   | { readonly type: 'stop' }
+  | { readonly type: 'zygote'; readonly spec: ServeSpec }
+  | { readonly type: 'unfit'; readonly reason: string }
+  | { readonly type: 'fork'; readonly id: number; readonly info: ConnectionInfo; readonly spec: ServeSpec }
+  | { readonly type: 'forked'; readonly id: number; readonly pid: number | null; readonly error: string | null }
+  | { readonly type: 'exited'; readonly pid: number; readonly code: number | null; readonly signal: NodeJS.Signals | null }
 
 export type MessageOf<T extends Message['type']> = Extract<Message, { readonly type: T }>
 

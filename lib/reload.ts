@@ -33,6 +33,8 @@ export interface ReloadParts {
   readonly graceS: number
   /** prefork: starts a fresh set of workers; false, and none started, without a copy of the listener to give them. */
   readonly startWorkers: (() => boolean) | null
+  /** Loads afresh what the starter holds loaded (a zygote). */
+  readonly reloadStarter: () => void
   /** Starts fresh spares in place of the old. */
   readonly replenish: () => void
   readonly log: Log
@@ -58,6 +60,7 @@ export class Reload {
       signalChild(entry, 'SIGTERM') // waiting, with nothing to finish
     }
     for (const entry of workers) entry.retiring = 'serving'
+    this.parts.reloadStarter()
     this.#retire()
     this.parts.replenish()
   }

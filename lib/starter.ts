@@ -10,7 +10,9 @@
 import { fork, type SendHandle } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Credentials } from './credentials.js'
-import type { Message } from './protocol.js'
+import type { Options } from './options.js'
+import type { Message, ServeSpec } from './protocol.js'
+import type { Trace } from './trace.js'
 
 /** What a child does, as its starter reports it to the parent. */
 export interface ChildEvents {
@@ -43,11 +45,24 @@ export interface Starter {
    * `error`. No event is reported before start() has returned.
    */
   start(events: ChildEvents): Child
+  /** Gets ready to start children, before the server listens; rejects with why it cannot. */
+  open?(): Promise<void>
+  /** SIGHUP: what the starter holds loaded is loaded again. */
+  reload?(): void
+  /** Shutdown: nothing more to prepare. */
+  stop?(): void
 }
 
-const CHILD = fileURLToPath(new URL('../child.js', import.meta.url))
+/** What a starter may need of the parent. */
+export interface StarterParts {
+  readonly spec: ServeSpec
+  readonly warn: (text: string) => void
+  readonly trace: Trace
+}
+
+export const CHILD = fileURLToPath(new URL('../child.js', import.meta.url))
 /** A test-only fault: fork children with this (possibly missing) program instead of node. */
-const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
+export const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
 
 // child_process.fork, with what every child needs: its own session, so that
 // Ctrl-C in a terminal (SIGINT to the whole foreground group) reaches only
@@ -91,14 +106,23 @@ export const spawnStarter = (credentials: Credentials | null): Starter => ({
 })
 
 /**
- * The starter for this server. Tests may name a module in
- * FORKSERVER_TEST_STARTER whose default export wraps the real one, to show
- * that the loop works with any starter (test/fixtures/starters/).
+ * How this server makes its children: `--start spawn` (child_process.fork)
+ * or `--start zygote` (lib/zygote-starter.ts), as a factory the parent calls
+ * with what a starter needs of it. Tests may name a module in
+ * FORKSERVER_TEST_STARTER whose default export wraps the real starter, to
+ * show that the loop works with any starter (test/fixtures/starters/).
  */
-export const chooseStarter = async (credentials: Credentials | null): Promise<Starter> => {
-  const starter = spawnStarter(credentials)
+export const chooseStarter = async (options: Pick<Options, 'start' | 'credentials'>): Promise<(parts: StarterParts) => Starter> => {
+  let make = (_parts: StarterParts): Starter => spawnStarter(options.credentials)
+  if (options.start === 'zygote') {
+    const { ZygoteStarter } = await import('./zygote-starter.js')
+    const { loadWarmFork } = await import('./warm-fork.js')
+    const { addon, reason } = loadWarmFork()
+    if (addon === null) throw new Error(`--start zygote is unavailable: ${reason}`)
+    make = (parts) => new ZygoteStarter(addon, options.credentials, parts)
+  }
   const test = process.env.FORKSERVER_TEST_STARTER
-  if (test === undefined) return starter
+  if (test === undefined) return make
   const module = (await import(pathToFileURL(test).href)) as { default: (starter: Starter) => Starter }
-  return module.default(starter)
+  return (parts) => module.default(make(parts))
 }

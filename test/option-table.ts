@@ -26,7 +26,7 @@ t.test('what happens without a defaultless option is what the table says', async
 })
 
 t.test('an option that belongs to one model is refused with the other', async (t) => {
-  t.same(onlyFor('fork'), ['max-children', 'spares', 'overflow', 'queue-limit', 'max-per-ip', 'rate'])
+  t.same(onlyFor('fork'), ['start', 'max-children', 'spares', 'overflow', 'queue-limit', 'max-per-ip', 'rate'])
   t.same(onlyFor('prefork'), ['workers', 'max-conns-per-child'])
   for (const o of OPTION_TABLE.filter((o) => o.model !== undefined)) {
     const other = o.model === 'fork' ? 'prefork' : 'fork'

@@ -35,7 +35,8 @@ t.test('child_process.fork: the child has no pid until it runs, then spawn, then
 t.test('FORKSERVER_TEST_STARTER names a module that wraps the real starter', async (t) => {
   process.env.FORKSERVER_TEST_STARTER = fileURLToPath(new URL('fixtures/starters/failing.js', import.meta.url))
   t.teardown(() => delete process.env.FORKSERVER_TEST_STARTER)
-  const starter = await chooseStarter(null)
+  const make = await chooseStarter({ start: 'spawn', credentials: null })
+  const starter = make({ spec: { service: 'echo', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' }, warn: () => {}, trace: () => {} })
   const first = recorder()
   starter.start(first.events)
   await first.done

@@ -249,7 +249,7 @@ t.test('on a fresh clone, make test and make run install first (npm ci)', async 
   // What a clone holds before anything is installed or built; make -n says what it would do.
   const clone = join(root, 'clone')
   mkdirSync(clone)
-  for (const file of ['Makefile', 'package.json', 'package-lock.json']) cpSync(join(REPO, file), join(clone, file))
+  for (const file of ['Makefile', 'package.json', 'package-lock.json', 'lib/native']) cpSync(join(REPO, file), join(clone, file), { recursive: true })
   for (const [target, last, what] of [['test', /^npx tap$/, 'tap'], ['run', /^node dist\/server\.js /, 'the server']] as const) {
     const dry = await run(t, 'make', ['-n', target], clone, 20_000)
     t.equal(dry.code, 0, `make -n ${target} exits 0`)

@@ -1,0 +1,282 @@
+/*
+ * fork.c: a real fork(2) for a warm Node process, and the few system calls
+ * around it that Node does not offer (lib/warm-fork.ts is the typed face).
+ *
+ * Linux only. Call it from the main thread of a process started with the
+ * flags in lib/warm-fork.ts (zygoteFlags); ZYGOTE.md tells the hazards.
+ *
+ *   fork()              -> pid in the parent, 0 in the child; throws on failure
+ *   exit(status)        -> _exit(status): no Node teardown, nothing flushed
+ *   reap(pid = -1)      -> [{pid, code, signal}] for each child collected, WNOHANG
+ *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1)
+ *   getrandom(n)        -> a Buffer of n bytes from the kernel
+ *   getpid()            -> the real pid (process.pid is cached at start-up)
+ *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
+ *   idle()              -> true when nothing but whenIdle keeps the loop alive
+ *   nodeVersion         -> the Node version this was compiled against
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <node_version.h> /* first: it sets the NAPI_VERSION node_api.h builds for */
+#include <node_api.h>
+#include <uv.h>
+
+#include "park.h"
+
+/* Throws a JS Error for an errno value: code "EAGAIN", message "fork: Resource temporarily unavailable". */
+static napi_value throw_errno(napi_env env, const char *call, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", call, strerror(err));
+  napi_throw_error(env, uv_err_name(-err), message);
+  return NULL;
+}
+
+/* The whole of a small /proc file, NUL-terminated; NULL on failure (errno set). */
+static char *read_all(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t size = 0, cap = 0;
+  char *buf = NULL;
+  for (;;) {
+    if (cap - size < 4096) {
+      char *bigger = realloc(buf, cap = cap ? cap * 2 : 65536);
+      if (bigger == NULL) break;
+      buf = bigger;
+    }
+    ssize_t n = read(fd, buf + size, cap - size - 1);
+    if (n > 0) size += (size_t)n;
+    else if (n == 0) {
+      buf[size] = '\0';
+      close(fd);
+      return buf;
+    } else if (errno != EINTR) break;
+  }
+  int err = errno; /* realloc sets ENOMEM */
+  free(buf);
+  close(fd);
+  errno = err;
+  return NULL;
+}
+
+/*
+ * V8 maps its heap MADV_DONTFORK (so that fork+exec need not copy it): a
+ * forked child would have no JS heap and crash at once. Undo that for every
+ * private anonymous mapping. About 0.2 ms; failures are ignored, since a
+ * mapping may go between reading the list and the madvise.
+ */
+static int mark_dofork(void) {
+  char *maps = read_all("/proc/self/maps");
+  if (maps == NULL) return errno;
+  for (char *line = maps; *line != '\0';) {
+    char *end = strchr(line, '\n');
+    if (end != NULL) *end = '\0';
+    unsigned long start, stop, inode;
+    char perms[5];
+    int pathAt = 0;
+    /* "start-end perms offset dev inode [path]" */
+    if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start, &stop, perms, &inode, &pathAt) >= 4 &&
+        perms[3] == 'p' && inode == 0 &&
+        (line[pathAt] == '\0' || strncmp(line + pathAt, "[anon", 5) == 0 ||
+         strcmp(line + pathAt, "[heap]") == 0 || strcmp(line + pathAt, "[stack]") == 0))
+      madvise((void *)start, stop - start, MADV_DOFORK);
+    if (end == NULL) break;
+    line = end + 1;
+  }
+  free(maps);
+  return 0;
+}
+
+static napi_value js_fork(napi_env env, napi_callback_info info) {
+  (void)info;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, "fork", EINVAL);
+  int err = park_workers();
+  if (err != 0) return throw_errno(env, "fork: parking V8's worker threads", err);
+  err = mark_dofork();
+  if (err != 0) {
+    unpark_workers();
+    return throw_errno(env, "fork: reading /proc/self/maps", err);
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    forget_workers();
+    /* The child shares the parent's epoll instance until this makes its own. */
+    err = uv_loop_fork(loop);
+    if (err != 0) {
+      /* Throwing here would let the child carry on as if it were the parent. */
+      fprintf(stderr, "forkserver: uv_loop_fork in a forked child: %s\n", uv_strerror(err));
+      _exit(70);
+    }
+  } else {
+    err = errno;
+    unpark_workers();
+    if (pid < 0) return throw_errno(env, "fork", err);
+  }
+  napi_value result;
+  napi_create_int32(env, pid, &result);
+  return result;
+}
+
+/* The first argument as an int32, or `fallback` when it is missing or undefined. */
+static int int_arg(napi_env env, napi_callback_info info, int fallback) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype type = napi_undefined;
+  int32_t value = fallback;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 &&
+      napi_typeof(env, argv[0], &type) == napi_ok && type == napi_number)
+    napi_get_value_int32(env, argv[0], &value);
+  return value;
+}
+
+static napi_value js_exit(napi_env env, napi_callback_info info) {
+  _exit(int_arg(env, info, 0) & 0xff);
+}
+
+static void set_int_or_null(napi_env env, napi_value obj, const char *name, int has, int value) {
+  napi_value v;
+  if (has) napi_create_int32(env, value, &v);
+  else napi_get_null(env, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+/*
+ * Collects exited children without blocking. The signal is a number (JS maps
+ * it to a name). With pid -1 this also takes children Node's child_process
+ * started, whose 'exit' would then never come: pass a pid in such a process.
+ */
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  int which = int_arg(env, info, -1);
+  napi_value list;
+  napi_create_array(env, &list);
+  uint32_t count = 0;
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(which, &status, WNOHANG);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0 && errno != ECHILD) return throw_errno(env, "waitpid", errno);
+    if (pid <= 0) break;
+    napi_value entry;
+    napi_create_object(env, &entry);
+    set_int_or_null(env, entry, "pid", 1, pid);
+    set_int_or_null(env, entry, "code", WIFEXITED(status), WEXITSTATUS(status));
+    set_int_or_null(env, entry, "signal", WIFSIGNALED(status), WTERMSIG(status));
+    napi_set_element(env, list, count++, entry);
+    if (which > 0) break;
+  }
+  return list;
+}
+
+static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  return NULL;
+}
+
+static napi_value js_getrandom(napi_env env, napi_callback_info info) {
+  int size = int_arg(env, info, 32);
+  if (size < 0 || size > 65536) return throw_errno(env, "getrandom", EINVAL);
+  void *data;
+  napi_value buffer;
+  if (napi_create_buffer(env, (size_t)size, &data, &buffer) != napi_ok) return NULL;
+  for (ssize_t done = 0; done < size;) {
+    ssize_t n = getrandom((char *)data + done, (size_t)(size - done), 0);
+    if (n < 0 && errno != EINTR) return throw_errno(env, "getrandom", errno);
+    if (n > 0) done += n;
+  }
+  return buffer;
+}
+
+static napi_value js_getpid(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_create_int32(env, getpid(), &result);
+  return result;
+}
+
+/*
+ * A forked child must never let its loop run dry: when uv_run returns, Node
+ * waits for the platform's worker tasks to drain (DrainTasks), and the tasks
+ * parked at the fork never finish down here. So a forked child keeps a ref'd
+ * prepare handle, and just before each poll asks libuv whether anything else
+ * keeps the loop alive; when nothing does, JS is called back to end the child
+ * with _exit, where Node would have begun its own end.
+ */
+static uv_prepare_t keeper;
+static napi_env keeper_env;
+static napi_ref keeper_callback;
+static napi_async_context keeper_context;
+
+/* Is the loop alive by the keeper alone? */
+static int loop_idle(void) {
+  uv_unref((uv_handle_t *)&keeper);
+  int alive = uv_loop_alive(keeper.loop);
+  uv_ref((uv_handle_t *)&keeper);
+  return !alive;
+}
+
+static void on_prepare(uv_prepare_t *handle) {
+  (void)handle;
+  if (!loop_idle()) return;
+  napi_handle_scope scope;
+  napi_value callback, global, ignored;
+  napi_open_handle_scope(keeper_env, &scope);
+  napi_get_reference_value(keeper_env, keeper_callback, &callback);
+  napi_get_global(keeper_env, &global);
+  if (napi_make_callback(keeper_env, keeper_context, global, callback, 0, NULL, &ignored) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(keeper_env, &err);
+    napi_fatal_exception(keeper_env, err); /* as an uncaught exception */
+  }
+  napi_close_handle_scope(keeper_env, scope);
+}
+
+static napi_value js_when_idle(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name;
+  uv_loop_t *loop;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return throw_errno(env, "whenIdle", EINVAL);
+  if (keeper_env != NULL) return throw_errno(env, "whenIdle: called twice", EBUSY);
+  napi_get_uv_event_loop(env, &loop);
+  napi_create_reference(env, argv[0], 1, &keeper_callback);
+  napi_create_string_utf8(env, "forkserver:when-idle", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &keeper_context);
+  keeper_env = env;
+  uv_prepare_init(loop, &keeper);
+  uv_prepare_start(&keeper, on_prepare);
+  return NULL;
+}
+
+static napi_value js_idle(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_get_boolean(env, keeper_env != NULL && loop_idle(), &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct { const char *name; napi_callback fn; } functions[] = {
+    {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
+    {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
+    {"whenIdle", js_when_idle}, {"idle", js_idle},
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, functions[i].name, fn);
+  }
+  napi_value version;
+  napi_create_string_utf8(env, "v" NODE_VERSION_STRING, NAPI_AUTO_LENGTH, &version);
+  napi_set_named_property(env, exports, "nodeVersion", version);
+  return exports;
+}

@@ -1,0 +1,109 @@
+// A real fork(2) of this warm Node process, through the native addon built
+// from lib/native/ into dist/native/forkserver.node. The addon is optional:
+// loadWarmFork() says why it cannot be had, and the caller falls back to
+// child_process.fork. A zygote (a warm process that forks a child per
+// connection) is built on forkChild() and reap().
+//
+// What does not survive the fork: every thread but the caller (V8's workers
+// are parked around it, see lib/native/park.cc), and in the child the
+// parent's IPC channel, listeners and exits (lib/forked-child.ts). Memory is
+// shared copy-on-write; descriptors are shared.
+import { existsSync, writeSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { constants } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
+import { becomeChild } from './forked-child.js'
+
+/**
+ * The flags the forking process must be started with. What answers the hangs
+ * of ZYGOTE.md's hazard 2 is parking V8's worker pool around each fork: in the
+ * self-test (8 stressed children a round), without parking 2 or 3 rounds in
+ * 10 hung in futex waits, with or without --single-threaded; with parking,
+ * 10 in 10 passed, with or without it. --single-threaded is kept all the
+ * same: V8 then marks, sweeps and compiles on the main thread, so a child,
+ * which has no workers, depends on the few tasks V8 still posts (such as the
+ * clearing job of a mark-compact) rather than on many. --v8-pool-size is not
+ * needed: it only changes how many workers are parked (4 by default).
+ */
+export const zygoteFlags: readonly string[] = ['--single-threaded']
+
+/** The addon's exports (lib/native/fork.c). */
+export interface Addon {
+  /** fork(2): the child's pid in the parent, 0 in the child. Throws an Error with the errno's code. */
+  fork(): number
+  /** _exit(2): no Node teardown, nothing flushed. */
+  exit(status: number): never
+  /** waitpid(pid, WNOHANG) until nothing more is there; pid -1 (the default) for any child. */
+  reap(pid?: number): { pid: number; code: number | null; signal: number | null }[]
+  setChildSubreaper(): void
+  getrandom(size: number): Buffer
+  /** The real pid (process.pid is cached at start-up). */
+  getpid(): number
+  /** Calls back, just before the loop would poll, when nothing but this keeps it alive (once per process). */
+  whenIdle(callback: () => void): void
+  /** True when nothing but whenIdle() keeps the loop alive. */
+  idle(): boolean
+  /** The Node version the addon was compiled against. */
+  readonly nodeVersion: string
+}
+
+/** A child collected by reap(): its exit status, or the signal that killed it. */
+export interface Reaped {
+  readonly pid: number
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export type Loaded = { readonly addon: Addon; readonly reason: null } | { readonly addon: null; readonly reason: string }
+
+/** dist/native/forkserver.node, found from lib/ in the source tree or dist/lib/ once built. */
+const addonFile = (): string => {
+  const fromSource = fileURLToPath(new URL('../dist/native/forkserver.node', import.meta.url))
+  return existsSync(fromSource) ? fromSource : fileURLToPath(new URL('../native/forkserver.node', import.meta.url))
+}
+
+/** Loads the addon, or says why it cannot be had (not Linux, not built, built for another Node). */
+export const loadWarmFork = (file: string = addonFile()): Loaded => {
+  if (process.platform !== 'linux') return { addon: null, reason: `a real fork(2) needs Linux, not ${process.platform}` }
+  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it` }
+  let addon: Addon
+  try {
+    addon = createRequire(import.meta.url)(file) as Addon
+  } catch (err) {
+    return { addon: null, reason: `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}` }
+  }
+  // It leans on Node's internals (the embedder API, V8's threads): only the Node it was built for will do.
+  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again` }
+  return { addon, reason: null }
+}
+
+/**
+ * Forks this process. In the parent, returns the child's pid. In the child,
+ * returns 0 once the child is set up to live on its own (becomeChild): its
+ * own pid, no IPC channel, fresh random numbers, and every exit an _exit.
+ * Throws when the fork fails (the Error's code is the errno name).
+ */
+export const forkChild = (addon: Addon): number => {
+  if (!isMainThread) throw new Error('forkChild: only the main thread can fork')
+  const pid = addon.fork()
+  if (pid !== 0) return pid
+  try {
+    becomeChild(addon)
+  } catch (err) {
+    // A throw here would reach code that believes it is the parent.
+    writeSync(2, `forkserver: a forked child could not be set up: ${err instanceof Error ? err.message : String(err)}\n`)
+    addon.exit(70)
+  }
+  return 0
+}
+
+const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]))
+
+/**
+ * Collects exited children without waiting. Pass a pid in a process that also
+ * uses child_process: reaping any child (-1) would take those children too,
+ * and Node would never report their exit.
+ */
+export const reap = (addon: Addon, pid = -1): Reaped[] =>
+  addon.reap(pid).map(({ pid, code, signal }) => ({ pid, code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }))

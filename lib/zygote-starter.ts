@@ -1,0 +1,183 @@
+// --start zygote, the parent's side: a starter (lib/starter.ts) whose children
+// are forked by the zygote (lib/zygote.ts), a warm process of the parent's
+// own, instead of started whole by child_process.fork. The loop in server.ts
+// does not know the difference: it asks for a child, sends it `serve` and the
+// socket, and hears `taken` and the exit, here translated from the zygote's
+// `forked` and `exited`.
+//
+// The parent keeps its copy of each socket until the child is forked (as it
+// does until `taken`), so a request that was in flight when the zygote died
+// is sent again to the next zygote, and its client only waits. The zygote's
+// own children live on without it: the parent is their subreaper, and reaps
+// them by pid.
+import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
+import { Backoff } from './backoff.js'
+import { isMessage, message, type MessageOf } from './protocol.js'
+import type { Credentials } from './credentials.js'
+import { CHILD, EXEC_PATH, type Child, type ChildEvents, type Starter, type StarterParts } from './starter.js'
+import { reap, zygoteFlags, type Addon } from './warm-fork.js'
+
+/** How often the parent looks for the orphans of a zygote that died. */
+const ORPHAN_POLL_MS = 100
+
+/** One child asked of the zygote. */
+interface Request {
+  readonly id: number
+  readonly events: ChildEvents
+  pid: number | undefined
+  exited: boolean
+  /** What to send the zygote once one is ready: the serve message and its socket. */
+  serve: { readonly m: MessageOf<'serve'>; readonly handle: SendHandle | undefined; readonly done: (err: Error | null) => void } | null
+  /** A signal asked for before the child was forked. */
+  kill: NodeJS.Signals | null
+}
+
+export class ZygoteStarter implements Starter {
+  #zygote: ChildProcess | null = null
+  #ready = false
+  #nextId = 0
+  /** Asked for, not yet forked: sent again to a new zygote if this one dies. */
+  readonly #asked = new Map<number, Request>()
+  /** Forked and not yet reaped, by pid. */
+  readonly #forked = new Map<number, Request>()
+  readonly #backoff = new Backoff()
+  #stopped = false
+
+  constructor(
+    private readonly addon: Addon,
+    private readonly credentials: Credentials | null,
+    private readonly hooks: StarterParts,
+  ) {
+    // Orphans of a zygote that dies come to the parent, not to PID 1.
+    addon.setChildSubreaper()
+  }
+
+  /** Starts the first zygote; rejects with why, when it is unfit to fork. */
+  open(): Promise<void> {
+    return new Promise((resolve, reject) => this.#startZygote(resolve, reject))
+  }
+
+  start(events: ChildEvents): Child {
+    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, kill: null }
+    this.#asked.set(request.id, request)
+    return {
+      get pid() {
+        return request.pid
+      },
+      send: (m, handle, done) => {
+        // Only `serve` means anything to a zygote's child; the rest (spares, workers) never come here.
+        if (!isMessage(m, 'serve')) return done(null)
+        request.serve = { m, handle, done }
+        this.#ask(request)
+      },
+      kill: (signal) => {
+        if (request.pid === undefined) request.kill = signal
+        else if (!request.exited) signalPid(request.pid, signal)
+      },
+    }
+  }
+
+  /** SIGHUP: a fresh zygote loads the code as it is now; the old one finishes with its children. */
+  reload(): void {
+    const old = this.#zygote
+    this.#startZygote(() => old?.send(message('stop', {}), undefined, undefined, () => {}), (err) => this.hooks.warn(`reload: the new zygote is unfit: ${err.message}`))
+  }
+
+  /** Shutdown: start no new zygote. */
+  stop(): void {
+    this.#stopped = true
+  }
+
+  #ask(request: Request): void {
+    if (!this.#ready || this.#zygote === null || request.serve === null) return // sent once a zygote is ready
+    const { m, handle, done } = request.serve
+    this.#zygote.send(message('fork', { id: request.id, info: m.info, spec: m.spec }), handle, { keepOpen: true }, (err) => {
+      if (err !== null) this.hooks.trace('fork request %d not sent: %s', request.id, err.message)
+      done(null) // (a request lost with its zygote is sent again to the next)
+    })
+  }
+
+  #startZygote(ready: () => void, unfit: (err: Error) => void): void {
+    // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
+    // a process that forks must have no thread but V8's, which it parks.)
+    const env = { ...process.env, NODE_OPTIONS: '' }
+    const zygote = fork(CHILD, [], {
+      execArgv: [...zygoteFlags], execPath: EXEC_PATH, env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...this.credentials,
+    })
+    const startedAt = Date.now()
+    let fit = false
+    zygote.on('message', (m: unknown) => {
+      if (isMessage(m, 'ready')) {
+        fit = true
+        this.#zygote = zygote
+        this.#ready = true
+        this.hooks.trace('zygote %d ready in %d ms', zygote.pid, Date.now() - startedAt)
+        for (const request of this.#asked.values()) this.#ask(request)
+        ready()
+      } else if (isMessage(m, 'unfit')) unfit(new Error(m.reason))
+      else if (isMessage(m, 'forked')) this.#onForked(m)
+      else if (isMessage(m, 'exited')) this.#onExited(m)
+    })
+    zygote.on('error', (err) => fit || unfit(err))
+    zygote.on('exit', (code, signal) => {
+      if (!fit) return unfit(new Error(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`))
+      if (this.#zygote !== zygote) return // an old one, replaced by a reload
+      this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
+    })
+    zygote.send(message('zygote', { spec: this.hooks.spec }), undefined, undefined, () => {})
+  }
+
+  #onForked({ id, pid, error }: MessageOf<'forked'>): void {
+    const request = this.#asked.get(id)
+    if (request === undefined) return
+    this.#asked.delete(id)
+    if (pid === null) return request.events.error(new Error(`fork failed: ${error}`))
+    request.pid = pid
+    this.#forked.set(pid, request)
+    request.events.spawn()
+    // The child inherited the socket at the fork: the parent may close its copy.
+    request.events.message(message('taken', {}), undefined)
+    if (request.kill !== null) signalPid(pid, request.kill)
+  }
+
+  #onExited({ pid, code, signal }: MessageOf<'exited'>): void {
+    const request = this.#forked.get(pid)
+    if (request === undefined) return
+    this.#forked.delete(pid)
+    request.exited = true
+    request.events.exit(code, signal)
+  }
+
+  // The zygote died. Its children are the parent's now: reap them as they end.
+  // Requests in flight wait for the next zygote, started after a backoff.
+  #zygoteLost(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, livedMs: number): void {
+    this.#zygote = null
+    this.#ready = false
+    if (this.#forked.size > 0) this.#reapOrphans()
+    if (this.#stopped) return
+    const delay = this.#backoff.next(true, livedMs)
+    this.hooks.warn(`zygote ${pid ?? '?'} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}; a new one in ${delay / 1000}s`)
+    setTimeout(() => this.#startZygote(() => {}, (err) => this.hooks.warn(`the new zygote is unfit: ${err.message}`)), delay)
+  }
+
+  #reapOrphans(): void {
+    const orphans = new Set(this.#forked.keys())
+    const timer = setInterval(() => {
+      for (const pid of orphans) {
+        for (const { code, signal } of reap(this.addon, pid)) {
+          orphans.delete(pid)
+          this.#onExited({ type: 'exited', pid, code, signal })
+        }
+      }
+      if (orphans.size === 0) clearInterval(timer)
+    }, ORPHAN_POLL_MS)
+  }
+}
+
+const signalPid = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // gone already
+  }
+}

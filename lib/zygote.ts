@@ -1,0 +1,100 @@
+// The zygote (--start zygote): a warm process that forks one child per
+// connection with a real fork(2) (lib/warm-fork.ts), as the article's C
+// server does. The parent started it with child_process.fork and the flags
+// that make forking safe. It loads the service once, proves that a fork is
+// safe here (lib/fork-self-test.ts), and then, for each socket the parent
+// sends, forks: the child serves that one connection and _exits, and the
+// zygote closes its copy of the socket, reaps the child and reports its exit.
+import { Socket, type SocketConstructorOpts } from 'node:net'
+import { loadHandler, runConnection } from './connection.js'
+import { forkSelfTest } from './fork-self-test.js'
+import { errorMessage } from './log.js'
+import { message, type Message, type MessageOf } from './protocol.js'
+import type { RawHandle } from './raw-handle.js'
+import type { Handler } from './services/index.js'
+import type { Trace } from './trace.js'
+import { forkChild, loadWarmFork, reap, type Addon } from './warm-fork.js'
+
+export interface ZygoteControls {
+  /** The parent sent a socket: fork a child to serve it. */
+  readonly fork: (m: MessageOf<'fork'>, handle: unknown) => void
+  /** A reload replaced this zygote: fork no more, and exit once every child is reaped. */
+  readonly stop: () => void
+}
+
+const send = (m: Message): void => void process.send?.(m, undefined, undefined, () => {})
+/** Sends, and resolves once the message has gone (or could not go). */
+const sent = (m: Message): Promise<void> => new Promise((resolve) => (process.send === undefined ? resolve() : process.send(m, undefined, undefined, () => resolve())))
+
+/** Loads, warms up and tests itself; says `ready`, or `unfit` with why and returns null. */
+export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace): Promise<ZygoteControls | null> => {
+  const unfit = async (reason: string): Promise<null> => {
+    await sent(message('unfit', { reason }))
+    return null
+  }
+  const { addon, reason } = loadWarmFork()
+  if (addon === null) return unfit(reason)
+  let handler: Handler
+  try {
+    handler = await loadHandler(spec)
+  } catch (err) {
+    return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+  }
+  const test = await forkSelfTest(addon, { children: 4 })
+  if (!test.ok) return unfit(`the fork self-test failed: ${test.reason}`)
+  trace('zygote %d ready: self-test %d ms', process.pid, test.ms)
+  const zygote = new Zygote(addon, handler, trace)
+  process.on('SIGCHLD', () => zygote.reapAll())
+  send(message('ready', {}))
+  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop() }
+}
+
+class Zygote {
+  /** The children forked and not yet reaped. */
+  readonly #live = new Set<number>()
+  #stopping = false
+
+  constructor(
+    private readonly addon: Addon,
+    private readonly handler: Handler,
+    private readonly trace: Trace,
+  ) {}
+
+  fork({ id, info, spec }: MessageOf<'fork'>, handle: unknown): void {
+    if (typeof handle !== 'object' || handle === null) return send(message('forked', { id, pid: null, error: 'the socket was lost in transit' }))
+    const connfd = handle as RawHandle
+    let pid: number
+    try {
+      pid = forkChild(this.addon)
+    } catch (err) {
+      connfd.close()
+      return send(message('forked', { id, pid: null, error: errorMessage(err) }))
+    }
+    if (pid === 0) return this.serve(info, spec, connfd) // the child: it never comes back here
+    // close(connfd): the child has its own copy now.
+    connfd.close()
+    this.#live.add(pid)
+    send(message('forked', { id, pid, error: null }))
+  }
+
+  /** SIGCHLD: collect every child that has exited, and tell the parent. */
+  reapAll(): void {
+    for (const { pid, code, signal } of reap(this.addon)) {
+      this.#live.delete(pid)
+      send(message('exited', { pid, code, signal }))
+    }
+    if (this.#stopping && this.#live.size === 0) process.exit(0)
+  }
+
+  stop(): void {
+    this.#stopping = true
+    this.reapAll()
+  }
+
+  // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
+  private serve(info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
+    this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
+    const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
+    void runConnection(socket, info, spec, this.handler, this.trace).then((status) => process.exit(status))
+  }
+}

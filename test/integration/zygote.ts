@@ -1,0 +1,131 @@
+// --start zygote: the real server, whose children are forked with a real
+// fork(2) from a warm zygote (lib/zygote.ts, lib/zygote-starter.ts). (The
+// zygote starts without NODE_OPTIONS, so tap's loaders, threads of their own,
+// stay out of it.) Skipped, with the reason, where the addon is not built.
+import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { collect, exchange, open, readLine } from '../fixtures/client.js'
+import { childrenOf, startServer, stopServer, type Running } from '../fixtures/server.js'
+import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
+import { spawnSync } from 'node:child_process'
+import { SERVER } from '../fixtures/server.js'
+
+const skip = skipUnlessBuilt()
+const handler = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}.js`, import.meta.url))
+const zygote = (t: Parameters<typeof startServer>[0], args: readonly string[] = []): Promise<Running> =>
+  startServer(t, ['--start', 'zygote', '-v', ...args])
+
+/** The zygote: the server's one child that is not serving a connection. */
+const zygotePid = (server: Running): number => {
+  const children = childrenOf(server.pid).map((c) => c.pid)
+  const serving = new Set(server.lines.flatMap((line) => /^pid (\d+) from /.exec(line)?.[1] ?? []).map(Number))
+  const found = children.filter((pid) => !serving.has(pid))
+  if (found.length !== 1) throw new Error(`expected one zygote among ${children.join(', ')}`)
+  return found[0]!
+}
+
+const ppidOf = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+}
+
+t.test('400 connections at concurrency 8 are echoed byte for byte, with no error', { skip }, async (t) => {
+  const server = await zygote(t)
+  let next = 0
+  const failures: string[] = []
+  const lane = async (): Promise<void> => {
+    for (let i; (i = next++) < 400; ) {
+      const payload = `${i}:${'x'.repeat(i % 97)}\n`
+      const reply = await exchange(server.port, payload)
+      if (reply.data.toString() !== payload) failures.push(`#${i}: ${JSON.stringify(reply.data.toString().slice(0, 40))} (${reply.ended})`)
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, lane))
+  t.same(failures, [], 'every reply is its own request')
+  await server.waitForCount(/^end \d+ status 0$/, 400)
+  await stopServer(server)
+  t.match(server.lines.at(-1), /^shutdown: served 400, peak \d+, failed 0, denied 0, dropped 0$/)
+})
+
+t.test('10 held connections are 10 processes, each a child of the zygote, not of the server', { skip }, async (t) => {
+  const server = await zygote(t, ['--handler', handler('whoami')])
+  const sockets = await Promise.all(Array.from({ length: 10 }, () => open(server.port)))
+  const pids = await Promise.all(sockets.map(async (socket) => (JSON.parse(await readLine(socket)) as { pid: number }).pid))
+  t.equal(new Set(pids).size, 10, 'ten processes')
+  await server.waitForCount(/^pid \d+ from /, 10)
+  const z = zygotePid(server)
+  t.ok(pids.every((pid) => ppidOf(pid) === z), 'each is a child of the zygote')
+  t.equal(ppidOf(z), server.pid, 'the zygote is a child of the server')
+  for (const socket of sockets) socket.end()
+  await server.waitForCount(/^end \d+ status 0$/, 10)
+  await stopServer(server)
+})
+
+t.test('20 children draw 20 different Math.random() and randomUUID() values', { skip }, async (t) => {
+  const server = await zygote(t, ['--handler', handler('random')])
+  const draws: { pid: number; random: number; uuid: string; web: string }[] = []
+  for (let i = 0; i < 20; i++) draws.push(JSON.parse((await exchange(server.port)).data.toString()))
+  for (const key of ['pid', 'random', 'uuid', 'web'] as const) t.equal(new Set(draws.map((d) => d[key])).size, 20, `${key}: no two alike`)
+  await stopServer(server)
+})
+
+t.test('6 concurrent connections to a GC-heavy handler all finish', { skip }, async (t) => {
+  const server = await zygote(t, ['--handler', handler('gc-heavy')])
+  const replies = await Promise.all(Array.from({ length: 6 }, () => exchange(server.port)))
+  t.same(replies.map((r) => r.data.toString()), Array(6).fill('done\n'))
+  await server.waitForCount(/^end \d+ status 0$/, 6)
+  await stopServer(server)
+})
+
+t.test('kill -9 of the zygote: a held connection still echoes, the next 20 are served, no zombie is left', { skip }, async (t) => {
+  const server = await zygote(t)
+  const held = await open(server.port)
+  held.write('before\n')
+  t.equal(await readLine(held), 'before')
+  const heldPid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const z = zygotePid(server)
+  process.kill(z, 'SIGKILL')
+  await server.waitFor(new RegExp(`^warning: zygote ${z} was killed by SIGKILL; a new one in [\\d.]+s$`))
+  held.write('after\n')
+  t.equal(await readLine(held), 'after', 'the held connection is served by its child, orphaned')
+  t.equal(ppidOf(heldPid), server.pid, 'which the server took in as its subreaper')
+  for (let i = 0; i < 20; i++) t.equal((await exchange(server.port, `next ${i}`)).data.toString(), `next ${i}`)
+  const closed = collect(held)
+  held.end()
+  await closed
+  await server.waitFor(new RegExp(`^end ${heldPid} status 0$`))
+  t.same(childrenOf(server.pid).filter((c) => c.state === 'Z'), [], 'no zombie')
+  await stopServer(server)
+  t.match(server.lines.at(-1), /^shutdown: served 21, /)
+})
+
+t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are served by the new one', { skip }, async (t) => {
+  const server = await zygote(t, ['--handler', handler('whoami')])
+  const held = await open(server.port)
+  const first = JSON.parse(await readLine(held)) as { pid: number; ppid: number }
+  server.signal('SIGHUP')
+  await server.waitFor(/^reload: SIGHUP/)
+  let again = first
+  for (let tries = 0; again.ppid === first.ppid && tries < 100; tries++) {
+    const socket = await open(server.port)
+    again = JSON.parse(await readLine(socket)) as { pid: number; ppid: number }
+    socket.end()
+  }
+  t.not(again.ppid, first.ppid, 'a new zygote forks the new children')
+  held.end()
+  await server.waitFor(new RegExp(`^end ${first.pid} status 0$`))
+  await stopServer(server)
+})
+
+t.test('what --start zygote cannot be given with is a usage error', async (t) => {
+  for (const [args, message] of [
+    [['--spares', '2'], /^forkserver: --spares cannot be given with --start zygote/],
+    [['--exec', '--', 'cat'], /^forkserver: --exec cannot be given with --start zygote yet/],
+    [['--model', 'prefork'], /^forkserver: --start is not available with --model prefork/],
+  ] as const) {
+    const run = spawnSync(process.execPath, [SERVER, '--start', 'zygote', ...args], { encoding: 'utf8' })
+    t.equal(run.status, 2, `${args.join(' ')}: exit 2`)
+    t.match(run.stderr, message)
+  }
+})

@@ -1,0 +1,96 @@
+// The addon and its loader: a real fork(2) returns twice, and reap() brings
+// each child's end back. The forks run in a helper process started with the
+// zygote's flags (fixtures/warm-fork.ts), never in tap's own process.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadWarmFork, zygoteFlags } from '../lib/warm-fork.js'
+import { runHelper, skipUnlessBuilt } from './fixtures/warm-fork.js'
+
+const skip = skipUnlessBuilt()
+
+t.test('says "not built", and loads nothing, when the addon file is absent', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-no-addon-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const loaded = loadWarmFork(join(dir, 'forkserver.node'))
+  t.equal(loaded.addon, null)
+  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it$/)
+})
+
+t.test('says why when the file is there but is no addon', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-bad-addon-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'forkserver.node'), 'not a shared object\n')
+  const loaded = loadWarmFork(join(dir, 'forkserver.node'))
+  t.equal(loaded.addon, null)
+  t.match(loaded.reason, /^cannot load .*forkserver\.node: /)
+})
+
+t.test('the zygote flags are --single-threaded', async (t) => {
+  t.same(zygoteFlags, ['--single-threaded'])
+})
+
+t.test('loads the built addon, made for this very Node', { skip }, async (t) => {
+  const { addon, reason } = loadWarmFork()
+  t.equal(reason, null)
+  t.equal(addon?.nodeVersion, process.version)
+  t.equal(addon?.getpid(), process.pid)
+  t.equal(addon?.getrandom(16).length, 16)
+})
+
+t.test('fork returns twice: the pid in the parent, 0 in the child, whose status comes back through reap()', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const pid = addon.fork()
+    if (pid === 0) addon.exit(7)
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+    console.log(JSON.stringify({ pid, reaped }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pid: number; reaped: unknown[] }]
+  t.ok(record.pid > 0, 'the parent had the pid')
+  t.same(record.reaped, [{ pid: record.pid, code: 7, signal: null }], 'its _exit(7), through waitpid')
+})
+
+t.test('reap() names the signal that killed a child, and with -1 collects every child', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const pids = []
+    for (let i = 0; i < 2; i++) {
+      const pid = warmFork.forkChild(addon)
+      if (pid === 0) await new Promise(() => setInterval(() => {}, 1000)) // lives until killed
+      pids.push(pid)
+    }
+    for (const pid of pids) process.kill(pid, 'SIGKILL')
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length < 2; i++) { reaped.push(...warmFork.reap(addon)); await new Promise((r) => setTimeout(r, 5)) }
+    console.log(JSON.stringify({ pids, reaped }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pids: number[]; reaped: { pid: number }[] }]
+  t.same(record.reaped.sort((a, b) => a.pid - b.pid), record.pids.sort((a, b) => a - b).map((pid) => ({ pid, code: null, signal: 'SIGKILL' })))
+})
+
+t.test('forks again and again: 30 children, one after another, each reaped', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const times = []
+    let good = 0
+    for (let i = 0; i < 30; i++) {
+      const started = performance.now()
+      const pid = warmFork.forkChild(addon)
+      if (pid === 0) process.exit(0)
+      times.push(performance.now() - started)
+      for (let j = 0; j < 2000; j++) {
+        const [end] = warmFork.reap(addon, pid)
+        if (end) { if (end.code === 0) good++; break }
+        await new Promise((r) => setTimeout(r, 2))
+      }
+    }
+    times.sort((a, b) => a - b)
+    console.log(JSON.stringify({ good, medianMs: times[15] }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ good: number; medianMs: number }]
+  t.equal(record.good, 30, 'every child exited 0')
+  t.comment(`fork(), parking and unparking included: median ${record.medianMs.toFixed(2)} ms`)
+})
