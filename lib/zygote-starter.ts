@@ -30,6 +30,8 @@ interface Request {
   serve: { readonly m: MessageOf<'serve'>; readonly handle: SendHandle | undefined; readonly done: (err: Error | null) => void } | null
   /** A signal asked for before the child was forked. */
   kill: NodeJS.Signals | null
+  /** The zygote it was sent to; null while it waits for one (never two zygotes fork one socket). */
+  sentTo: ChildProcess | null
 }
 
 export class ZygoteStarter implements Starter {
@@ -58,7 +60,7 @@ export class ZygoteStarter implements Starter {
   }
 
   start(events: ChildEvents): Child {
-    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, kill: null }
+    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, kill: null, sentTo: null }
     this.#asked.set(request.id, request)
     return {
       get pid() {
@@ -89,8 +91,9 @@ export class ZygoteStarter implements Starter {
   }
 
   #ask(request: Request): void {
-    if (!this.#ready || this.#zygote === null || request.serve === null) return // sent once a zygote is ready
+    if (!this.#ready || this.#zygote === null || request.serve === null || request.sentTo !== null) return // sent once a zygote is ready
     const { m, handle, done } = request.serve
+    request.sentTo = this.#zygote
     this.#zygote.send(message('fork', { id: request.id, info: m.info, spec: m.spec }), handle, { keepOpen: true }, (err) => {
       if (err !== null) this.hooks.trace('fork request %d not sent: %s', request.id, err.message)
       done(null) // (a request lost with its zygote is sent again to the next)
@@ -119,10 +122,14 @@ export class ZygoteStarter implements Starter {
       else if (isMessage(m, 'exited')) this.#onExited(m)
     })
     zygote.on('error', (err) => fit || unfit(err))
-    zygote.on('exit', (code, signal) => {
+    // 'close', not 'exit': every message it sent has been read by then.
+    zygote.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       if (!fit) return unfit(new Error(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`))
-      if (this.#zygote !== zygote) return // an old one, replaced by a reload
-      this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
+      // What it was asked and had not forked waits for the current zygote; its children are the parent's now.
+      for (const request of this.#asked.values()) if (request.sentTo === zygote) request.sentTo = null
+      if (this.#forked.size > 0) this.#reapOrphans()
+      if (this.#zygote === zygote) return this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
+      for (const request of this.#asked.values()) this.#ask(request) // an old one, replaced by a reload
     })
     zygote.send(message('zygote', { spec: this.hooks.spec }), undefined, undefined, () => {})
   }
@@ -148,12 +155,10 @@ export class ZygoteStarter implements Starter {
     request.events.exit(code, signal)
   }
 
-  // The zygote died. Its children are the parent's now: reap them as they end.
-  // Requests in flight wait for the next zygote, started after a backoff.
+  // The zygote died: the next is started after a backoff, and the requests in flight wait for it.
   #zygoteLost(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, livedMs: number): void {
     this.#zygote = null
     this.#ready = false
-    if (this.#forked.size > 0) this.#reapOrphans()
     if (this.#stopped) return
     const delay = this.#backoff.next(true, livedMs)
     this.hooks.warn(`zygote ${pid ?? '?'} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}; a new one in ${delay / 1000}s`)
@@ -164,6 +169,7 @@ export class ZygoteStarter implements Starter {
     const orphans = new Set(this.#forked.keys())
     const timer = setInterval(() => {
       for (const pid of orphans) {
+        if (!this.#forked.has(pid)) orphans.delete(pid) // reported by a live zygote: one of its own
         for (const { code, signal } of reap(this.addon, pid)) {
           orphans.delete(pid)
           this.#onExited({ type: 'exited', pid, code, signal })

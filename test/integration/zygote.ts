@@ -118,6 +118,26 @@ t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are
   await stopServer(server)
 })
 
+t.test('SIGHUP twice under load: every connection is forked once and echoed byte for byte', { skip }, async (t) => {
+  const server = await zygote(t)
+  let next = 0
+  let done = 0
+  const failures: string[] = []
+  const lane = async (): Promise<void> => {
+    for (let i; (i = next++) < 150; ) {
+      const payload = `${i}:${'y'.repeat(i % 89)}\n`
+      const reply = await exchange(server.port, payload)
+      if (reply.data.toString() !== payload) failures.push(`#${i}: ${JSON.stringify(reply.data.toString().slice(0, 40))} (${reply.ended})`)
+      if (++done === 30 || done === 90) server.signal('SIGHUP')
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, lane))
+  t.same(failures, [], 'every reply is its own request')
+  await stopServer(server)
+  t.equal(server.lines.filter((line) => /^pid \d+ from /.test(line)).length, 150, 'one child per connection, none forked twice')
+  t.match(server.lines.at(-1), /^shutdown: served 150, peak \d+, failed 0, denied 0, dropped 0$/)
+})
+
 t.test('what --start zygote cannot be given with is a usage error', async (t) => {
   for (const [args, message] of [
     [['--spares', '2'], /^forkserver: --spares cannot be given with --start zygote/],
