@@ -4,7 +4,7 @@
 //                                  with --exec, run the program on it and exit as it did;
 //   prepare, later serve:          the same, as a spare forked ahead (--spares);
 //   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts);
-//   zygote, later fork + a socket:  fork(2) a child per socket (--start zygote, lib/zygote.ts).
+//   zygote, later fork + socket:   fork(2) a child per socket (--start zygote, lib/zygote.ts).
 //
 // server.ts started this process with child_process.fork. Unlike C's fork(),
 // nothing of the parent's memory came along: this is a fresh Node with its own
