@@ -100,7 +100,7 @@ export class ZygoteStarter implements Starter {
     })
   }
 
-  #startZygote(ready: () => void, unfit: (err: Error) => void): void {
+  #startZygote(ready: () => void, unfitOnce: (err: Error) => void): void {
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
@@ -109,6 +109,12 @@ export class ZygoteStarter implements Starter {
     })
     const startedAt = Date.now()
     let fit = false
+    // (An unfit zygote says why, then exits: one warning, not two.)
+    let told = false
+    const unfit = (err: Error): void => {
+      if (!told) unfitOnce(err)
+      told = true
+    }
     zygote.on('message', (m: unknown) => {
       if (isMessage(m, 'ready')) {
         fit = true

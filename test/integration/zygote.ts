@@ -3,7 +3,9 @@
 // zygote starts without NODE_OPTIONS, so tap's loaders, threads of their own,
 // stay out of it.) Skipped, with the reason, where the addon is not built.
 import { fileURLToPath } from 'node:url'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
 import { childrenOf, startServer, stopServer, type Running } from '../fixtures/server.js'
@@ -136,6 +138,22 @@ t.test('SIGHUP twice under load: every connection is forked once and echoed byte
   await stopServer(server)
   t.equal(server.lines.filter((line) => /^pid \d+ from /.test(line)).length, 150, 'one child per connection, none forked twice')
   t.match(server.lines.at(-1), /^shutdown: served 150, peak \d+, failed 0, denied 0, dropped 0$/)
+})
+
+t.test('a reload to code that does not load: one warning, and the old zygote serves on', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-zygote-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const module = join(dir, 'handler.js')
+  writeFileSync(module, readFileSync(handler('random')))
+  const server = await zygote(t, ['--handler', module])
+  const before = JSON.parse((await exchange(server.port)).data.toString()) as { pid: number }
+  writeFileSync(module, 'export default 42\n')
+  server.signal('SIGHUP')
+  await server.waitFor(/^warning: reload: the new zygote is unfit: .*has no default export function$/)
+  const after = JSON.parse((await exchange(server.port)).data.toString()) as { pid: number }
+  t.not(after.pid, before.pid, 'a new child, forked by the old zygote')
+  await stopServer(server)
+  t.equal(server.lines.filter((line) => line.includes('the new zygote is unfit')).length, 1, 'said once')
 })
 
 t.test('what --start zygote cannot be given with is a usage error', async (t) => {
