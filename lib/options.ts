@@ -210,9 +210,8 @@ const toCredentials = (args: Args): Credentials | null | string => {
 }
 
 /** Why --start zygote cannot be had with these options, or on this machine; null when it can. */
-const zygoteProblem = (spares: number, exec: boolean): string | null => {
+const zygoteProblem = (spares: number): string | null => {
   if (spares > 0) return '--spares cannot be given with --start zygote: the zygote is the warm process that children come from'
-  if (exec) return '--exec cannot be given with --start zygote yet: the zygote forks Node children only'
   const { reason } = loadWarmFork()
   return reason === null ? null : `--start zygote is unavailable: ${reason}`
 }
@@ -234,7 +233,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const spares = (args.spares as number | undefined) ?? DEFAULTS.spares
   if (spares > maxChildren) return usage(`--spares ${spares} is more than --max-children ${maxChildren}: spares count toward it`)
   const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
-  const zygote = start === 'zygote' ? zygoteProblem(spares, serving.exec !== null) : null
+  const zygote = start === 'zygote' ? zygoteProblem(spares) : null
   if (zygote !== null) return usage(zygote)
   return {
     kind: 'serve',

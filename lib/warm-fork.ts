@@ -44,6 +44,14 @@ export interface Addon {
   whenIdle(callback: () => void): void
   /** True when nothing but whenIdle() keeps the loop alive. */
   idle(): boolean
+  /**
+   * In a forked child: `fd` as stdin and stdout, a session of its own, every
+   * signal at its default and unblocked, every other descriptor above 2
+   * closed, then execvp(file, argv) with `env` (`NAME=value` each). Never
+   * returns: when the exec fails, one warning line and _exit 127 (no such
+   * program) or 126.
+   */
+  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): never
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

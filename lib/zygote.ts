@@ -5,9 +5,12 @@
 // safe here (lib/fork-self-test.ts), and then, for each socket the parent
 // sends, forks: the child serves that one connection and _exits, and the
 // zygote closes its copy of the socket, reaps the child and reports its exit.
+// With --exec the child becomes the program at once (execvp, as tcpserver's
+// child does): no Node is left between the program and its connection.
 import { Socket, type SocketConstructorOpts } from 'node:net'
 import { loadHandler, runConnection } from './connection.js'
 import { forkSelfTest } from './fork-self-test.js'
+import { programEnv } from './exec.js'
 import { errorMessage } from './log.js'
 import { message, type Message, type MessageOf } from './protocol.js'
 import type { RawHandle } from './raw-handle.js'
@@ -34,9 +37,10 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   }
   const { addon, reason } = loadWarmFork()
   if (addon === null) return unfit(reason)
-  let handler: Handler
+  // --exec has no handler: the child becomes the program.
+  let handler: Handler | null = null
   try {
-    handler = await loadHandler(spec)
+    if (spec.exec === null) handler = await loadHandler(spec)
   } catch (err) {
     return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
   }
@@ -56,7 +60,7 @@ class Zygote {
 
   constructor(
     private readonly addon: Addon,
-    private readonly handler: Handler,
+    private readonly handler: Handler | null,
     private readonly trace: Trace,
   ) {}
 
@@ -65,7 +69,10 @@ class Zygote {
     const connfd = handle as RawHandle
     let pid: number
     try {
-      pid = forkChild(this.addon)
+      // A program needs none of a forked Node child's repairs: it replaces the copy at once.
+      const program = spec.exec === null ? null : execArgs(info, spec.exec, connfd)
+      pid = program === null ? forkChild(this.addon) : this.addon.fork()
+      if (pid === 0 && program !== null) this.addon.execProgram(...program) // the child: never returns
     } catch (err) {
       connfd.close()
       return send(message('forked', { id, pid: null, error: errorMessage(err) }))
@@ -94,7 +101,17 @@ class Zygote {
   // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
   private serve(info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
     this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
+    if (this.handler === null) return process.exit(70) // not reached: --exec children exec
     const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
     void runConnection(socket, info, spec, this.handler, this.trace).then((status) => process.exit(status))
   }
+}
+
+/** execProgram's arguments, worked out before the fork: the child only execs. */
+const execArgs = (info: MessageOf<'fork'>['info'], exec: readonly string[], connfd: RawHandle): Parameters<Addon['execProgram']> => {
+  const fd = (connfd as RawHandle & { fd?: number }).fd
+  const [file] = exec
+  if (typeof fd !== 'number' || fd < 0 || file === undefined) throw new Error('the socket has no descriptor to give the program')
+  const env = Object.entries(programEnv(info, process.env)).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]))
+  return [fd, file, exec, env]
 }

@@ -94,3 +94,33 @@ t.test('forks again and again: 30 children, one after another, each reaped', { s
   t.equal(record.good, 30, 'every child exited 0')
   t.comment(`fork(), parking and unparking included: median ${record.medianMs.toFixed(2)} ms`)
 })
+
+t.test('execProgram: the child becomes the program on the given descriptor, with the given environment; 127 and 126 when it cannot', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-exec-program-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'not-executable'), 'echo never\n', { mode: 0o644 })
+  const run = await runHelper(t, `
+    const fs = await import('node:fs')
+    const out = fs.openSync(${JSON.stringify(join(dir, 'out'))}, 'w')
+    const runs = [
+      ['sh', ['sh', '-c', 'echo "$GREETING"; exit 3']],
+      ['forkserver-no-such-program', ['forkserver-no-such-program']],
+      [${JSON.stringify(join(dir, 'not-executable'))}, ['not-executable']],
+    ]
+    const codes = []
+    for (const [file, argv] of runs) {
+      const pid = addon.fork()
+      if (pid === 0) addon.execProgram(out, file, argv, ['GREETING=hello'])
+      let reaped = []
+      for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+      codes.push(reaped[0]?.code)
+    }
+    console.log(JSON.stringify({ codes, out: fs.readFileSync(${JSON.stringify(join(dir, 'out'))}, 'utf8') }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ codes: number[]; out: string }]
+  t.same(record.codes, [3, 127, 126], 'its own status; 127 for no such program; 126 for one that is not executable')
+  t.equal(record.out, 'hello\n', 'the descriptor was its stdout, and the environment the one given')
+  t.match(run.stderr, /^warning: pid \d+: exec forkserver-no-such-program: not found \(No such file or directory\)$/m)
+  t.match(run.stderr, /^warning: pid \d+: exec .*not-executable: not executable \(Permission denied\)$/m)
+})

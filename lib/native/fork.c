@@ -13,11 +13,15 @@
  *   getpid()            -> the real pid (process.pid is cached at start-up)
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
+ *   execProgram(fd, file, argv, env) -> in a forked child: fd as stdin and
+ *                          stdout, a session of its own, default signals, then
+ *                          execvp; never returns (127 or 126 when it fails)
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,11 +268,87 @@ static napi_value js_idle(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A JS string as a malloc'd C string; NULL when it is not a string or holds a NUL. */
+static char *c_string(napi_env env, napi_value value) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *s = malloc(length + 1);
+  if (s == NULL) return NULL;
+  napi_get_value_string_utf8(env, value, s, length + 1, &length);
+  if (strlen(s) != length) return NULL; /* execvp would cut it short */
+  return s;
+}
+
+/* A JS array of strings as a NULL-terminated char *[]; NULL when any is not a string. */
+static char **c_strings(napi_env env, napi_value array) {
+  uint32_t count;
+  if (napi_get_array_length(env, array, &count) != napi_ok) return NULL;
+  char **list = calloc(count + 1, sizeof *list);
+  for (uint32_t i = 0; list != NULL && i < count; i++) {
+    napi_value item;
+    napi_get_element(env, array, i, &item);
+    if ((list[i] = c_string(env, item)) == NULL) return NULL;
+  }
+  return list;
+}
+
+/* Node ignores SIGPIPE and blocks some signals; a program starts with the defaults. */
+static void default_signals(void) {
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Every descriptor but 0, 1 and 2 (the IPC channel, the zygote's own, the socket's first copy). */
+static void close_others(void) {
+  if (close_range(3, ~0U, 0) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) close((int)fd);
+}
+
+/*
+ * In a forked child, becomes the program, as tcpserver's child does: never
+ * returns. When execvp fails, one warning line in the text log's shape, and
+ * the shell's status (lib/exec.ts): 127 for no such program, 126 for the rest.
+ */
+static napi_value js_exec_program(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  int32_t fd = -1;
+  char *file = NULL, **argv = NULL, **envp = NULL;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) == napi_ok && argc == 4 &&
+      napi_get_value_int32(env, args[0], &fd) == napi_ok) {
+    file = c_string(env, args[1]);
+    argv = c_strings(env, args[2]);
+    envp = c_strings(env, args[3]);
+  }
+  int err = EINVAL;
+  if (fd >= 0 && file != NULL && argv != NULL && envp != NULL) {
+    int flags = fcntl(fd, F_GETFL);
+    /* Node made the socket non-blocking; a program reads its stdin blocking (as libuv's spawn leaves it). */
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0) err = errno;
+    else {
+      fcntl(2, F_SETFD, 0); /* stderr stays the program's: Node may have marked it close-on-exec */
+      setsid(); /* the program and all it starts are one group, killed as one */
+      default_signals();
+      close_others();
+      environ = envp;
+      execvp(file, argv);
+      err = errno;
+    }
+  }
+  dprintf(2, "warning: pid %d: exec %s: %s (%s)\n", (int)getpid(), file != NULL ? file : "?",
+          err == ENOENT ? "not found" : err == EACCES ? "not executable" : "cannot start", strerror(err));
+  _exit(err == ENOENT ? 127 : 126);
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
-    {"whenIdle", js_when_idle}, {"idle", js_idle},
+    {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

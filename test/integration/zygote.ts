@@ -3,7 +3,7 @@
 // zygote starts without NODE_OPTIONS, so tap's loaders, threads of their own,
 // stay out of it.) Skipped, with the reason, where the addon is not built.
 import { fileURLToPath } from 'node:url'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -156,10 +156,70 @@ t.test('a reload to code that does not load: one warning, and the old zygote ser
   t.equal(server.lines.filter((line) => line.includes('the new zygote is unfit')).length, 1, 'said once')
 })
 
+t.test('--exec -- cat: 20 connections are echoed byte for byte by cat', { skip }, async (t) => {
+  const server = await zygote(t, ['--exec', '--', 'cat'])
+  for (let i = 0; i < 20; i++) {
+    const payload = Buffer.from(`${i}:${'z'.repeat(i * 37)}\u0000\xff\n`, 'latin1')
+    const reply = await exchange(server.port, payload)
+    t.ok(reply.data.equals(payload), `#${i}: the same ${payload.length} bytes (got ${reply.data.length})`)
+    t.equal(reply.ended, 'end', `#${i}: closed when cat ends`)
+  }
+  await server.waitForCount(/^end \d+ status 0$/, 20)
+  await stopServer(server)
+  t.match(server.lines.at(-1), /^shutdown: served 20, peak \d+, failed 0, denied 0, dropped 0$/)
+})
+
+t.test('--exec: a held connection is served by cat itself, a child of the zygote, holding only 0, 1 and 2', { skip }, async (t) => {
+  const server = await zygote(t, ['--exec', '--', 'cat'])
+  const held = await open(server.port)
+  held.write('hello\n')
+  t.equal(await readLine(held), 'hello')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  t.equal(readFileSync(`/proc/${pid}/comm`, 'utf8'), 'cat\n', 'the pid the parent logs is the program')
+  t.equal(ppidOf(pid), zygotePid(server), 'a child of the zygote, with no Node in between')
+  t.same(readdirSync(`/proc/${pid}/fd`).sort(), ['0', '1', '2'], 'no descriptor of the zygote is left open')
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const [pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(2, 4).map(Number)
+  t.same([pgrp, session], [pid, pid], 'a session and process group of its own')
+  t.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^SigIgn:\s+0+$/m, 'no signal ignored (Node ignores SIGPIPE)')
+  t.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^SigBlk:\s+0+$/m, 'no signal blocked')
+  const closed = collect(held)
+  held.end()
+  await closed
+  await server.waitFor(new RegExp(`^end ${pid} status 0$`))
+  await stopServer(server)
+})
+
+t.test('--exec: the program sees the UCSPI variables of its connection', { skip }, async (t) => {
+  const server = await zygote(t, ['--exec', '--', 'sh', '-c', 'echo "$TCPREMOTEIP $PROTO"'])
+  t.equal((await exchange(server.port)).data.toString(), '127.0.0.1 TCP\n')
+  await server.waitFor(/^end \d+ status 0$/)
+  await stopServer(server)
+})
+
+t.test('--exec: a missing program is a warning and status 127, and the server serves on', { skip }, async (t) => {
+  const server = await zygote(t, ['--exec', '--', 'forkserver-no-such-program'])
+  const reply = await exchange(server.port, 'anyone?\n')
+  t.equal(reply.data.length, 0, 'nothing is said')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  await server.waitFor(new RegExp(`^warning: pid ${pid}: exec forkserver-no-such-program: not found \\(No such file or directory\\)$`))
+  await server.waitFor(new RegExp(`^end ${pid} status 127$`))
+  t.equal((await exchange(server.port)).data.length, 0, 'the next connection is served too')
+  await server.waitForCount(/^end \d+ status 127$/, 2)
+  await stopServer(server)
+})
+
+t.test('--exec: a program killed by a signal ends with that signal', { skip }, async (t) => {
+  const server = await zygote(t, ['--exec', '--', 'sh', '-c', 'kill -TERM $$'])
+  const reply = await exchange(server.port)
+  t.equal(reply.data.length, 0, 'nothing is said')
+  t.ok(await server.waitFor(/^end \d+ signal SIGTERM$/), 'the zygote reaps the signal, and the parent logs it')
+  await stopServer(server)
+})
+
 t.test('what --start zygote cannot be given with is a usage error', async (t) => {
   for (const [args, message] of [
     [['--spares', '2'], /^forkserver: --spares cannot be given with --start zygote/],
-    [['--exec', '--', 'cat'], /^forkserver: --exec cannot be given with --start zygote yet/],
     [['--model', 'prefork'], /^forkserver: --start is not available with --model prefork/],
   ] as const) {
     const run = spawnSync(process.execPath, [SERVER, '--start', 'zygote', ...args], { encoding: 'utf8' })
