@@ -29,7 +29,7 @@ const send = (m: Message): void => void process.send?.(m, undefined, undefined, 
 /** Sends, and resolves once the message has gone (or could not go). */
 const sent = (m: Message): Promise<void> => new Promise((resolve) => (process.send === undefined ? resolve() : process.send(m, undefined, undefined, () => resolve())))
 
-/** Loads, warms up and tests itself; says `ready`, or `unfit` with why and returns null. */
+/** Loads the service and tests a fork; says `ready`, or `unfit` with why and returns null. */
 export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace): Promise<ZygoteControls | null> => {
   const unfit = async (reason: string): Promise<null> => {
     await sent(message('unfit', { reason }))
