@@ -32,18 +32,29 @@ const ppidOf = (pid: number): number => {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
 }
 
-t.test('400 connections at concurrency 8 are echoed byte for byte, with no error', { skip }, async (t) => {
-  const server = await zygote(t)
+/**
+ * Echoes `count` distinct payloads through the server, 8 at a time; resolves
+ * with every reply that was not its own request. `after(n)` hears each finish.
+ */
+const echoMany = async (port: number, count: number, after: (done: number) => void = () => {}): Promise<string[]> => {
   let next = 0
+  let done = 0
   const failures: string[] = []
   const lane = async (): Promise<void> => {
-    for (let i; (i = next++) < 400; ) {
+    for (let i; (i = next++) < count; ) {
       const payload = `${i}:${'x'.repeat(i % 97)}\n`
-      const reply = await exchange(server.port, payload)
+      const reply = await exchange(port, payload)
       if (reply.data.toString() !== payload) failures.push(`#${i}: ${JSON.stringify(reply.data.toString().slice(0, 40))} (${reply.ended})`)
+      after(++done)
     }
   }
   await Promise.all(Array.from({ length: 8 }, lane))
+  return failures
+}
+
+t.test('400 connections at concurrency 8 are echoed byte for byte, with no error', { skip }, async (t) => {
+  const server = await zygote(t)
+  const failures = await echoMany(server.port, 400)
   t.same(failures, [], 'every reply is its own request')
   await server.waitForCount(/^end \d+ status 0$/, 400)
   await stopServer(server)
@@ -122,18 +133,9 @@ t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are
 
 t.test('SIGHUP twice under load: every connection is forked once and echoed byte for byte', { skip }, async (t) => {
   const server = await zygote(t)
-  let next = 0
-  let done = 0
-  const failures: string[] = []
-  const lane = async (): Promise<void> => {
-    for (let i; (i = next++) < 150; ) {
-      const payload = `${i}:${'y'.repeat(i % 89)}\n`
-      const reply = await exchange(server.port, payload)
-      if (reply.data.toString() !== payload) failures.push(`#${i}: ${JSON.stringify(reply.data.toString().slice(0, 40))} (${reply.ended})`)
-      if (++done === 30 || done === 90) server.signal('SIGHUP')
-    }
-  }
-  await Promise.all(Array.from({ length: 8 }, lane))
+  const failures = await echoMany(server.port, 150, (done) => {
+    if (done === 30 || done === 90) server.signal('SIGHUP')
+  })
   t.same(failures, [], 'every reply is its own request')
   await stopServer(server)
   t.equal(server.lines.filter((line) => /^pid \d+ from /.test(line)).length, 150, 'one child per connection, none forked twice')
