@@ -95,15 +95,28 @@ export const spawnStarter = (credentials: Credentials | null): Starter => ({
       send: (m, handle, done) => void forked.send(m, handle, { keepOpen: true }, done),
       kill(signal, group) {
         if (forked.pid === undefined || forked.exitCode !== null || forked.signalCode !== null) return
-        try {
-          process.kill(group ? -forked.pid : forked.pid, signal)
-        } catch {
-          // gone already
-        }
+        signalProcess(forked.pid, signal, group)
       },
     }
   },
 })
+
+/**
+ * Signals a child, or with `group` the process group it leads. One that leads
+ * none (a zygote's Node child is in the zygote's group) is signalled alone;
+ * one that is gone already, not at all. Only call it for a child not yet
+ * reaped: until then its pid, and the group of that id, are still its own.
+ */
+export const signalProcess = (pid: number, signal: NodeJS.Signals, group: boolean): void => {
+  for (const target of group ? [-pid, pid] : [pid]) {
+    try {
+      process.kill(target, signal)
+      return
+    } catch {
+      // no such group, or gone already
+    }
+  }
+}
 
 /**
  * How this server makes its children: `--start spawn` (child_process.fork)

@@ -14,7 +14,7 @@ import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
 import { Backoff } from './backoff.js'
 import { isMessage, message, type MessageOf } from './protocol.js'
 import type { Credentials } from './credentials.js'
-import { CHILD, EXEC_PATH, type Child, type ChildEvents, type Starter, type StarterParts } from './starter.js'
+import { CHILD, EXEC_PATH, signalProcess, type Child, type ChildEvents, type Starter, type StarterParts } from './starter.js'
 import { reap, zygoteFlags, type Addon } from './warm-fork.js'
 
 /** How often the parent looks for the orphans of a zygote that died. */
@@ -28,8 +28,8 @@ interface Request {
   exited: boolean
   /** What to send the zygote once one is ready: the serve message and its socket. */
   serve: { readonly m: MessageOf<'serve'>; readonly handle: SendHandle | undefined; readonly done: (err: Error | null) => void } | null
-  /** A signal asked for before the child was forked. */
-  kill: NodeJS.Signals | null
+  /** A signal asked for before the child was forked, and whether for its group. */
+  kill: { readonly signal: NodeJS.Signals; readonly group: boolean } | null
   /** The zygote it was sent to; null while it waits for one (never two zygotes fork one socket). */
   sentTo: ChildProcess | null
 }
@@ -72,9 +72,9 @@ export class ZygoteStarter implements Starter {
         request.serve = { m, handle, done }
         this.#ask(request)
       },
-      kill: (signal) => {
-        if (request.pid === undefined) request.kill = signal
-        else if (!request.exited) signalPid(request.pid, signal)
+      kill: (signal, group) => {
+        if (request.pid === undefined) request.kill = { signal, group }
+        else if (!request.exited) signalProcess(request.pid, signal, group)
       },
     }
   }
@@ -150,7 +150,7 @@ export class ZygoteStarter implements Starter {
     request.events.spawn()
     // The child inherited the socket at the fork: the parent may close its copy.
     request.events.message(message('taken', {}), undefined)
-    if (request.kill !== null) signalPid(pid, request.kill)
+    if (request.kill !== null) signalProcess(pid, request.kill.signal, request.kill.group)
   }
 
   #onExited({ pid, code, signal }: MessageOf<'exited'>): void {
@@ -183,13 +183,5 @@ export class ZygoteStarter implements Starter {
       }
       if (orphans.size === 0) clearInterval(timer)
     }, ORPHAN_POLL_MS)
-  }
-}
-
-const signalPid = (pid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(pid, signal)
-  } catch {
-    // gone already
   }
 }
