@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
-import { startServer, stopServer } from '../fixtures/server.js'
+import { runServer, startServer, stopServer } from '../fixtures/server.js'
+import { forEachStart, forkerOf } from '../fixtures/starts.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
 const EXAMPLE = fileURLToPath(new URL('../../docs/examples/greet.js', import.meta.url))
 
-t.test('the documented example handler greets, shouts back and says bye', async (t) => {
-  const server = await startServer(t, ['--handler', EXAMPLE, '-v'])
+forEachStart('the documented example handler greets, shouts back and says bye', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', EXAMPLE, '-v'])
   const socket = await open(server.port)
   const clientPort = socket.localPort
   const reply = collect(socket)
@@ -23,12 +23,12 @@ t.test('the documented example handler greets, shouts back and says bye', async 
   await stopServer(server)
 })
 
-t.test('a handler sees its own process, the parent, and both ends of the connection', async (t) => {
-  const server = await startServer(t, ['--handler', fixture('whoami.js')])
+forEachStart('a handler sees its own process, the parent, and both ends of the connection', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', fixture('whoami.js')])
   const socket = await open(server.port)
   const report = JSON.parse(await readLine(socket)) as { pid: number; ppid: number; info: Record<string, unknown> }
   t.not(report.pid, server.pid, 'served by a child, not the parent')
-  t.equal(report.ppid, server.pid, 'the child of this server')
+  t.equal(report.ppid, forkerOf(server, start), start.name === 'spawn' ? 'the child of this server' : "the child of this server's zygote")
   t.same(report.info, {
     id: 1,
     protocol: 'TCP',
@@ -41,8 +41,8 @@ t.test('a handler sees its own process, the parent, and both ends of the connect
   await stopServer(server)
 })
 
-t.test('a handler that throws ends its connection with status 1; the server serves on', async (t) => {
-  const server = await startServer(t, ['--handler', fixture('throws.js'), '-v'])
+forEachStart('a handler that throws ends its connection with status 1; the server serves on', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', fixture('throws.js'), '-v'])
   const first = await exchange(server.port, 'x')
   t.equal(first.data.length, 0)
   const warning = await server.waitFor(/^warning: pid \d+: /)
@@ -56,8 +56,15 @@ t.test('a handler that throws ends its connection with status 1; the server serv
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
-t.test('a handler module without a default export fails each connection clearly', async (t) => {
-  const server = await startServer(t, ['--handler', fixture('no-default.js'), '-v'])
+forEachStart('a handler module without a default export fails each connection clearly', async (t, start) => {
+  if (start.name === 'zygote') {
+    // The zygote loads the handler before the server listens: a module that does not load is fatal at once.
+    const server = runServer(t, [...start.args, '--port', '0', '--handler', fixture('no-default.js'), '-v'])
+    t.same(await server.exited, { code: 1, signal: null }, 'the server does not start')
+    await server.waitFor(/^fatal: .*no-default\.js failed to load: .*no-default\.js has no default export function$/)
+    return
+  }
+  const server = await startServer(t, [...start.args, '--handler', fixture('no-default.js'), '-v'])
   await exchange(server.port, 'x')
   await server.waitFor(/^warning: pid \d+: .*no-default\.js failed to load: .*no-default\.js has no default export function$/)
   await server.waitFor(/^end \d+ status 1$/)

@@ -6,25 +6,26 @@ import t from 'tap'
 import { collect, open, readBytes } from '../fixtures/client.js'
 import { orphanedConnection } from '../fixtures/orphan.js'
 import { exitedWithin, startServer, stopServer } from '../fixtures/server.js'
+import { anyStart, forEachStart } from '../fixtures/starts.js'
 
 const CHILD = fileURLToPath(new URL('../../dist/child.js', import.meta.url))
 
-t.test('--idle-timeout closes a silent connection and the child exits with status 2', async (t) => {
-  const server = await startServer(t, ['--idle-timeout', '1', '-v'])
+forEachStart('--idle-timeout closes a silent connection and the child exits with status 2', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--idle-timeout', '1', '-v'])
   const socket = await open(server.port)
-  const start = Date.now()
+  const startedAt = Date.now()
   socket.write('ping')
   t.equal((await readBytes(socket, 4)).toString(), 'ping')
   const reply = await collect(socket)
-  const silent = Date.now() - start
+  const silent = Date.now() - startedAt
   t.ok(silent >= 900, `closed after ${silent} ms of silence`)
   t.equal(reply.data.length, 0)
   await server.waitFor(/^end \d+ status 2$/)
   await stopServer(server)
 })
 
-t.test('a slow but steady client is not idle', async (t) => {
-  const server = await startServer(t, ['--idle-timeout', '1', '-v'])
+forEachStart('a slow but steady client is not idle', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--idle-timeout', '1', '-v'])
   const socket = await open(server.port)
   // Five bytes, each sent once the previous one came back: about 5 x 0.6 s.
   for (let i = 0; i < 5; i++) {
@@ -39,15 +40,15 @@ t.test('a slow but steady client is not idle', async (t) => {
   await stopServer(server)
 })
 
-t.test('when the parent is killed with SIGKILL, a child finishes its connection, then exits', async (t) => {
-  const server = await startServer(t, ['--idle-timeout', '2', '-v'])
+forEachStart('when the parent is killed with SIGKILL, a child finishes its connection, then exits', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--idle-timeout', '2', '-v'])
   const { socket, pid } = await orphanedConnection(t, server)
   const closed = await collect(socket, 10_000)
   t.equal(closed.ended, 'end', 'then closes the connection within the idle bound')
   t.ok(await exitedWithin(pid, 5000), 'and the orphan is gone')
 })
 
-t.test('a child whose parent goes away before the socket arrives exits at once with status 4', async (t) => {
+t.test('a child whose parent goes away before the socket arrives exits at once with status 4', anyStart, async (t) => {
   const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
   t.teardown(() => child.kill('SIGKILL'))
   await once(child, 'spawn')
@@ -58,7 +59,7 @@ t.test('a child whose parent goes away before the socket arrives exits at once w
   t.ok(Date.now() - start < 5_000, 'without waiting out the 10 s')
 })
 
-t.test('a child that gets no socket within 10 s exits with status 4', async (t) => {
+t.test('a child that gets no socket within 10 s exits with status 4', anyStart, async (t) => {
   const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
   t.teardown(() => child.kill('SIGKILL'))
   const start = Date.now()
@@ -67,7 +68,7 @@ t.test('a child that gets no socket within 10 s exits with status 4', async (t) 
   t.ok(Date.now() - start >= 9_500, 'after about 10 s')
 })
 
-t.test('a child sent a socket-less message exits with status 3: the peer is gone', async (t) => {
+t.test('a child sent a socket-less message exits with status 3: the peer is gone', anyStart, async (t) => {
   const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] })
   t.teardown(() => child.kill('SIGKILL'))
   child.send({ type: 'serve', info: {}, spec: {} })

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
 import { chargenCycle } from '../../lib/services/chargen.js'
 import { EPOCH_1900 } from '../../lib/services/time.js'
 import { collect, exchange, open, readBytes } from '../fixtures/client.js'
 import { startServer, stopServer } from '../fixtures/server.js'
+import { forEachStart } from '../fixtures/starts.js'
 
-t.test('discard reads everything and answers nothing', async (t) => {
-  const server = await startServer(t, ['--service', 'discard', '-v'])
+forEachStart('discard reads everything and answers nothing', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'discard', '-v'])
   const reply = await exchange(server.port, randomBytes(4 * 1024 * 1024))
   t.equal(reply.data.length, 0)
   t.equal(reply.ended, 'end')
@@ -15,16 +15,16 @@ t.test('discard reads everything and answers nothing', async (t) => {
   await stopServer(server)
 })
 
-t.test('discard closes for a client that half-closed before its child was ready', async (t) => {
-  const server = await startServer(t, ['--service', 'discard', '-v'])
+forEachStart('discard closes for a client that half-closed before its child was ready', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'discard', '-v'])
   const reply = await exchange(server.port)
   t.equal(reply.ended, 'end')
   await server.waitFor(/^end \d+ status 0$/)
   await stopServer(server)
 })
 
-t.test('daytime sends one date line and closes', async (t) => {
-  const server = await startServer(t, ['--service', 'daytime'])
+forEachStart('daytime sends one date line and closes', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'daytime'])
   const before = Date.now()
   const reply = await exchange(server.port)
   const text = reply.data.toString()
@@ -33,8 +33,8 @@ t.test('daytime sends one date line and closes', async (t) => {
   await stopServer(server)
 })
 
-t.test('time sends 4 big-endian bytes of seconds since 1900 and closes', async (t) => {
-  const server = await startServer(t, ['--service', 'time'])
+forEachStart('time sends 4 big-endian bytes of seconds since 1900 and closes', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'time'])
   const reply = await exchange(server.port)
   t.equal(reply.data.length, 4)
   const seconds = reply.data.readUInt32BE(0) - EPOCH_1900
@@ -42,8 +42,8 @@ t.test('time sends 4 big-endian bytes of seconds since 1900 and closes', async (
   await stopServer(server)
 })
 
-t.test('chargen sends the rotating 72-character lines until the client leaves', async (t) => {
-  const server = await startServer(t, ['--service', 'chargen', '-v'])
+forEachStart('chargen sends the rotating 72-character lines until the client leaves', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'chargen', '-v'])
   const socket = await open(server.port)
   const cycle = chargenCycle()
   const got = await readBytes(socket, cycle.length * 2 + 100)
@@ -58,8 +58,8 @@ t.test('chargen sends the rotating 72-character lines until the client leaves', 
 
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
 
-t.test('chargen to a client that never reads does not grow the child', async (t) => {
-  const server = await startServer(t, ['--service', 'chargen', '-v'])
+forEachStart('chargen to a client that never reads does not grow the child', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--service', 'chargen', '-v'])
   const socket = await open(server.port)
   socket.pause()
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
