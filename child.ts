@@ -135,8 +135,8 @@ async function becomeZygote(m: MessageOf<'zygote'>): Promise<void> {
   forkOne = zygote.fork
   stop = zygote.stop
   if (stopAsked) stop()
-  // Its children serve on without it; the parent reaps them (it is their subreaper).
-  parentGone = () => exit(ExitStatus.OK, 'parent gone')
+  // Its children finish their connections within the orphan deadline, as a spawned child does, then it exits.
+  parentGone = zygote.orphan
 }
 
 /** What this child has become; the first message decides. */

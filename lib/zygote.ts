@@ -12,9 +12,10 @@ import { loadHandler, runConnection } from './connection.js'
 import { forkSelfTest } from './fork-self-test.js'
 import { programEnv } from './exec.js'
 import { errorMessage } from './log.js'
-import { message, type Message, type MessageOf } from './protocol.js'
+import { message, orphanSeconds, type Message, type MessageOf } from './protocol.js'
 import type { RawHandle } from './raw-handle.js'
 import type { Handler } from './services/index.js'
+import { signalProcess } from './starter.js'
 import type { Trace } from './trace.js'
 import { forkChild, loadWarmFork, reap, type Addon } from './warm-fork.js'
 
@@ -23,6 +24,8 @@ export interface ZygoteControls {
   readonly fork: (m: MessageOf<'fork'>, handle: unknown) => void
   /** A reload replaced this zygote: fork no more, and exit once every child is reaped. */
   readonly stop: () => void
+  /** The parent is gone: fork no more; the children have until the orphan deadline, then are killed. */
+  readonly orphan: () => void
 }
 
 const send = (m: Message): void => void process.send?.(m, undefined, undefined, () => {})
@@ -50,7 +53,7 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   const zygote = new Zygote(addon, handler, trace)
   process.on('SIGCHLD', () => zygote.reapAll())
   send(message('ready', {}))
-  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop() }
+  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(orphanSeconds(spec)) }
 }
 
 class Zygote {
@@ -96,6 +99,17 @@ class Zygote {
   stop(): void {
     this.#stopping = true
     this.reapAll()
+  }
+
+  // Orphaned, as a spawned child is (child.ts): its connections may go on
+  // until the deadline; what is left then is killed, with its group (an
+  // --exec program's), and the zygote exits once it has reaped them.
+  orphan(seconds: number): void {
+    this.trace('zygote %d: parent gone, %d children have %ds left', process.pid, this.#live.size, seconds)
+    setTimeout(() => {
+      for (const pid of this.#live) signalProcess(pid, 'SIGKILL', true)
+    }, seconds * 1000)
+    this.stop()
   }
 
   // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
