@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
 import { SERVER, outsideTap, startServer, stopServer } from '../fixtures/server.js'
+import { anyStart, forEachStart } from '../fixtures/starts.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
 const isRoot = process.getuid?.() === 0
@@ -15,8 +16,8 @@ const openFrom = (port: number, localAddress: string, host = '127.0.0.1'): Promi
     socket.once('error', reject)
   })
 
-t.test('--max-lifetime ends a child that hangs: SIGTERM, with the reason logged', async (t) => {
-  const server = await startServer(t, ['--max-lifetime', '1', '--handler', fixture('whoami.js'), '-v'])
+forEachStart('--max-lifetime ends a child that hangs: SIGTERM, with the reason logged', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-lifetime', '1', '--handler', fixture('whoami.js'), '-v'])
   const socket = await open(server.port)
   const { pid } = JSON.parse(await readLine(socket)) as { pid: number }
   const closed = collect(socket)
@@ -26,8 +27,8 @@ t.test('--max-lifetime ends a child that hangs: SIGTERM, with the reason logged'
   await stopServer(server)
 })
 
-t.test('--max-lifetime kills a child that ignores SIGTERM 2 s later', async (t) => {
-  const server = await startServer(t, ['--max-lifetime', '1', '--handler', fixture('stubborn.js'), '-v'])
+forEachStart('--max-lifetime kills a child that ignores SIGTERM 2 s later', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-lifetime', '1', '--handler', fixture('stubborn.js'), '-v'])
   const socket = await open(server.port)
   t.equal(await readLine(socket), 'ready')
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
@@ -39,8 +40,8 @@ t.test('--max-lifetime kills a child that ignores SIGTERM 2 s later', async (t) 
   await stopServer(server)
 })
 
-t.test('--rate turns away an address over its rate, and only that address', async (t) => {
-  const server = await startServer(t, ['--rate', '3/60', '-v'])
+forEachStart('--rate turns away an address over its rate, and only that address', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--rate', '3/60', '-v'])
   for (let i = 0; i < 3; i++) t.equal((await exchange(server.port, `ok ${i}`)).data.toString(), `ok ${i}`)
   const fourth = await open(server.port)
   const port = fourth.localPort
@@ -53,8 +54,8 @@ t.test('--rate turns away an address over its rate, and only that address', asyn
   await stopServer(server)
 })
 
-t.test('IPv4-mapped peers count as their IPv4 address for --rate and --max-per-ip', async (t) => {
-  const server = await startServer(t, ['--host', '::', '--rate', '2/60', '--max-per-ip', '1', '--handler', fixture('whoami.js'), '-v'])
+forEachStart('IPv4-mapped peers count as their IPv4 address for --rate and --max-per-ip', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--host', '::', '--rate', '2/60', '--max-per-ip', '1', '--handler', fixture('whoami.js'), '-v'])
   const first = await open(server.port, '127.0.0.1')
   const report = JSON.parse(await readLine(first)) as { info: { remoteAddress: string } }
   t.equal(report.info.remoteAddress, '127.0.0.1', 'the handler sees plain IPv4')
@@ -74,9 +75,9 @@ t.test('IPv4-mapped peers count as their IPv4 address for --rate and --max-per-i
   await stopServer(server)
 })
 
-t.test('--user and --group: children run with the ids asked for', { skip: !isRoot && 'needs root' }, async (t) => {
+forEachStart('--user and --group: children run with the ids asked for', async (t, start) => {
   // tap's coverage hooks would write as that user into this checkout: run without them.
-  const server = await startServer(t, ['--user', 'nobody', '--group', 'nogroup', '--handler', fixture('ids.js')], {}, { outsideTap: true })
+  const server = await startServer(t, [...start.args, '--user', 'nobody', '--group', 'nogroup', '--handler', fixture('ids.js')], {}, { outsideTap: true })
   const ids = JSON.parse(await readLine(await open(server.port))) as { uid: number; gid: number; groups: number[] }
   const expected = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim()
   t.equal(ids.uid, Number(expected))
@@ -84,9 +85,9 @@ t.test('--user and --group: children run with the ids asked for', { skip: !isRoo
   t.same(ids.groups, [ids.gid], 'no supplementary group of the parent is kept')
   t.equal((await exchange(server.port, '')).ended, 'end')
   await stopServer(server)
-})
+}, { skip: !isRoot && 'needs root' })
 
-t.test('--user for a user that does not exist, or without root, is a usage error', async (t) => {
+t.test('--user for a user that does not exist, or without root, is a usage error', anyStart, async (t) => {
   const missing = spawnSync(process.execPath, [SERVER, '--user', 'no-such-user-here'], { encoding: 'utf8' })
   t.equal(missing.status, 2)
   t.equal(missing.stderr, 'forkserver: --user: no such user: no-such-user-here (see --help)\n')
@@ -97,7 +98,7 @@ t.test('--user for a user that does not exist, or without root, is a usage error
   t.match(unprivileged.stderr, /^forkserver: --user and --group need root to switch ids, and forkserver runs as uid 65534 \(see --help\)\n$/)
 })
 
-t.test('--max-lifetime applies to prefork workers too: ended, logged, and replaced', async (t) => {
+t.test('--max-lifetime applies to prefork workers too: ended, logged, and replaced', anyStart, async (t) => {
   // Long enough for a worker to start even on a busy machine, so that it is ended while serving.
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-lifetime', '3', '-v'], { DEBUG: 'forkserver:parent' })
   const pid = Number((await server.waitFor(/forkserver:parent worker (\d+) is accepting$/))[1])

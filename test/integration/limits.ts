@@ -2,9 +2,9 @@
 // --max-per-ip, --allow and --deny, against real clients.
 import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
 import { startServer, stopServer } from '../fixtures/server.js'
+import { forEachStart } from '../fixtures/starts.js'
 
 const WHOAMI = fileURLToPath(new URL('../fixtures/handlers/whoami.js', import.meta.url))
 const TRACE = { DEBUG: 'forkserver:parent' }
@@ -15,8 +15,8 @@ const openFrom = (port: number, localAddress: string, host = '127.0.0.1'): Promi
     socket.once('error', reject)
   })
 
-t.test('--max-children 2 queues a third client until a child exits', async (t) => {
-  const server = await startServer(t, ['--handler', WHOAMI, '--max-children', '2', '-v'], TRACE)
+forEachStart('--max-children 2 queues a third client until a child exits', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', WHOAMI, '--max-children', '2', '-v'], TRACE)
   const first = await open(server.port)
   const second = await open(server.port)
   await readLine(first)
@@ -38,8 +38,8 @@ t.test('--max-children 2 queues a third client until a child exits', async (t) =
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
-t.test('--overflow reject closes a third client at once, with a warning', async (t) => {
-  const server = await startServer(t, ['--handler', WHOAMI, '--max-children', '2', '--overflow', 'reject', '-v'])
+forEachStart('--overflow reject closes a third client at once, with a warning', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', WHOAMI, '--max-children', '2', '--overflow', 'reject', '-v'])
   const held = [await open(server.port), await open(server.port)]
   await Promise.all(held.map((s) => readLine(s)))
   const third = await open(server.port)
@@ -54,8 +54,8 @@ t.test('--overflow reject closes a third client at once, with a warning', async 
   await stopServer(server)
 })
 
-t.test('--queue-limit rejects clients past the queue', async (t) => {
-  const server = await startServer(t, ['--max-children', '1', '--queue-limit', '1', '-v'], TRACE)
+forEachStart('--queue-limit rejects clients past the queue', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-children', '1', '--queue-limit', '1', '-v'], TRACE)
   const busy = await open(server.port)
   await server.waitFor(/^pid \d+ from /)
   const waiting = await open(server.port)
@@ -71,8 +71,8 @@ t.test('--queue-limit rejects clients past the queue', async (t) => {
   await stopServer(server)
 })
 
-t.test('a queued client that disconnects leaves the queue; one that half-closed stays', async (t) => {
-  const server = await startServer(t, ['--max-children', '1', '--queue-limit', '2', '-v'], TRACE)
+forEachStart('a queued client that disconnects leaves the queue; one that half-closed stays', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-children', '1', '--queue-limit', '2', '-v'], TRACE)
   const busy = await open(server.port)
   await server.waitFor(/^pid \d+ from /)
   const quitter = await open(server.port)
@@ -97,8 +97,8 @@ t.test('a queued client that disconnects leaves the queue; one that half-closed 
   await stopServer(server)
 })
 
-t.test('--max-per-ip limits live connections per source address', async (t) => {
-  const server = await startServer(t, ['--handler', WHOAMI, '--max-per-ip', '2', '-v'])
+forEachStart('--max-per-ip limits live connections per source address', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', WHOAMI, '--max-per-ip', '2', '-v'])
   const held = [await open(server.port), await open(server.port)]
   await Promise.all(held.map((s) => readLine(s)))
   const third = await open(server.port)
@@ -116,8 +116,8 @@ t.test('--max-per-ip limits live connections per source address', async (t) => {
   await stopServer(server)
 })
 
-t.test('--deny and --allow turn peers away without a fork, most specific rule first', async (t) => {
-  const server = await startServer(t, ['--deny', '127.0.0.0/8', '--allow', '127.0.0.2', '-v'])
+forEachStart('--deny and --allow turn peers away without a fork, most specific rule first', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--deny', '127.0.0.0/8', '--allow', '127.0.0.2', '-v'])
   const denied = await open(server.port)
   const port = denied.localPort
   t.equal((await collect(denied)).data.length, 0)
@@ -132,8 +132,8 @@ t.test('--deny and --allow turn peers away without a fork, most specific rule fi
   t.match(server.lines.at(-1), /denied 1, dropped 0$/)
 })
 
-t.test('--allow alone keeps everyone else out', async (t) => {
-  const server = await startServer(t, ['--allow', '10.0.0.0/8', '-v'])
+forEachStart('--allow alone keeps everyone else out', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--allow', '10.0.0.0/8', '-v'])
   const socket = await open(server.port)
   const port = socket.localPort
   await collect(socket)
@@ -141,15 +141,15 @@ t.test('--allow alone keeps everyone else out', async (t) => {
   await stopServer(server)
 })
 
-t.test('IPv6 and IPv4-mapped peers are matched against the rules', async (t) => {
-  const v6 = await startServer(t, ['--host', '::1', '--deny', '::1', '-v'])
+forEachStart('IPv6 and IPv4-mapped peers are matched against the rules', async (t, start) => {
+  const v6 = await startServer(t, [...start.args, '--host', '::1', '--deny', '::1', '-v'])
   const socket = await open(v6.port, '::1')
   const port = socket.localPort
   await collect(socket)
   await v6.waitFor(new RegExp(`^deny \\[::1\\]:${port}$`))
   await stopServer(v6)
   // Bound to ::, an IPv4 peer arrives as ::ffff:127.0.0.1 and is logged and matched as 127.0.0.1.
-  const dual = await startServer(t, ['--host', '::', '--deny', '127.0.0.0/8', '-v'])
+  const dual = await startServer(t, [...start.args, '--host', '::', '--deny', '127.0.0.0/8', '-v'])
   t.match(dual.lines[0], /^listening on \[::\]:\d+, pid \d+$/)
   const mapped = await open(dual.port, '127.0.0.1')
   const mappedPort = mapped.localPort
