@@ -3,6 +3,7 @@
 import t from 'tap'
 import { collect, exchange, open, readBytes } from '../fixtures/client.js'
 import { runServer, type Running } from '../fixtures/server.js'
+import { anyStart, forEachStart } from '../fixtures/starts.js'
 
 type Event = Record<string, unknown> & { event: string; time: string }
 
@@ -11,8 +12,8 @@ const events = (server: Running): Event[] => server.lines.filter((line) => line 
 const waitForEvent = async (server: Running, fields: Record<string, unknown>, from = 0): Promise<Event> =>
   (await server.waitForEvent(fields, from)) as Event
 
-t.test('a run in JSON: every line is an event object, and a connection can be followed by its id', async (t) => {
-  const server = runServer(t, ['--host', '::', '--port', '0', '--deny', '::1', '--max-children', '2', '--overflow', 'reject', '--log-format', 'json'])
+forEachStart('a run in JSON: every line is an event object, and a connection can be followed by its id', async (t, start) => {
+  const server = runServer(t, [...start.args, '--host', '::', '--port', '0', '--deny', '::1', '--max-children', '2', '--overflow', 'reject', '--log-format', 'json'])
   const listening = await waitForEvent(server, { event: 'listening' })
   const port = Number(/:(\d+)$/.exec(String(listening.address))?.[1])
   t.match(listening, { address: /^\[::\]:\d+$/, pid: server.pid })
@@ -77,7 +78,7 @@ t.test('a run in JSON: every line is an event object, and a connection can be fo
   t.match(all.at(-1), { event: 'shutdown', code: 0, counters: { accepted: 5, served: 2, failed: 1, denied: 1, dropped: 1 } })
 })
 
-t.test('prefork workers write JSON too, with their own accepts and ends', async (t) => {
+t.test('prefork workers write JSON too, with their own accepts and ends', anyStart, async (t) => {
   const server = runServer(t, ['--port', '0', '--model', 'prefork', '--workers', '1', '--log-format', 'json'])
   const listening = await waitForEvent(server, { event: 'listening' })
   const port = Number(/:(\d+)$/.exec(String(listening.address))?.[1])
@@ -92,13 +93,13 @@ t.test('prefork workers write JSON too, with their own accepts and ends', async 
   t.match(events(server).at(-1), { event: 'shutdown', counters: { accepted: 1, served: 1 } })
 })
 
-t.test('usage errors stay one plain line, whatever the log format', async (t) => {
+t.test('usage errors stay one plain line, whatever the log format', anyStart, async (t) => {
   const server = runServer(t, ['--log-format', 'json', '--port', 'nope'])
   t.same(await server.exited, { code: 2, signal: null })
   t.match(server.lines[0], /^forkserver: --port must be an integer/)
 })
 
-t.test('a fatal error is a JSON event', async (t) => {
+t.test('a fatal error is a JSON event', anyStart, async (t) => {
   const server = runServer(t, ['--log-format', 'json', '--fd', '99'])
   t.same(await server.exited, { code: 1, signal: null })
   t.match(JSON.parse(server.lines[0]!), { event: 'fatal', message: /^descriptor 99: / })

@@ -1,14 +1,14 @@
 // SIGTERM and SIGINT drain the server: refuse new clients, close the queue,
 // give live children --grace seconds, then SIGTERM, then SIGKILL.
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
 import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
 import { alive, childrenOf, startServer } from '../fixtures/server.js'
+import { forEachStart } from '../fixtures/starts.js'
 
 const STUBBORN = fileURLToPath(new URL('../fixtures/handlers/stubborn.js', import.meta.url))
 
-t.test('SIGTERM drains: new clients are refused, the live one finishes, exit 0', async (t) => {
-  const server = await startServer(t, ['-v'])
+forEachStart('SIGTERM drains: new clients are refused, the live one finishes, exit 0', async (t, start) => {
+  const server = await startServer(t, [...start.args, '-v'])
   const live = await open(server.port)
   live.write('before ')
   t.equal((await readBytes(live, 7)).toString(), 'before ')
@@ -22,8 +22,8 @@ t.test('SIGTERM drains: new clients are refused, the live one finishes, exit 0',
   t.equal(server.lines.at(-1), 'shutdown: served 1, peak 1, failed 0, denied 0, dropped 0')
 })
 
-t.test('SIGTERM closes queued connections at once', async (t) => {
-  const server = await startServer(t, ['--max-children', '1', '-v'], { DEBUG: 'forkserver:parent' })
+forEachStart('SIGTERM closes queued connections at once', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-children', '1', '-v'], { DEBUG: 'forkserver:parent' })
   const busy = await open(server.port)
   await server.waitFor(/^pid \d+ from /)
   const queued = await open(server.port)
@@ -39,24 +39,24 @@ t.test('SIGTERM closes queued connections at once', async (t) => {
   t.same(await server.exited, { code: 0, signal: null })
 })
 
-t.test('past --grace, children get SIGTERM, and the parent exits 1', async (t) => {
-  const server = await startServer(t, ['--grace', '1', '-v'])
+forEachStart('past --grace, children get SIGTERM, and the parent exits 1', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '1', '-v'])
   const live = await open(server.port)
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
   const closed = collect(live)
-  const start = Date.now()
+  const startedAt = Date.now()
   server.signal('SIGTERM')
   await server.waitFor(/^warning: grace over: SIGTERM to 1 children$/)
   await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
   t.ok(['end', 'reset'].includes((await closed).ended), 'the client sees the close')
   t.same(await server.exited, { code: 1, signal: null })
-  const elapsed = Date.now() - start
+  const elapsed = Date.now() - startedAt
   t.ok(elapsed < 1000 + 2000 + 2000, `exited ${elapsed} ms after SIGTERM, within --grace + 2 s + slack`)
   t.match(server.lines.at(-1), /^shutdown: served 0, peak 1, failed 1, /)
 })
 
-t.test('a child that ignores SIGTERM is killed 2 s later', async (t) => {
-  const server = await startServer(t, ['--grace', '0', '--handler', STUBBORN, '-v'])
+forEachStart('a child that ignores SIGTERM is killed 2 s later', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '0', '--handler', STUBBORN, '-v'])
   const live = await open(server.port)
   t.equal(await readLine(live), 'ready')
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
@@ -67,8 +67,8 @@ t.test('a child that ignores SIGTERM is killed 2 s later', async (t) => {
   live.destroy()
 })
 
-t.test('a second SIGINT ends the server at once and kills its children', async (t) => {
-  const server = await startServer(t, ['--grace', '60', '-v'])
+forEachStart('a second SIGINT ends the server at once and kills its children', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '60', '-v'])
   const live = await open(server.port)
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
   const closed = collect(live)
@@ -82,8 +82,8 @@ t.test('a second SIGINT ends the server at once and kills its children', async (
   t.ok(!alive(pid) || childrenOf(1).some((c) => c.pid === pid && c.state === 'Z'), 'the child was killed')
 })
 
-t.test('Ctrl-C (SIGINT to the whole process group) drains: children finish their connection', async (t) => {
-  const server = await startServer(t, ['-v'])
+forEachStart('Ctrl-C (SIGINT to the whole process group) drains: children finish their connection', async (t, start) => {
+  const server = await startServer(t, [...start.args, '-v'])
   const live = await open(server.port)
   await server.waitFor(/^pid \d+ from /)
   process.kill(-server.pid, 'SIGINT')
@@ -94,8 +94,8 @@ t.test('Ctrl-C (SIGINT to the whole process group) drains: children finish their
   t.same(await server.exited, { code: 0, signal: null })
 })
 
-t.test('an idle server stops at once on SIGTERM', async (t) => {
-  const server = await startServer(t, [])
+forEachStart('an idle server stops at once on SIGTERM', async (t, start) => {
+  const server = await startServer(t, [...start.args])
   t.equal((await exchange(server.port, 'x')).data.toString(), 'x')
   server.signal('SIGTERM')
   t.same(await server.exited, { code: 0, signal: null })
