@@ -2,6 +2,8 @@
 // parent killed, a drain that runs out of time, forks that fail, and a parent
 // out of file descriptors. The parent survives each one it can survive, every
 // client gets an answer or a close (never a hang), and nothing is left behind.
+// Under --start spawn here; zygote-faults.ts runs the fork-model tests
+// again under --start zygote (both in one file would pass tap's 180 s).
 import { randomBytes, randomInt } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
@@ -20,6 +22,7 @@ import {
   type Exit,
   type Running,
 } from '../fixtures/server.js'
+import { SPAWN, anyStart, connectionChildren, forEachStart, forkerOf, starts, type Start } from '../fixtures/starts.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
 const HOLDOUT = fixture('holdout.js')
@@ -41,7 +44,7 @@ const forkedSoFar = (server: Running): number => server.lines.filter((l) => PID_
  * `status` line that follows the last one (a separate write, so it may
  * arrive a moment later), which must be `empty`.
  */
-const tableEmpty = async (server: Running, empty: string, timeoutMs = 20_000): Promise<void> => {
+const tableEmpty = async (server: Running, start: Start, empty: string, timeoutMs = 20_000): Promise<void> => {
   // A child that ends lets the parent fork the next queued connection in the
   // same turn, so the table is empty only at a `status: 0/N` line with no
   // fork after it and no child alive.
@@ -50,7 +53,7 @@ const tableEmpty = async (server: Running, empty: string, timeoutMs = 20_000): P
     const lastFork = server.lines.reduce((last, line, i) => (/^pid \d+ from /.test(line) ? i : last), 0)
     await server.waitFor(new RegExp(`^${empty}$`), lastFork, Math.max(1, deadline - Date.now()))
     const settled = server.lines.slice(lastFork + 1).every((line) => !/^pid \d+ from /.test(line))
-    if (settled && childrenOf(server.pid).length === 0) return
+    if (settled && connectionChildren(server, start).length === 0) return
     if (Date.now() > deadline) throw new Error(`the table did not empty within ${timeoutMs} ms`)
     await sleep(20)
   }
@@ -82,13 +85,14 @@ const until = async (ok: () => boolean, limitMs: number, everyMs = 50): Promise<
   return ok()
 }
 
-t.test('chaos under load: kill -9 a random busy child every 100 ms, 400 connections from 32 clients', async (t) => {
+forEachStart('chaos under load: kill -9 a random busy child every 100 ms, 400 connections from 32 clients', async (t, start) => {
   const TOTAL = 400
   const CONCURRENCY = 32
   const CLIENT_LIMIT_MS = 20_000
-  const server = await startServer(t, ['-v', '--max-children', '40'])
+  const server = await startServer(t, [...start.args, '-v', '--max-children', '40'])
   await server.waitFor(/^status: 0\/40$/)
   const idleFds = fdCount(server.pid)
+  const forker = forkerOf(server, start)
 
   interface Conn {
     readonly index: number
@@ -181,7 +185,7 @@ t.test('chaos under load: kill -9 a random busy child every 100 ms, 400 connecti
     const pid = victim.pid!
     // Still this server's live child (not a reused pid, not a zombie)?
     const stat = procStat(pid)
-    if (stat === null || stat.ppid !== server.pid || stat.state === 'Z') return
+    if (stat === null || stat.ppid !== forker || stat.state === 'Z') return
     process.kill(pid, 'SIGKILL')
     killed.add(pid)
     victim.killed = true
@@ -239,9 +243,9 @@ t.test('chaos under load: kill -9 a random busy child every 100 ms, 400 connecti
 
   const after = await exchange(server.port, 'after the chaos')
   t.equal(after.data.toString(), 'after the chaos', 'the parent serves on')
-  await tableEmpty(server, 'status: 0/40')
+  await tableEmpty(server, start, 'status: 0/40')
   t.pass('the table is empty (`status: 0/40` after the last `end` line)')
-  t.same(childrenOf(server.pid), [], 'no child left, defunct or alive')
+  t.same(connectionChildren(server, start), [], 'no child left, defunct or alive')
   t.equal(await settledFdCount(server.pid, idleFds), idleFds, 'the parent is back to its idle descriptor count')
   t.same(await stopServer(server), { code: 0, signal: null })
   t.match(
@@ -249,12 +253,12 @@ t.test('chaos under load: kill -9 a random busy child every 100 ms, 400 connecti
     new RegExp(`^shutdown: served ${spared.length + 1}, peak \\d+, failed ${killed.size}, denied 0, dropped 0$`),
     'the summary counts the spared as served and the killed as failed',
   )
-})
+}, { only: starts([SPAWN]) })
 
-t.test('parent SIGKILL with live connections: the children finish, then exit within the idle bound', async (t) => {
+forEachStart('parent SIGKILL with live connections: the children finish, then exit within the idle bound', async (t, start) => {
   const IDLE_MS = 2000
   const SLACK_MS = 1500
-  const server = await startServer(t, ['--idle-timeout', '2', '-v'])
+  const server = await startServer(t, [...start.args, '--idle-timeout', '2', '-v'])
   const from = server.lines.length
   const sockets = await Promise.all(Array.from({ length: 5 }, () => open(server.port)))
   await Promise.all(sockets.map(async (socket, i) => {
@@ -283,14 +287,14 @@ t.test('parent SIGKILL with live connections: the children finish, then exit wit
 
   // An orphan that has exited stays a zombie (Z) until pid 1 reaps it, which
   // is not up to the server (in some containers pid 1 takes a second or two).
-  const start = Date.now()
+  const closedAt = Date.now()
   const exited = (pid: number): boolean => !alive(pid) || procStat(pid)?.state === 'Z'
   const gone = await until(() => pids.every(exited), IDLE_MS + SLACK_MS)
-  t.ok(gone, `every child has exited ${Date.now() - start} ms after the last connection closed` +
+  t.ok(gone, `every child has exited ${Date.now() - closedAt} ms after the last connection closed` +
     (gone ? '' : `; still running: ${pids.filter((pid) => !exited(pid)).map((pid) => `${pid} (${procStat(pid)?.state})`).join(', ')}`))
   const reaped = await until(() => pids.every((pid) => !alive(pid)), 5000)
-  t.comment(`${reaped ? 'all reaped by pid 1' : 'not all reaped by pid 1 yet'} ${Date.now() - start} ms after the last connection closed`)
-})
+  t.comment(`${reaped ? 'all reaped by pid 1' : 'not all reaped by pid 1 yet'} ${Date.now() - closedAt} ms after the last connection closed`)
+}, { only: starts([SPAWN]) })
 
 /** Opens a connection, sends `first`, and resolves once its echo is back. */
 const served = async (port: number, first: string): Promise<Socket> => {
@@ -335,23 +339,23 @@ const drainWithHoldout = async (t: Test, server: Running): Promise<{ held: numbe
   return { held, elapsed, exit }
 }
 
-t.test('drain with a deadline: a client that never closes is cut off after --grace', async (t) => {
-  const server = await startServer(t, ['--grace', '1', '-v'])
+forEachStart('drain with a deadline: a client that never closes is cut off after --grace', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '1', '-v'])
   const { held, elapsed, exit } = await drainWithHoldout(t, server)
   t.same(exit, { code: 1, signal: null }, 'exit status 1: a child had to be killed')
   t.ok(elapsed >= 900, `the grace was given (${elapsed} ms)`)
   t.ok(elapsed <= 1000 + 2000 + 1500, `exited ${elapsed} ms after SIGTERM, within --grace + 2 s + 1.5 s`)
   t.ok(server.lines.includes(`end ${held} signal SIGTERM`), 'the held child ended by the SIGTERM')
-})
+}, { only: starts([SPAWN]) })
 
-t.test('drain with a deadline: a held child that ignores SIGTERM gets SIGKILL 2 s later', async (t) => {
-  const server = await startServer(t, ['--grace', '1', '--handler', HOLDOUT, '-v'])
+forEachStart('drain with a deadline: a held child that ignores SIGTERM gets SIGKILL 2 s later', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '1', '--handler', HOLDOUT, '-v'])
   const { held, elapsed, exit } = await drainWithHoldout(t, server)
   t.same(exit, { code: 1, signal: null }, 'exit status 1: a child had to be killed')
   t.ok(elapsed >= 2900, `the grace and the 2 s after SIGTERM were given (${elapsed} ms)`)
   t.ok(elapsed <= 1000 + 2000 + 1500, `exited ${elapsed} ms after SIGTERM, within --grace + 2 s + 1.5 s`)
   t.ok(server.lines.includes(`end ${held} signal SIGKILL`), 'the held child ended by SIGKILL')
-})
+}, { only: starts([SPAWN]) })
 
 /** A fresh temp dir and the path of a program in it that does not exist (yet). */
 const missingProgram = (t: Test): string => {
@@ -385,7 +389,7 @@ const DELAY = /^warning: .*; a new (?:one|worker) in ([\d.]+)s$/
 
 const expectedDelays = (n: number): number[] => Array.from({ length: n }, (_, i) => Math.min(0.1 * 2 ** i, 10))
 
-t.test('fork failure, fork model: connections are dropped with a warning, and served again once the fault is gone', async (t) => {
+t.test('fork failure, fork model: connections are dropped with a warning, and served again once the fault is gone', anyStart, async (t) => {
   const program = missingProgram(t)
   const server = await startServer(t, ['-v'], { FORKSERVER_TEST_EXECPATH: program })
   await server.waitFor(/^status: 0\/40$/)
@@ -418,7 +422,7 @@ t.test('fork failure, fork model: connections are dropped with a warning, and se
   t.match(await summaryOf(server), /^shutdown: served 1, peak \d+, failed 3, denied 0, dropped 3$/, 'the summary: 1 served, 3 failed and dropped')
 })
 
-t.test('fork failure, prefork: no worker can start; the backoff grows, and serving starts once the fault is gone', async (t) => {
+t.test('fork failure, prefork: no worker can start; the backoff grows, and serving starts once the fault is gone', anyStart, async (t) => {
   const program = missingProgram(t)
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '-v'], { FORKSERVER_TEST_EXECPATH: program })
   const delays = (await server.waitForCount(DELAY, 4, 0, 10_000)).map((m) => Number(m[1]))
@@ -436,7 +440,7 @@ t.test('fork failure, prefork: no worker can start; the backoff grows, and servi
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
-t.test('fork failure, prefork: a worker dies while forks fail; the backoff holds, and a new worker serves once the fault is gone', async (t) => {
+t.test('fork failure, prefork: a worker dies while forks fail; the backoff holds, and a new worker serves once the fault is gone', anyStart, async (t) => {
   const program = missingProgram(t)
   symlinkSync(process.execPath, program)
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '-v'], { FORKSERVER_TEST_EXECPATH: program })
@@ -486,8 +490,8 @@ const socketKinds = (pid: number): string => {
  * of them, its CPU time measured; then every client goes, and the server
  * must be back to idle and serving.
  */
-const overload = async (t: Test, maxChildren: number): Promise<void> => {
-  const server = await startServer(t, ['-v', '--max-children', String(maxChildren)], {}, { nofile: 64 })
+const overload = async (t: Test, start: Start, maxChildren: number): Promise<void> => {
+  const server = await startServer(t, [...start.args, '-v', '--max-children', String(maxChildren)], {}, { nofile: 64 })
   const empty = `status: 0/${maxChildren}`
   await server.waitFor(new RegExp(`^${empty}$`))
   t.match(readFileSync(`/proc/${server.pid}/limits`, 'utf8'), /^Max open files\s+64\s+64\s/m, 'the server runs under ulimit -n 64')
@@ -538,28 +542,28 @@ const overload = async (t: Test, maxChildren: number): Promise<void> => {
 
   // The load drops: every client goes.
   for (const socket of [...clients.map((c) => c.socket), ...extra]) socket.destroy()
-  await tableEmpty(server, empty)
+  await tableEmpty(server, start, empty)
   t.pass(`the table empties (\`${empty}\` after the last \`end\` line)`)
   t.ok(alive(server.pid), 'the parent is alive')
-  t.same(childrenOf(server.pid), [], 'no child left, defunct or alive')
+  t.same(connectionChildren(server, start), [], 'no child left, defunct or alive')
   const fds = await settledFdCount(server.pid, idleFds)
   t.equal(fds, idleFds, `the parent is back to its idle descriptor count (sockets when idle: ${idleSockets}; now: ${socketKinds(server.pid)})`)
 
   const reply = await exchange(server.port, 'load is gone')
   t.equal(reply.data.toString(), 'load is gone', 'a fresh connection is echoed normally')
-  await tableEmpty(server, empty)
+  await tableEmpty(server, start, empty)
   t.same(await stopServer(server), { code: 0, signal: null })
   const summary = await summaryOf(server)
   const dropped = Number(/, dropped (\d+)$/.exec(summary)?.[1])
   t.ok(dropped >= closed.length, `the summary counts the ${closed.length} connections dropped unserved (${summary})`)
 }
 
-t.test('EMFILE at fork: under ulimit -n 64, 80 connections at once with --max-children 40', async (t) => {
+forEachStart('EMFILE at fork: under ulimit -n 64, 80 connections at once with --max-children 40', async (t, start) => {
   // The parent runs out of descriptors while forking: forks fail with EMFILE.
-  await overload(t, 40)
-})
+  await overload(t, start, 40)
+}, { only: starts([SPAWN]) })
 
-t.test('EMFILE at accept: under ulimit -n 64, 80 connections at once with --max-children 10', async (t) => {
+forEachStart('EMFILE at accept: under ulimit -n 64, 80 connections at once with --max-children 10', async (t, start) => {
   // Ten children, and the queue holds the rest, accepted, until accept() itself fails with EMFILE.
-  await overload(t, 10)
-})
+  await overload(t, start, 10)
+}, { only: starts([SPAWN]) })
