@@ -102,23 +102,6 @@ export const spawnStarter = (credentials: Credentials | null): Starter => ({
 })
 
 /**
- * Signals a child, or with `group` the process group it leads. One that leads
- * none (a zygote's Node child is in the zygote's group) is signalled alone;
- * one that is gone already, not at all. Only call it for a child not yet
- * reaped: until then its pid, and the group of that id, are still its own.
- */
-export const signalProcess = (pid: number, signal: NodeJS.Signals, group: boolean): void => {
-  for (const target of group ? [-pid, pid] : [pid]) {
-    try {
-      process.kill(target, signal)
-      return
-    } catch {
-      // no such group, or gone already
-    }
-  }
-}
-
-/**
  * How this server makes its children: `--start spawn` (child_process.fork)
  * or `--start zygote` (lib/zygote-starter.ts), as a factory the parent calls
  * with what a starter needs of it. Tests may name a module in
@@ -138,4 +121,21 @@ export const chooseStarter = async (options: Pick<Options, 'start' | 'credential
   if (test === undefined) return make
   const module = (await import(pathToFileURL(test).href)) as { default: (starter: Starter) => Starter }
   return (parts) => module.default(make(parts))
+}
+
+/**
+ * Signals a child, or with `group` the process group it leads. One that leads
+ * none (a zygote's Node child is in the zygote's group) is signalled alone;
+ * one that is gone already, not at all. Only call it for a child not yet
+ * reaped: until then its pid, and the group of that id, are still its own.
+ */
+export const signalProcess = (pid: number, signal: NodeJS.Signals, group: boolean): void => {
+  for (const target of group ? [-pid, pid] : [pid]) {
+    try {
+      process.kill(target, signal)
+      return
+    } catch {
+      // no such group, or gone already
+    }
+  }
 }
