@@ -152,9 +152,8 @@ export const KILL_AFTER_MS = 2000
 
 /**
  * Each child leads a process group of its own (it was started detached, or,
- * forked by a zygote, with --exec it made one), with whatever it started: the
- * --exec program, or a handler's own processes. (A zygote's Node child is in
- * the zygote's group: it alone is signalled.)
+ * forked by a zygote, it made one), with whatever it started: the --exec
+ * program, or a handler's own processes.
  * SIGKILL, which a child cannot pass on, goes to the whole group, and so does
  * everything sent to a prefork worker; a busy child passes SIGTERM on to its
  * program itself.

@@ -125,8 +125,8 @@ export const chooseStarter = async (options: Pick<Options, 'start' | 'credential
 
 /**
  * Signals a child, or with `group` the process group it leads. One that leads
- * none (a zygote's Node child is in the zygote's group) is signalled alone;
- * one that is gone already, not at all. Only call it for a child not yet
+ * none yet (a zygote's child makes its group just after the fork) is
+ * signalled alone; one that is gone already, not at all. Only call it for a child not yet
  * reaped: until then its pid, and the group of that id, are still its own.
  */
 export const signalProcess = (pid: number, signal: NodeJS.Signals, group: boolean): void => {

@@ -52,6 +52,8 @@ export interface Addon {
    * program) or 126.
    */
   execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): never
+  /** setpgid(0, 0): this process leads a process group of its own. */
+  leadGroup(): void
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

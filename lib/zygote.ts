@@ -102,8 +102,8 @@ class Zygote {
   }
 
   // Orphaned, as a spawned child is (child.ts): its connections may go on
-  // until the deadline; what is left then is killed, with its group (an
-  // --exec program's), and the zygote exits once it has reaped them.
+  // until the deadline; what is left then is killed, with its process group,
+  // and the zygote exits once it has reaped them.
   orphan(seconds: number): void {
     this.trace('zygote %d: parent gone, %d children have %ds left', process.pid, this.#live.size, seconds)
     setTimeout(() => {
@@ -116,6 +116,8 @@ class Zygote {
   private serve(info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
     this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
     if (this.handler === null) return process.exit(70) // not reached: --exec children exec
+    // A group of its own, as a spawned child has: SIGKILL to the group reaches what the handler starts.
+    this.addon.leadGroup()
     const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
     void runConnection(socket, info, spec, this.handler, this.trace).then((status) => process.exit(status))
   }

@@ -16,6 +16,7 @@
  *   execProgram(fd, file, argv, env) -> in a forked child: fd as stdin and
  *                          stdout, a session of its own, default signals, then
  *                          execvp; never returns (127 or 126 when it fails)
+ *   leadGroup()         -> setpgid(0, 0): a process group of its own
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -344,11 +345,18 @@ static napi_value js_exec_program(napi_env env, napi_callback_info info) {
   _exit(err == ENOENT ? 127 : 126);
 }
 
+/* setpgid(0, 0), in a forked child: a process group of its own, as a spawned child has, for what it starts. */
+static napi_value js_lead_group(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (setpgid(0, 0) < 0) return throw_errno(env, "setpgid", errno);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
-    {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program},
+    {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
-import { SERVER, outsideTap, startServer, stopServer } from '../fixtures/server.js'
+import { SERVER, alive, exitedWithin, outsideTap, startServer, stopServer } from '../fixtures/server.js'
 import { anyStart, forEachStart } from '../fixtures/starts.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/handlers/${name}`, import.meta.url))
@@ -36,6 +36,17 @@ forEachStart('--max-lifetime kills a child that ignores SIGTERM 2 s later', asyn
   const at = Date.now()
   await server.waitFor(new RegExp(`^end ${pid} signal SIGKILL$`), server.lines.indexOf(warned.input))
   t.ok(Date.now() - at >= 1500, 'SIGKILL came about 2 s after the SIGTERM')
+  socket.destroy()
+  await stopServer(server)
+})
+
+forEachStart("--max-lifetime's SIGKILL reaches what the child started too: its process group", async (t, start) => {
+  const server = await startServer(t, [...start.args, '--max-lifetime', '1', '--handler', fixture('spawner.js'), '-v'])
+  const socket = await open(server.port)
+  const { pid, sleeper } = JSON.parse(await readLine(socket)) as { pid: number; sleeper: number }
+  t.ok(alive(sleeper), 'the child started a process')
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGKILL$`))
+  t.ok(await exitedWithin(sleeper, 5000), 'which was killed with it')
   socket.destroy()
   await stopServer(server)
 })
