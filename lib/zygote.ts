@@ -17,6 +17,7 @@ import type { RawHandle } from './raw-handle.js'
 import type { Handler } from './services/index.js'
 import type { Trace } from './trace.js'
 import { forkChild, loadWarmFork, reap, type Addon } from './warm-fork.js'
+import { warmUp } from './zygote-warm-up.js'
 
 export interface ZygoteControls {
   /** The parent sent a socket: fork a child to serve it. */
@@ -44,6 +45,7 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   } catch (err) {
     return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
   }
+  if (handler !== null && spec.handler === null) await warmUp(handler, spec, trace)
   const test = await forkSelfTest(addon, { children: 4 })
   if (!test.ok) return unfit(`the fork self-test failed: ${test.reason}`)
   trace('zygote %d ready: self-test %d ms', process.pid, test.ms)
