@@ -1,5 +1,5 @@
 // Is a real fork(2) safe in this process, on this Node? Everything it leans
-// on is a Node internal (ZYGOTE.md, hazard 7), so the answer is measured, not
+// on is a Node internal (docs/warm-fork.md), so the answer is measured, not
 // assumed: warm up the way a long-lived zygote does (a big heap, full GCs, a
 // function tiered up), fork children that do the same, and see every one of
 // them finish with status 0 and draw fresh random numbers. It never hangs:

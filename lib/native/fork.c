@@ -3,7 +3,7 @@
  * around it that Node does not offer (lib/warm-fork.ts is the typed face).
  *
  * Linux only. Call it from the main thread of a process started with the
- * flags in lib/warm-fork.ts (zygoteFlags); ZYGOTE.md tells the hazards.
+ * flags in lib/warm-fork.ts (zygoteFlags); docs/warm-fork.md tells the hazards.
  *
  *   fork()              -> pid in the parent, 0 in the child; throws on failure
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed
