@@ -110,13 +110,14 @@ const throughputTable = (rows: readonly ThroughputResult[]): string =>
 
 const memoryTable = (rows: readonly MemoryResult[]): string =>
   table(
-    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'processes', 'errors', 'note'],
+    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'per new process kB', 'processes', 'errors', 'note'],
     rows.map((r) => [
       r.model,
       String(r.connections),
       num(r.pssMB),
       num(r.idlePssMB),
       num(r.perConnKB),
+      r.perChildKB === undefined ? '' : `${num(r.perChildKB)} (${r.newProcesses ?? 0})`,
       String(r.processes),
       String(r.errors),
       r.reason ? `n/a: ${cell(r.reason)}` : '',
@@ -173,7 +174,11 @@ export const markdown = (report: Report): string => {
   const t = of(results, 'throughput')
   add('Throughput: long connections streaming', throughputTable(t), t.length)
   const m = of(results, 'memory')
-  add('Memory: PSS over the server process tree, idle connections held', memoryTable(m), m.length)
+  add(
+    'Memory: PSS over the server process tree, idle connections held',
+    `${memoryTable(m)}\n\nPer new process: the mean PSS of the processes that were not there with no connection (a child per held connection), and how many.`,
+    m.length,
+  )
   const s = of(results, 'spread')
   add('Spread of connections over prefork workers', spreadTable(s), s.length)
   const f = of(results, 'forkcost')

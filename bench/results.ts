@@ -106,6 +106,14 @@ export interface MemoryResult extends Unmeasured {
   readonly idlePssMB: Figure
   /** (pssMB - idlePssMB) / connections held, in kB: what one more connection costs. */
   readonly perConnKB: Figure
+  /**
+   * The mean PSS, in kB, of the processes that were not there with no
+   * connection (a child per held connection, for the models that fork one);
+   * absent where none appeared (prefork, node-single).
+   */
+  readonly perChildKB?: Figure
+  /** How many processes perChildKB averages over. */
+  readonly newProcesses?: number
   /** Processes counted: the parent, a child per connection, and for fork+spares its spares too. */
   readonly processes: number
   readonly errors: number
