@@ -160,7 +160,8 @@ export const markdown = (report: Report): string => {
   const c = all.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
   add(
     'Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)',
-    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
+    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`; exec with \`--exec -- cat\`; the (zygote) rows with \`--start zygote\`, ` +
+      `a real fork(2) of a warm process; tcpserver+cat is ucspi-tcp's tcpserver running cat. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
     c.length,
   )
   const b = all.filter((r): r is BareForkResult => r.model === 'bare-fork')

@@ -1,8 +1,24 @@
 // The shape of bench/results/*.json: { machine, settings, results, targets }.
 import type { Recorded } from './settings.js'
 
-/** The servers under test. `fork+spares` is the fork model with `--spares 8`. */
-export const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork'] as const
+/**
+ * The servers under test. `fork+spares` is the fork model with `--spares 8`;
+ * `exec` runs `cat` per connection (`--exec -- cat`); the `(zygote)` rows are
+ * the same under `--start zygote`, a real fork(2) of a warm process (they need
+ * the native addon). `tcpserver+cat` is ucspi-tcp's tcpserver running cat.
+ */
+export const MODELS = [
+  'fork',
+  'fork+spares',
+  'fork (zygote)',
+  'exec',
+  'exec (zygote)',
+  'prefork',
+  'node-single',
+  'python-forking',
+  'tcpserver+cat',
+  'c-fork',
+] as const
 export type ModelName = (typeof MODELS)[number]
 
 /** Not a server: a process that forks empty children in a loop, the fork model's ceiling. */
@@ -49,7 +65,8 @@ export interface ConnRateResult extends Driven {
   readonly connections: number
   readonly seconds: number
   /**
-   * fork and fork+spares only: the server's parent process's own CPU time
+   * forkserver's fork models only (fork, fork+spares, the exec and zygote
+   * rows): the server's parent process's own CPU time
    * (utime + stime from /proc/PID/stat, 10 ms ticks; its children not
    * included) over the window, divided by `connections`.
    */

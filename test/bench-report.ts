@@ -84,3 +84,21 @@ t.test('the results go to the folder given, JSON with null for what was not meas
   t.match(json, /"mbPerSec": null,\n\s*"reason": "no byte was echoed/, 'null, then why')
   t.same(JSON.parse(json), JSON.parse(JSON.stringify(report)), 'the whole report')
 })
+
+t.test("the zygote's rows and the peers they are measured against are in the tables, and what each runs is said", async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  t.same(row(md, 'Connection rate', 'fork (zygote) | 8 |').slice(0, 3), ['fork (zygote)', '8', '400'])
+  t.equal(row(md, 'Connection rate', 'fork (zygote) | 8 |')[8], '0.4', "the parent's CPU per connection")
+  t.same(row(md, 'Connection rate', 'exec (zygote) | 8 |').slice(0, 3), ['exec (zygote)', '8', '900'])
+  t.same(row(md, 'Connection rate', 'tcpserver+cat | 8 |').slice(0, 3), ['tcpserver+cat', '8', '1500'])
+  t.equal(row(md, 'Connection rate', 'tcpserver+cat | 8 |')[8], '', 'no parent CPU for a peer')
+  t.match(md, 'the (zygote) rows with `--start zygote`', 'the note under the table says how they run')
+  t.match(md, "tcpserver+cat is ucspi-tcp's tcpserver running cat")
+})
+
+t.test("the memory table gives the mean PSS of the held connections' new processes, and how many, where there are some", async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  const zygote = row(md, 'Memory', 'fork (zygote) | 40 |')
+  t.same(zygote.slice(4, 7), ['2688', '2600 (40)', '42'], 'per connection, per new process (of 40), processes')
+  t.equal(row(md, 'Memory', 'prefork | 10 |')[5], '', 'prefork brings no process per connection: blank, not 0')
+})

@@ -23,8 +23,13 @@ const QUICK_DIR = join(ROOT, 'bench', 'results', 'quick')
 const COMMITTED = ['latest.json', 'latest.svg'].map((f) => join(ROOT, 'bench', 'results', f))
 const QUICK_LABEL = 'QUICK run (5 samples): not a result'
 
-const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork']
-const PEERS = ['python-forking', 'c-fork']
+const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
+const PEERS = ['python-forking', 'tcpserver+cat', 'c-fork']
+/** Skipped, with the reason, where the native addon is not built (bench/models.ts). */
+const ZYGOTE_MODELS = ['fork (zygote)', 'exec (zygote)']
+/** forkserver's fork models, whose parent's CPU time per connection is reported. */
+const FORK_MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)']
+const NATIVE_ADDON = join(ROOT, 'dist', 'native', 'forkserver.node')
 const CONCURRENCIES = [1, 8, 32]
 const MEMORY_LEVELS = [10, 40]
 const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child']
@@ -228,6 +233,9 @@ t.test('the JSON holds every model, scenario and concurrency, each figure a numb
       if (model === 'fork+spares') {
         t.notOk(hasSpares, 'fork+spares may be skipped only while the server has no --spares')
         t.match(skipped.reason, /spares/, 'the skip says the option is missing')
+      } else if (ZYGOTE_MODELS.includes(model)) {
+        t.notOk(existsSync(NATIVE_ADDON), `${model} may be skipped only while the native addon is not built`)
+        t.match(skipped.reason, /native addon|--start zygote is unavailable/, 'the skip says why the zygote cannot be had')
       } else {
         t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
       }
@@ -241,7 +249,7 @@ t.test('the JSON holds every model, scenario and concurrency, each figure a numb
       t.same(notFinite(row, ['errors', 'connections', 'loadgenCpuPct']), [], `${model} c=${concurrency} counts`)
       t.same(notFigures(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms']), [], `${model} c=${concurrency} figures`)
       t.equal(row !== undefined && 'loadgenBound' in row && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
-      if (model === 'fork' || model === 'fork+spares') {
+      if (FORK_MODELS.includes(model)) {
         t.same(notFigures(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
       }
       if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
