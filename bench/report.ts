@@ -91,15 +91,18 @@ const startupTable = (rows: readonly StartupResult[]): string =>
     rows.map((r) => [r.model, num(r.startMs), num(r.startP90Ms), START_MEANS[r.model], num(r.rssMiB), num(r.pssMiB), num(r.privateMiB), String(r.samples)]),
   )
 
+/** The last two cells of a target's row: its limit, and whether it was met. A comparison of null is printed, never judged. */
+const verdict = (r: Target): [string, string] => {
+  if (r.measured === null) return [r.comparison === null ? '' : 'n/a', `not measured (${cell(r.reason ?? '')})`]
+  if (r.comparison === null) return ['', 'printed only']
+  const limit = r.limit === null ? 'n/a' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`
+  return [limit, r.met === null ? `not measured (${cell(r.reason ?? '')})` : r.met ? 'met' : '**missed**']
+}
+
 const targetsTable = (rows: readonly Target[]): string =>
   table(
     ['target', 'measured', 'target', 'met?'],
-    rows.map((r) => [
-      r.text,
-      r.measured === null ? 'n/a' : `${num(r.measured)} ${r.unit}`,
-      r.limit === null ? 'n/a' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`,
-      r.met === null ? `not measured (${cell(r.reason ?? '')})` : r.met ? 'met' : '**missed**',
-    ]),
+    rows.map((r) => [r.text, r.measured === null ? 'n/a' : `${num(r.measured)} ${r.unit}`, ...verdict(r)]),
   )
 
 const throughputTable = (rows: readonly ThroughputResult[]): string =>

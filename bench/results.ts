@@ -224,10 +224,12 @@ export interface Machine {
 }
 
 /**
- * One of the goals from the spares issue, checked against this run: `met` is
- * `measured <= limit` or `measured >= limit`, as `comparison` says. When a
- * figure it needs was not measured (a model skipped or failed), `measured`,
- * `limit` and `met` are null and `reason` says why.
+ * One of the goals from the spares and zygote issues, checked against this
+ * run: `met` is `measured <= limit` or `measured >= limit`, as `comparison`
+ * says. When a figure it needs was not measured (a model skipped or failed),
+ * `measured`, `limit` and `met` are null and `reason` says why. A
+ * `comparison` of null is a figure printed beside the targets and never
+ * judged: its `limit` and `met` are always null.
  */
 export interface Target {
   /** Stable key, e.g. 'child-start'. */
@@ -235,7 +237,7 @@ export interface Target {
   /** What is compared, in words: 'forkserver-child startMs ≤ 1.1 × empty-child startMs'. */
   readonly text: string
   readonly unit: string
-  readonly comparison: '<=' | '>='
+  readonly comparison: '<=' | '>=' | null
   readonly measured: number | null
   readonly limit: number | null
   readonly met: boolean | null

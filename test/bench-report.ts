@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { markdown, num, writeResults } from '../bench/report.js'
+import type { Result } from '../bench/results.js'
+import { targets } from '../bench/targets.js'
 import { fakeReport, UNMEASURED_REASON } from './fixtures/bench-report.js'
 
 const QUICK = 'QUICK run (5 samples): not a result'
@@ -101,4 +103,23 @@ t.test("the memory table gives the mean PSS of the held connections' new process
   const zygote = row(md, 'Memory', 'fork (zygote) | 40 |')
   t.same(zygote.slice(4, 7), ['2688', '2600 (40)', '42'], 'per connection, per new process (of 40), processes')
   t.equal(row(md, 'Memory', 'prefork | 10 |')[5], '', 'prefork brings no process per connection: blank, not 0')
+})
+
+t.test("the targets table gives the zygote's ratios: to spawn's rate, judged, and to python-forking's, printed only", async (t) => {
+  const report = fakeReport({ quick: false })
+  const fork8: Result = {
+    model: 'fork', scenario: 'connrate', concurrency: 8, connsPerSec: 25, p50Ms: 300, p90Ms: 350, p99Ms: 400,
+    errors: 0, connections: 100, seconds: 4, loadgenCpuPct: 2, loadgenBound: false, parentCpuMsPerConn: 3,
+  }
+  const results = [...report.results, fork8]
+  const md = markdown({ ...report, results, targets: targets(results) })
+  t.same(row(md, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ fork').slice(1), ['16 ×', '≥ 8 ×', 'met'])
+  t.same(row(md, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ python-forking').slice(1), ['0.3 ×', '', 'printed only'])
+  t.same(row(md, 'Targets', 'fork (zygote) p50Ms (c=1)').slice(1), ['6.1 ms', '≤ 8 ms', 'met'])
+  t.same(row(md, 'Targets', 'exec (zygote) connsPerSec (c=8)').slice(1), ['900 conn/s', '≥ 750 conn/s', 'met'])
+  t.same(row(md, 'Targets', 'fork (zygote) mean PSS per held child (40 idle conns)').slice(1), ['2.54 MiB', '≤ 3 MiB', 'met'])
+  // python-forking skipped: the printed ratio is not measured, and says why.
+  const noPython: Result[] = [...results.filter((r) => r.model !== 'python-forking'), { model: 'python-forking', scenario: 'skipped', reason: 'python3 not found' }]
+  const skipped = markdown({ ...report, results: noPython, targets: targets(noPython) })
+  t.same(row(skipped, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ python-forking').slice(1), ['n/a', '', 'not measured (python-forking skipped: python3 not found)'])
 })
