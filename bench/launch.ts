@@ -63,6 +63,38 @@ const watchOutput = (proc: ChildProcess, spec: ServerSpec, options: LaunchOption
   return lines
 }
 
+/** The process's end, by 'exit' or by 'error' (it never started). */
+const watchExit = (proc: ChildProcess): { readonly gone: Promise<void>; readonly exited: () => boolean } => {
+  let exited = false
+  const gone = new Promise<void>((resolve) => {
+    const done = (): void => {
+      exited = true
+      resolve()
+    }
+    proc.once('exit', done)
+    proc.once('error', done)
+  })
+  return { gone, exited: () => exited }
+}
+
+/**
+ * SIGKILL for a server and all it started. Children first, while the server
+ * may still reap them: a process whose parent is gone is left to init, which
+ * here reaps nothing. Once the server is gone its pid may be reused, so only
+ * the mark is trusted then.
+ */
+const killTree = (pid: number, exited: () => boolean, mark: string): void => {
+  if (pid > 0 && !exited()) descendants(pid).forEach(killNow)
+  for (const p of marked(mark)) killNow(p)
+  if (pid > 1 && !exited()) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // the group is gone
+    }
+  }
+}
+
 export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Promise<Server> => {
   assertOpen()
   // Marks the server and, through the environment they inherit, everything it
@@ -76,47 +108,24 @@ export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Pro
     env: { ...process.env, FORKSERVER_BENCH_SERVER: id },
   })
   const pid = proc.pid ?? -1
-  let exited = false
-  const gone = new Promise<void>((resolve) => {
-    proc.once('exit', () => {
-      exited = true
-      resolve()
-    })
-    proc.once('error', () => {
-      exited = true
-      resolve()
-    })
-  })
+  const end = watchExit(proc)
   let onReady: ((port: number) => void) | null = null
   const lines = watchOutput(proc, spec, options, (port) => onReady?.(port))
   const tail = (): string => lines.join('\n')
 
-  const killEverything = (): void => {
-    // Children first, while the server may still reap them: a process whose
-    // parent is gone is left to init, which here reaps nothing. Once the
-    // server is gone its pid may be reused, so only the mark is trusted then.
-    if (pid > 0 && !exited) descendants(pid).forEach(killNow)
-    for (const p of marked(mark)) killNow(p)
-    if (pid > 1 && !exited) {
-      try {
-        process.kill(-pid, 'SIGKILL')
-      } catch {
-        // the group is gone
-      }
-    }
-  }
+  const killEverything = (): void => killTree(pid, end.exited, mark)
 
   let stopping: Promise<void> | null = null
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      if (pid > 0 && !exited) {
+      if (pid > 0 && !end.exited()) {
         // Let connection children finish and be reaped by the server itself.
         await waitUntil(() => descendants(pid).length <= spec.resident, 3000)
         proc.kill('SIGTERM')
-        await waitUntil(() => exited, 5000)
+        await waitUntil(end.exited, 5000)
       }
       killEverything()
-      await waitUntil(() => exited && marked(mark).every((p) => !running(p)), 3000)
+      await waitUntil(() => end.exited() && marked(mark).every((p) => !running(p)), 3000)
       proc.stderr?.destroy()
       proc.stdout?.destroy()
       disown()
@@ -139,7 +148,7 @@ export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Pro
       resolve({ pid, port, tail, stop })
     }
     proc.once('error', (err) => fail(`${spec.command}: ${err.message}`))
-    void gone.then(() => {
+    void end.gone.then(() => {
       // Let the last stderr lines arrive before saying why it ended.
       if (onReady) setTimeout(() => fail(`exited before listening (status ${proc.exitCode ?? proc.signalCode})`), 100)
     })
