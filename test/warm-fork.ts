@@ -1,11 +1,12 @@
 // The addon and its loader: a real fork(2) returns twice, and reap() brings
 // each child's end back. The forks run in a helper process started with the
 // zygote's flags (fixtures/warm-fork.ts), never in tap's own process.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadWarmFork, zygoteFlags } from '../lib/warm-fork.js'
+import { forkSafeFlags, loadWarmFork, zygoteFlags } from '../lib/warm-fork.js'
 import { runHelper, skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 const skip = skipUnlessBuilt()
@@ -27,8 +28,11 @@ t.test('says why when the file is there but is no addon', async (t) => {
   t.match(loaded.reason, /^cannot load .*forkserver\.node: /)
 })
 
-t.test('the zygote flags are --single-threaded', async (t) => {
-  t.same(zygoteFlags, ['--single-threaded'])
+t.test('the zygote is started with the flag that makes forking safe, and V8 accepts all its flags', async (t) => {
+  t.ok(forkSafeFlags.every((flag) => zygoteFlags.includes(flag)), 'the safe flags are among the zygote flags')
+  const node = spawnSync(process.execPath, [...zygoteFlags, '-e', ''], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+  t.equal(node.stderr, '', 'no warning about a flag')
+  t.equal(node.status, 0)
 })
 
 t.test('loads the built addon, made for this very Node', { skip }, async (t) => {
