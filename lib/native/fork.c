@@ -13,11 +13,9 @@
  *   getpid()            -> the real pid (process.pid is cached at start-up)
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
- *   execProgram(fd, file, argv, env, failure) -> in a forked child: fd as
- *                          stdin and stdout, a session of its own, default
- *                          signals, then execvp; never returns: when it fails,
- *                          the line `failure` (a printf format: %1$d the pid,
- *                          %2$s how, %3$s strerror) and _exit 127 or 126
+ *   execProgram(fd, file, argv, env, failure) -> in a forked child: fd as stdin
+ *                          and stdout, a session of its own, default signals, execvp;
+ *                          never returns (when it fails: `failure`, _exit 127 or 126)
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
