@@ -15,7 +15,7 @@ t.test('says "not built", and loads nothing, when the addon file is absent', asy
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const loaded = loadWarmFork(join(dir, 'forkserver.node'))
   t.equal(loaded.addon, null)
-  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it$/)
+  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it \(installed: sh lib\/native\/build\.sh\)$/)
 })
 
 t.test('says why when the file is there but is no addon', async (t) => {
