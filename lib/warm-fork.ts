@@ -61,10 +61,10 @@ export interface Addon {
    * In a forked child: `fd` as stdin and stdout, a session of its own, every
    * signal at its default and unblocked, every other descriptor above 2
    * closed, then execvp(file, argv) with `env` (`NAME=value` each). Never
-   * returns: when the exec fails, one warning line and _exit 127 (no such
-   * program) or 126.
+   * returns: when the exec fails, `failure` on stderr (lib/exec.ts's
+   * notStartedFormat) and _exit 127 (no such program) or 126.
    */
-  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): never
+  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[], failure: string): never
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }
@@ -87,7 +87,7 @@ const addonFile = (): string => {
 /** Loads the addon, or says why it cannot be had (not Linux, not built, built for another Node). */
 export const loadWarmFork = (file: string = addonFile()): Loaded => {
   if (process.platform !== 'linux') return { addon: null, reason: `a real fork(2) needs Linux, not ${process.platform}` }
-  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it` }
+  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it (installed: sh lib/native/build.sh)` }
   let addon: Addon
   try {
     addon = createRequire(import.meta.url)(file) as Addon
@@ -95,7 +95,7 @@ export const loadWarmFork = (file: string = addonFile()): Loaded => {
     return { addon: null, reason: `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}` }
   }
   // It leans on Node's internals (the embedder API, V8's threads): only the Node it was built for will do.
-  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again` }
+  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again (installed: sh lib/native/build.sh)` }
   return { addon, reason: null }
 }
 
