@@ -18,28 +18,19 @@ build: $(STAMP) native
 	npx tsc -p tsconfig.json
 
 # The fork(2) addon behind --start zygote (lib/native/, lib/warm-fork.ts),
-# built with the system compiler against the running Node's own headers: no
-# node-gyp, no download. It is optional: without a compiler, or when the
-# compile fails, the build goes on and says so in one line.
+# built by lib/native/build.sh with the system compiler against the running
+# Node's own headers: no node-gyp, no download. The installed package runs the
+# same script (package.json's "install"). It is optional: without a compiler,
+# or when the compile fails, the build goes on and says so in one line.
 NATIVE := dist/native/forkserver.node
-NATIVE_SRC := lib/native/fork.c lib/native/park.cc lib/native/park.h
-NODE_INCLUDE = $(shell node -p "require('path').resolve(process.execPath, '../../include/node')")
+NATIVE_SRC := lib/native/fork.c lib/native/park.cc lib/native/park.h lib/native/build.sh
 CC ?= cc
 CXX ?= c++
 
 native: $(NATIVE)
 
 $(NATIVE): $(NATIVE_SRC)
-	@mkdir -p dist/native
-	@rm -f $@
-	@if ! command -v $(CC) >/dev/null || ! command -v $(CXX) >/dev/null; then \
-		echo "forkserver: no C compiler: --start zygote is unavailable"; \
-	elif ! { $(CC) -O2 -fPIC -Wall -I$(NODE_INCLUDE) -c lib/native/fork.c -o dist/native/fork.o && \
-		$(CXX) -O2 -fPIC -Wall -std=c++17 -I$(NODE_INCLUDE) -c lib/native/park.cc -o dist/native/park.o && \
-		$(CXX) -shared -o $@.tmp dist/native/fork.o dist/native/park.o && mv $@.tmp $@; } \
-		> dist/native/build.log 2>&1; then \
-		echo "forkserver: the native addon did not compile (dist/native/build.log): --start zygote is unavailable"; \
-	fi
+	@CC='$(CC)' CXX='$(CXX)' sh lib/native/build.sh
 
 run: build
 	@echo "forkserver: from a second terminal, connect with:  nc -N $(HOST) $(PORT)   (Ctrl-C here stops the server)"

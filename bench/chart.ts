@@ -4,29 +4,51 @@
 // bare-fork (forks of an empty child, no connection) is in the rate panel as
 // forks/s; its latency, fork to exit, is not an echo's and stays out of the other.
 // A figure that could not be measured is drawn as n/a, not as a bar of 0.
-import { MODELS, type BareFork, type BareForkResult, type ConnRateResult, type Figure, type ModelName, type Report } from './results.js'
+import { type BareFork, type BareForkResult, type ConnRateResult, type Figure, type ModelName, type Report } from './results.js'
 import { quickLabel } from './settings.js'
 
 type Row = ConnRateResult | BareForkResult
 type Shown = ModelName | BareFork
 
-const WIDTH = 1180
+// Wide enough for eleven bars a group, each with its figure above it.
+const WIDTH = 1500
 const HEIGHT = 520
 const PLOT_TOP = 100
 const PLOT_BOTTOM = 380
-const PANEL_WIDTH = 490
-const PANELS_X = [80, 670] as const
+const PANEL_WIDTH = 650
+const PANELS_X = [80, 830] as const
 const RATIO_FOR_LOG = 20
-/** Left to right in each group: bare-fork beside the fork models it bounds. */
-const ORDER: readonly Shown[] = ['fork', 'fork+spares', 'bare-fork', ...MODELS.filter((m) => m !== 'fork' && m !== 'fork+spares')]
+/**
+ * Left to right in each group: the models that start a Node per connection
+ * with bare-fork, which bounds them; the two that serve many connections per
+ * process; then those that fork(2) a warm process, the zygote's beside the
+ * peers it is measured against: python-forking, tcpserver+cat and c-fork.
+ */
+export const ORDER: readonly Shown[] = [
+  'fork',
+  'fork+spares',
+  'exec',
+  'bare-fork',
+  'prefork',
+  'node-single',
+  'fork (zygote)',
+  'exec (zygote)',
+  'python-forking',
+  'tcpserver+cat',
+  'c-fork',
+]
 
 const COLORS: Record<Shown, string> = {
   fork: '#d62728',
   'fork+spares': '#ff7f0e',
+  exec: '#8c564b',
   'bare-fork': '#e377c2',
   prefork: '#1f77b4',
   'node-single': '#2ca02c',
+  'fork (zygote)': '#bcbd22',
+  'exec (zygote)': '#17becf',
   'python-forking': '#9467bd',
+  'tcpserver+cat': '#393b79',
   'c-fork': '#7f7f7f',
 }
 

@@ -18,9 +18,24 @@ export interface TreeMemory {
   readonly pssKB: number
   /** Processes that were counted. */
   readonly processes: number
+  /** Each counted process's PSS in kB, by pid. */
+  readonly byPid: ReadonlyMap<number, number>
 }
 
 export const treePss = (root: number): TreeMemory => {
-  const sizes = [root, ...descendants(root)].map(pssKB).filter((kb) => kb !== null)
-  return { pssKB: sizes.reduce((sum, kb) => sum + kb, 0), processes: sizes.length }
+  const byPid = new Map<number, number>()
+  for (const pid of [root, ...descendants(root)]) {
+    const kb = pssKB(pid)
+    if (kb !== null) byPid.set(pid, kb)
+  }
+  return { pssKB: [...byPid.values()].reduce((sum, kb) => sum + kb, 0), processes: byPid.size, byPid }
+}
+
+/**
+ * The processes of `held` that `idle` did not have (the children of held
+ * connections), and their mean PSS in kB; null when there are none.
+ */
+export const newProcessPss = (idle: TreeMemory, held: TreeMemory): { readonly count: number; readonly meanKB: number | null } => {
+  const fresh = [...held.byPid].filter(([pid]) => !idle.byPid.has(pid)).map(([, kb]) => kb)
+  return { count: fresh.length, meanKB: fresh.length > 0 ? fresh.reduce((sum, kb) => sum + kb, 0) / fresh.length : null }
 }

@@ -1,7 +1,7 @@
 // The servers under test, how each is started, and whether this machine can
 // run it: a peer without its tool is skipped with the reason.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { launch, type ServerSpec } from './launch.js'
 import type { ModelName } from './results.js'
@@ -14,6 +14,8 @@ const PYTHON_PEER = path('../../bench/peers/python-forking.py')
 const C_PEER = path('../../bench/peers/c-fork.c')
 const C_BINARY_DIR = path('./peers/')
 const C_BINARY = path('./peers/c-fork')
+/** The fork(2) addon that --start zygote needs (the Makefile's native target). */
+export const NATIVE_ADDON = path('../native/forkserver.node')
 
 export interface Model {
   readonly name: ModelName
@@ -77,10 +79,55 @@ const withSpares = async (): Promise<Availability> => {
   return { ok: true, model }
 }
 
+/** cat per connection, with the connection as its stdin and stdout: the exec rows, and tcpserver's. */
+const CAT = ['--exec', '--', 'cat'] as const
+const ZYGOTE = ['--start', 'zygote'] as const
+const ZYGOTE_UNAVAILABLE = /--start zygote is unavailable/
+
+/**
+ * fork (zygote) and exec (zygote): --start zygote, its echo service and
+ * cat. The zygote lives as long as the server: it is resident. Both are
+ * skipped, with the reason, when `addon` is not built, or when the server
+ * says the zygote cannot be had on this machine (found by starting it once);
+ * any other failure to start leaves them in, so that their scenarios fail and say why.
+ */
+export const zygoteModels = async (addon: string = NATIVE_ADDON): Promise<readonly [Availability, Availability]> => {
+  const fork: Model = { name: 'fork (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE], 1), parentCpu: true }
+  const exec: Model = { name: 'exec (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE, ...CAT], 1), parentCpu: true }
+  const skipBoth = (reason: string): readonly [Availability, Availability] => [
+    { ok: false, name: fork.name, reason },
+    { ok: false, name: exec.name, reason },
+  ]
+  if (!existsSync(addon)) return skipBoth(`the native addon is not built (no ${addon}; \`make build\` compiles it when cc and c++ are there)`)
+  try {
+    const probe = await launch(fork.spec, { readyMs: 10_000 })
+    await probe.stop()
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    const line = why.split('\n').find((l) => ZYGOTE_UNAVAILABLE.test(l))
+    if (line !== undefined) return skipBoth(line.trim())
+  }
+  return [
+    { ok: true, model: fork },
+    { ok: true, model: exec },
+  ]
+}
+
+/** ucspi-tcp's tcpserver running cat: no DNS or ident lookups (-H -R -l 0), -c as forkserver's --max-children. */
+const tcpserverCat = (): Availability => {
+  const run = spawnSync('tcpserver', [], { encoding: 'utf8', timeout: 10_000 })
+  // With no arguments it prints its usage and exits 100: found.
+  if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { ok: false, name: 'tcpserver+cat', reason: 'tcpserver not found (ucspi-tcp)' }
+  const args = ['-1', '-H', '-R', '-l', '0', '-c', '64', '127.0.0.1', '0', 'cat']
+  return { ok: true, model: { name: 'tcpserver+cat', spec: { command: 'tcpserver', args, resident: 0, portOnStdout: true } } }
+}
+
 export const availableModels = async (cpus: number): Promise<Availability[]> => {
-  // Started first, so that it runs while python3 and cc are looked at (they block this thread, not it).
+  // Started first, so that they run while python3 and cc are looked at (they block this thread, not them).
   const probingSpares = withSpares()
+  const probingZygote = zygoteModels()
   const fork: Availability = { ok: true, model: { name: 'fork', spec: node(FORK_ARGS), parentCpu: true } }
+  const exec: Availability = { ok: true, model: { name: 'exec', spec: node([...FORK_ARGS, ...CAT]), parentCpu: true } }
   const prefork: Availability = {
     ok: true,
     model: {
@@ -97,7 +144,8 @@ export const availableModels = async (cpus: number): Promise<Availability[]> => 
   const c: Availability = ccFailed
     ? { ok: false, name: 'c-fork', reason: ccFailed }
     : { ok: true, model: { name: 'c-fork', spec: { command: C_BINARY, args: ['0'], resident: 0 } } }
-  return [fork, await probingSpares, prefork, single, python, c]
+  const [forkZygote, execZygote] = await probingZygote
+  return [fork, await probingSpares, forkZygote, exec, execZygote, prefork, single, python, tcpserverCat(), c]
 }
 
 /** forkserver in prefork mode with -v, for the spread of connections over workers. */

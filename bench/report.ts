@@ -91,15 +91,18 @@ const startupTable = (rows: readonly StartupResult[]): string =>
     rows.map((r) => [r.model, num(r.startMs), num(r.startP90Ms), START_MEANS[r.model], num(r.rssMiB), num(r.pssMiB), num(r.privateMiB), String(r.samples)]),
   )
 
+/** The last two cells of a target's row: its limit, and whether it was met. A comparison of null is printed, never judged. */
+const verdict = (r: Target): [string, string] => {
+  if (r.measured === null) return [r.comparison === null ? '' : 'n/a', `not measured (${cell(r.reason ?? '')})`]
+  if (r.comparison === null) return ['', 'printed only']
+  const limit = r.limit === null ? 'n/a' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`
+  return [limit, r.met === null ? `not measured (${cell(r.reason ?? '')})` : r.met ? 'met' : '**missed**']
+}
+
 const targetsTable = (rows: readonly Target[]): string =>
   table(
     ['target', 'measured', 'target', 'met?'],
-    rows.map((r) => [
-      r.text,
-      r.measured === null ? 'n/a' : `${num(r.measured)} ${r.unit}`,
-      r.limit === null ? 'n/a' : `${r.comparison === '<=' ? '≤' : '≥'} ${num(r.limit)} ${r.unit}`,
-      r.met === null ? `not measured (${cell(r.reason ?? '')})` : r.met ? 'met' : '**missed**',
-    ]),
+    rows.map((r) => [r.text, r.measured === null ? 'n/a' : `${num(r.measured)} ${r.unit}`, ...verdict(r)]),
   )
 
 const throughputTable = (rows: readonly ThroughputResult[]): string =>
@@ -110,13 +113,14 @@ const throughputTable = (rows: readonly ThroughputResult[]): string =>
 
 const memoryTable = (rows: readonly MemoryResult[]): string =>
   table(
-    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'processes', 'errors', 'note'],
+    ['model', 'idle conns', 'PSS MB', 'PSS MB, no conn', 'per conn kB, over no conn', 'per new process kB', 'processes', 'errors', 'note'],
     rows.map((r) => [
       r.model,
       String(r.connections),
       num(r.pssMB),
       num(r.idlePssMB),
       num(r.perConnKB),
+      r.perChildKB === undefined ? '' : `${num(r.perChildKB)} (${r.newProcesses ?? 0})`,
       String(r.processes),
       String(r.errors),
       r.reason ? `n/a: ${cell(r.reason)}` : '',
@@ -159,7 +163,8 @@ export const markdown = (report: Report): string => {
   const c = all.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
   add(
     'Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)',
-    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
+    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`; exec with \`--exec -- cat\`; the (zygote) rows with \`--start zygote\`, ` +
+      `a real fork(2) of a warm process; tcpserver+cat is ucspi-tcp's tcpserver running cat. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
     c.length,
   )
   const b = all.filter((r): r is BareForkResult => r.model === 'bare-fork')
@@ -173,7 +178,11 @@ export const markdown = (report: Report): string => {
   const t = of(results, 'throughput')
   add('Throughput: long connections streaming', throughputTable(t), t.length)
   const m = of(results, 'memory')
-  add('Memory: PSS over the server process tree, idle connections held', memoryTable(m), m.length)
+  add(
+    'Memory: PSS over the server process tree, idle connections held',
+    `${memoryTable(m)}\n\nPer new process: the mean PSS of the processes that were not there with no connection (a child per held connection), and how many.`,
+    m.length,
+  )
   const s = of(results, 'spread')
   add('Spread of connections over prefork workers', spreadTable(s), s.length)
   const f = of(results, 'forkcost')

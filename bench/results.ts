@@ -1,8 +1,24 @@
 // The shape of bench/results/*.json: { machine, settings, results, targets }.
 import type { Recorded } from './settings.js'
 
-/** The servers under test. `fork+spares` is the fork model with `--spares 8`. */
-export const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork'] as const
+/**
+ * The servers under test. `fork+spares` is the fork model with `--spares 8`;
+ * `exec` runs `cat` per connection (`--exec -- cat`); the `(zygote)` rows are
+ * the same under `--start zygote`, a real fork(2) of a warm process (they need
+ * the native addon). `tcpserver+cat` is ucspi-tcp's tcpserver running cat.
+ */
+export const MODELS = [
+  'fork',
+  'fork+spares',
+  'fork (zygote)',
+  'exec',
+  'exec (zygote)',
+  'prefork',
+  'node-single',
+  'python-forking',
+  'tcpserver+cat',
+  'c-fork',
+] as const
 export type ModelName = (typeof MODELS)[number]
 
 /** Not a server: a process that forks empty children in a loop, the fork model's ceiling. */
@@ -49,7 +65,8 @@ export interface ConnRateResult extends Driven {
   readonly connections: number
   readonly seconds: number
   /**
-   * fork and fork+spares only: the server's parent process's own CPU time
+   * forkserver's fork models only (fork, fork+spares, the exec and zygote
+   * rows): the server's parent process's own CPU time
    * (utime + stime from /proc/PID/stat, 10 ms ticks; its children not
    * included) over the window, divided by `connections`.
    */
@@ -106,6 +123,14 @@ export interface MemoryResult extends Unmeasured {
   readonly idlePssMB: Figure
   /** (pssMB - idlePssMB) / connections held, in kB: what one more connection costs. */
   readonly perConnKB: Figure
+  /**
+   * The mean PSS, in kB, of the processes that were not there with no
+   * connection (a child per held connection, for the models that fork one);
+   * absent where none appeared (prefork, node-single).
+   */
+  readonly perChildKB?: Figure
+  /** How many processes perChildKB averages over. */
+  readonly newProcesses?: number
   /** Processes counted: the parent, a child per connection, and for fork+spares its spares too. */
   readonly processes: number
   readonly errors: number
@@ -199,10 +224,12 @@ export interface Machine {
 }
 
 /**
- * One of the goals from the spares issue, checked against this run: `met` is
- * `measured <= limit` or `measured >= limit`, as `comparison` says. When a
- * figure it needs was not measured (a model skipped or failed), `measured`,
- * `limit` and `met` are null and `reason` says why.
+ * One of the goals from the spares and zygote issues, checked against this
+ * run: `met` is `measured <= limit` or `measured >= limit`, as `comparison`
+ * says. When a figure it needs was not measured (a model skipped or failed),
+ * `measured`, `limit` and `met` are null and `reason` says why. A
+ * `comparison` of null is a figure printed beside the targets and never
+ * judged: its `limit` and `met` are always null.
  */
 export interface Target {
   /** Stable key, e.g. 'child-start'. */
@@ -210,7 +237,7 @@ export interface Target {
   /** What is compared, in words: 'forkserver-child startMs ≤ 1.1 × empty-child startMs'. */
   readonly text: string
   readonly unit: string
-  readonly comparison: '<=' | '>='
+  readonly comparison: '<=' | '>=' | null
   readonly measured: number | null
   readonly limit: number | null
   readonly met: boolean | null

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { launch, type LaunchOptions, type Server } from './launch.js'
 import { startLoadgen, type Loadgen } from './loadgen-client.js'
 import type { BareForkJob, ConnRateJob } from './loadgen-protocol.js'
-import { treePss } from './memory.js'
+import { newProcessPss, treePss } from './memory.js'
 import { verbose, type Model } from './models.js'
 import { children, descendants, sleep, waitQuiet, waitUntil } from './proctree.js'
 import type { Result } from './results.js'
@@ -161,6 +161,7 @@ export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit
       const r = await loadgen.run({ kind: 'hold', port: server.port, total: level, timeoutMs: 30_000 }, 30_000 + SLACK_MS)
       await settle(s, server.pid)
       const held = treePss(server.pid)
+      const fresh = newProcessPss(idle, held)
       const read = idle.processes > 0 && held.processes > 0
       const reasons = [
         read ? '' : `the server's memory could not be read (pid ${server.pid})`,
@@ -173,6 +174,8 @@ export const memory = (model: Model, s: Settings, progress: Progress, emit: Emit
         pssMB: held.processes > 0 ? round(held.pssKB / 1024, 2) : null,
         idlePssMB: idle.processes > 0 ? round(idle.pssKB / 1024, 2) : null,
         perConnKB: read ? per(held.pssKB - idle.pssKB, r.held, 1) : null,
+        // Only where held connections brought processes of their own: not prefork's or node-single's.
+        ...(fresh.meanKB !== null ? { perChildKB: round(fresh.meanKB, 1), newProcesses: fresh.count } : {}),
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         processes: held.processes,
         errors: r.errors,

@@ -1,7 +1,8 @@
-// The goals set by the spares issue, checked against one run's results. A
-// missed target is reported, not an error: the run still succeeds. A target
-// whose figure is missing or null is not measured, never missed.
-import type { BareForkResult, ConnRateResult, Figure, ModelName, Result, StartupResult, StartupSubject, Subject, Target } from './results.js'
+// The goals set by the spares and zygote issues, checked against one run's
+// results. A missed target is reported, not an error: the run still succeeds.
+// A target whose figure is missing or null is not measured, never missed. A
+// few figures are printed beside them only, never judged (comparison null).
+import type { BareForkResult, ConnRateResult, Figure, MemoryResult, ModelName, Result, StartupResult, StartupSubject, Subject, Target } from './results.js'
 import { round } from './stats.js'
 
 const connrateOf = (results: readonly Result[], model: ModelName, concurrency: number): ConnRateResult | undefined =>
@@ -13,15 +14,26 @@ const bareForkOf = (results: readonly Result[], concurrency: number): BareForkRe
 const startupOf = (results: readonly Result[], subject: StartupSubject): StartupResult | undefined =>
   results.find((r): r is StartupResult => r.scenario === 'startup' && r.model === subject)
 
-type Row = ConnRateResult | BareForkResult | StartupResult
+/** The model's memory row with the most connections held. */
+const mostHeldOf = (results: readonly Result[], model: ModelName): MemoryResult | undefined =>
+  results
+    .filter((r): r is MemoryResult => r.scenario === 'memory' && r.model === model)
+    .reduce<MemoryResult | undefined>((most, r) => (most === undefined || r.connections > most.connections ? r : most), undefined)
 
-const where = (row: Row): string => (row.scenario === 'startup' ? `${row.model} startup` : `${row.model} c=${row.concurrency}`)
+type Row = ConnRateResult | BareForkResult | StartupResult | MemoryResult
+
+const where = (row: Row): string => {
+  if (row.scenario === 'startup') return `${row.model} startup`
+  if (row.scenario === 'memory') return `${row.model} memory ${row.connections} conns`
+  return `${row.model} c=${row.concurrency}`
+}
 
 interface Goal {
   readonly id: string
   readonly text: string
   readonly unit: string
-  readonly comparison: '<=' | '>='
+  /** null: printed only, never met or missed. */
+  readonly comparison: '<=' | '>=' | null
   /** The subjects whose rows the figures come from, and those rows, to explain a missing one. */
   readonly from: readonly Subject[]
   readonly rows: readonly (Row | undefined)[]
@@ -46,24 +58,30 @@ const whyMissing = (results: readonly Result[], goal: Goal): string => {
 
 const evaluate = (results: readonly Result[], goal: Goal): Target => {
   const { id, text, unit, comparison, measured, limit } = goal
-  if (typeof measured !== 'number' || typeof limit !== 'number' || !Number.isFinite(measured) || !Number.isFinite(limit)) {
+  const judged = comparison !== null
+  if (typeof measured !== 'number' || !Number.isFinite(measured) || (judged && (typeof limit !== 'number' || !Number.isFinite(limit)))) {
     return { id, text, unit, comparison, measured: null, limit: null, met: null, reason: whyMissing(results, goal) }
   }
+  if (!judged || typeof limit !== 'number') return { id, text, unit, comparison, measured, limit: null, met: null }
   const bound = round(limit, 3)
   return { id, text, unit, comparison, measured, limit: bound, met: comparison === '<=' ? measured <= bound : measured >= bound }
 }
 
 const plus = (x: Figure | undefined, y: number): Figure | undefined => (typeof x === 'number' ? x + y : x)
 const times = (x: Figure | undefined, y: number): Figure | undefined => (typeof x === 'number' ? x * y : x)
+/** x / y to two decimals; not a figure when either is missing or y is not above 0. */
+const ratio = (x: Figure | undefined, y: Figure | undefined): Figure | undefined =>
+  typeof x !== 'number' || typeof y !== 'number' ? (x === undefined || y === undefined ? undefined : null) : y > 0 ? round(x / y, 2) : null
 
-export const targets = (results: readonly Result[]): Target[] => {
+/** The fork model's start-up, parent CPU and rate, and --spares: the spares issue's goals. */
+const sparesGoals = (results: readonly Result[]): Goal[] => {
   const fork8 = connrateOf(results, 'fork', 8)
   const bare8 = bareForkOf(results, 8)
   const spares1 = connrateOf(results, 'fork+spares', 1)
   const spares8 = connrateOf(results, 'fork+spares', 8)
   const childStart = startupOf(results, 'forkserver-child')
   const emptyStart = startupOf(results, 'empty-child')
-  const goals: Goal[] = [
+  return [
     {
       id: 'child-start',
       text: 'forkserver-child startMs ≤ 1.1 × empty-child startMs',
@@ -125,5 +143,79 @@ export const targets = (results: readonly Result[]): Target[] => {
       limit: fork8?.connsPerSec,
     },
   ]
-  return goals.map((goal) => evaluate(results, goal))
 }
+
+/** Held connections' children of --start zygote: what the zygote issue allows each, on average. */
+export const ZYGOTE_CHILD_PSS_MIB = 3
+
+/**
+ * --start zygote, against --start spawn and the peers measured in the same
+ * run (the zygote issue): its rate as a ratio to spawn's, its latency alone,
+ * exec (zygote) against tcpserver running the same cat, and the PSS of a held
+ * child. Its ratio to python-forking is printed only.
+ */
+const zygoteGoals = (results: readonly Result[]): Goal[] => {
+  const zygote1 = connrateOf(results, 'fork (zygote)', 1)
+  const zygote8 = connrateOf(results, 'fork (zygote)', 8)
+  const fork8 = connrateOf(results, 'fork', 8)
+  const python8 = connrateOf(results, 'python-forking', 8)
+  const exec8 = connrateOf(results, 'exec (zygote)', 8)
+  const tcpserver8 = connrateOf(results, 'tcpserver+cat', 8)
+  const held = mostHeldOf(results, 'fork (zygote)')
+  const childKB = held?.perChildKB ?? (held && null)
+  return [
+    {
+      id: 'zygote-rate',
+      text: 'fork (zygote) connsPerSec (c=8) ÷ fork connsPerSec (c=8) ≥ 8',
+      unit: '×',
+      comparison: '>=',
+      from: ['fork (zygote)', 'fork'],
+      rows: [zygote8, fork8],
+      measured: ratio(zygote8?.connsPerSec, fork8?.connsPerSec),
+      limit: 8,
+    },
+    {
+      id: 'zygote-p50-c1',
+      text: 'fork (zygote) p50Ms (c=1) ≤ 8 ms',
+      unit: 'ms',
+      comparison: '<=',
+      from: ['fork (zygote)'],
+      rows: [zygote1],
+      measured: zygote1?.p50Ms,
+      limit: 8,
+    },
+    {
+      id: 'exec-zygote-rate',
+      text: 'exec (zygote) connsPerSec (c=8) ≥ 0.5 × tcpserver+cat connsPerSec (c=8)',
+      unit: 'conn/s',
+      comparison: '>=',
+      from: ['exec (zygote)', 'tcpserver+cat'],
+      rows: [exec8, tcpserver8],
+      measured: exec8?.connsPerSec,
+      limit: times(tcpserver8?.connsPerSec, 0.5),
+    },
+    {
+      id: 'zygote-child-pss',
+      text: `fork (zygote) mean PSS per held child (${held?.connections ?? 'most'} idle conns) ≤ ${ZYGOTE_CHILD_PSS_MIB} MiB`,
+      unit: 'MiB',
+      comparison: '<=',
+      from: ['fork (zygote)'],
+      rows: [held],
+      measured: typeof childKB === 'number' ? round(childKB / 1024, 2) : childKB,
+      limit: ZYGOTE_CHILD_PSS_MIB,
+    },
+    {
+      id: 'zygote-vs-python',
+      text: 'fork (zygote) connsPerSec (c=8) ÷ python-forking connsPerSec (c=8), printed only',
+      unit: '×',
+      comparison: null,
+      from: ['fork (zygote)', 'python-forking'],
+      rows: [zygote8, python8],
+      measured: ratio(zygote8?.connsPerSec, python8?.connsPerSec),
+      limit: null,
+    },
+  ]
+}
+
+export const targets = (results: readonly Result[]): Target[] =>
+  [...sparesGoals(results), ...zygoteGoals(results)].map((goal) => evaluate(results, goal))

@@ -4,10 +4,11 @@
 // it never reads the socket, and it closes its own copy once the program has one.
 import assert from 'node:assert'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomInt, randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { warn } from './connection.js'
-import { errorMessage } from './log.js'
+import { createLog, errorMessage } from './log.js'
 import type { ConnectionInfo, ServeSpec } from './protocol.js'
 import type { Trace } from './trace.js'
 
@@ -54,12 +55,30 @@ export const programEnv = (info: ConnectionInfo, base: NodeJS.ProcessEnv): NodeJ
     : { ...env, PROTO: 'UNIX', UNIXLOCALPATH: info.localAddress }
 }
 
+/** The warning's text for a program that could not be started: how, and the system's reason. */
+const notStartedText = (file: string, how: string, reason: string): string => `exec ${file}: ${how} (${reason})`
+
 /** A start that failed, as the shell reports it: 127 when there is no such program, else 126. */
 const notStarted = (spec: Pick<ServeSpec, 'logFormat'>, file: string, err: unknown): ProgramExit => {
   const code = (err as NodeJS.ErrnoException).code
   const how = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not executable' : 'cannot start'
-  warn(spec, `exec ${file}: ${how} (${errorMessage(err)})`)
+  warn(spec, notStartedText(file, how, errorMessage(err)))
   return { code: code === 'ENOENT' ? NOT_FOUND : NOT_EXECUTABLE, signal: null }
+}
+
+/**
+ * The same warning for a zygote's child, which execs the program itself
+ * (lib/native/fork.c, execProgram): the line `warn` writes, in the log's
+ * format, worked out before the fork and made a printf format whose %1$d is
+ * the child's pid, %2$s how the exec failed and %3$s the system's reason. (A
+ * JSON line's time is the fork's.) The three stand in as values that nothing
+ * else in the line can be.
+ */
+export const notStartedFormat = (spec: Pick<ServeSpec, 'logFormat'>, file: string): string => {
+  const [how, reason, pid] = [randomUUID(), randomUUID(), randomInt(1e9, 2 ** 31 - 1)]
+  let line = ''
+  createLog(spec.logFormat, true, (s) => (line = s))({ event: 'warning', message: notStartedText(file, how, reason), pid, child: true })
+  return line.replaceAll('%', '%%').replace(String(pid), '%1$d').replace(how, '%2$s').replace(reason, '%3$s')
 }
 
 export interface RunOptions {

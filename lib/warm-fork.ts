@@ -16,17 +16,30 @@ import { isMainThread } from 'node:worker_threads'
 import { becomeChild } from './forked-child.js'
 
 /**
- * The flags the forking process must be started with. What answers the hangs
- * of ZYGOTE.md's hazard 2 is parking V8's worker pool around each fork: in the
- * self-test (8 stressed children a round), without parking 2 or 3 rounds in
- * 10 hung in futex waits, with or without --single-threaded; with parking,
- * 10 in 10 passed, with or without it. --single-threaded is kept all the
- * same: V8 then marks, sweeps and compiles on the main thread, so a child,
- * which has no workers, depends on the few tasks V8 still posts (such as the
- * clearing job of a mark-compact) rather than on many. --v8-pool-size is not
- * needed: it only changes how many workers are parked (4 by default).
+ * The flag that a process which forks must be started with, checked by the
+ * fork self-test. What answers the hangs of hazard 2 (docs/warm-fork.md) is
+ * parking V8's worker pool around each fork: in the self-test (8 stressed
+ * children a round), without parking 2 or 3 rounds in 10 hung in futex
+ * waits, with or without this flag; with parking, 10 in 10 passed, with or
+ * without it. It is kept all the same: V8 then marks, sweeps and compiles on
+ * the main thread, so a child, which has no workers, depends on the few
+ * tasks V8 still posts (such as the clearing job of a mark-compact) rather
+ * than on many. --v8-pool-size is not needed: it only changes how many
+ * workers are parked (4 by default).
  */
-export const zygoteFlags: readonly string[] = ['--single-threaded']
+export const forkSafeFlags: readonly string[] = ['--single-threaded']
+
+/**
+ * The zygote's flags: the safe one, and two that keep the fork cheap, where
+ * its cost is pages. fork(2) copies the page table of every page the zygote
+ * has, and a child pays a copy-on-write fault for every page it writes.
+ * --max-semi-space-size=1 (MB) caps V8's young generation, which grew to
+ * 9 MB resident in the zygote while holding under 0.5 MB of objects.
+ * --no-flush-bytecode keeps the code the zygote compiled: V8 would otherwise
+ * drop what has not run for a while, and every child would compile it again
+ * in its own pages.
+ */
+export const zygoteFlags: readonly string[] = [...forkSafeFlags, '--max-semi-space-size=1', '--no-flush-bytecode']
 
 /** The addon's exports (lib/native/fork.c). */
 export interface Addon {
@@ -48,10 +61,10 @@ export interface Addon {
    * In a forked child: `fd` as stdin and stdout, a session of its own, every
    * signal at its default and unblocked, every other descriptor above 2
    * closed, then execvp(file, argv) with `env` (`NAME=value` each). Never
-   * returns: when the exec fails, one warning line and _exit 127 (no such
-   * program) or 126.
+   * returns: when the exec fails, `failure` on stderr (lib/exec.ts's
+   * notStartedFormat) and _exit 127 (no such program) or 126.
    */
-  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): never
+  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[], failure: string): never
   /** setpgid(0, 0): this process leads a process group of its own. */
   leadGroup(): void
   /** The Node version the addon was compiled against. */
@@ -76,7 +89,7 @@ const addonFile = (): string => {
 /** Loads the addon, or says why it cannot be had (not Linux, not built, built for another Node). */
 export const loadWarmFork = (file: string = addonFile()): Loaded => {
   if (process.platform !== 'linux') return { addon: null, reason: `a real fork(2) needs Linux, not ${process.platform}` }
-  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it` }
+  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it (installed: sh lib/native/build.sh)` }
   let addon: Addon
   try {
     addon = createRequire(import.meta.url)(file) as Addon
@@ -84,7 +97,7 @@ export const loadWarmFork = (file: string = addonFile()): Loaded => {
     return { addon: null, reason: `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}` }
   }
   // It leans on Node's internals (the embedder API, V8's threads): only the Node it was built for will do.
-  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again` }
+  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again (installed: sh lib/native/build.sh)` }
   return { addon, reason: null }
 }
 

@@ -10,7 +10,7 @@
 import { Socket, type SocketConstructorOpts } from 'node:net'
 import { loadHandler, runConnection } from './connection.js'
 import { forkSelfTest } from './fork-self-test.js'
-import { programEnv } from './exec.js'
+import { notStartedFormat, programEnv } from './exec.js'
 import { errorMessage } from './log.js'
 import { message, orphanSeconds, type Message, type MessageOf } from './protocol.js'
 import type { RawHandle } from './raw-handle.js'
@@ -18,6 +18,7 @@ import type { Handler } from './services/index.js'
 import { signalProcess } from './starter.js'
 import type { Trace } from './trace.js'
 import { forkChild, loadWarmFork, reap, type Addon } from './warm-fork.js'
+import { warmUp } from './zygote-warm-up.js'
 
 export interface ZygoteControls {
   /** The parent sent a socket: fork a child to serve it. */
@@ -47,6 +48,7 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   } catch (err) {
     return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
   }
+  if (handler !== null && spec.handler === null) await warmUp(handler, spec, trace)
   const test = await forkSelfTest(addon, { children: 4 })
   if (!test.ok) return unfit(`the fork self-test failed: ${test.reason}`)
   trace('zygote %d ready: self-test %d ms', process.pid, test.ms)
@@ -73,7 +75,7 @@ class Zygote {
     let pid: number
     try {
       // A program needs none of a forked Node child's repairs: it replaces the copy at once.
-      const program = spec.exec === null ? null : execArgs(info, spec.exec, connfd)
+      const program = spec.exec === null ? null : execArgs(info, spec, connfd)
       pid = program === null ? forkChild(this.addon) : this.addon.fork()
       if (pid === 0 && program !== null) this.addon.execProgram(...program) // the child: never returns
     } catch (err) {
@@ -124,10 +126,11 @@ class Zygote {
 }
 
 /** execProgram's arguments, worked out before the fork: the child only execs. */
-const execArgs = (info: MessageOf<'fork'>['info'], exec: readonly string[], connfd: RawHandle): Parameters<Addon['execProgram']> => {
+const execArgs = (info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): Parameters<Addon['execProgram']> => {
   const fd = (connfd as RawHandle & { fd?: number }).fd
+  const exec = spec.exec ?? []
   const [file] = exec
   if (typeof fd !== 'number' || fd < 0 || file === undefined) throw new Error('the socket has no descriptor to give the program')
   const env = Object.entries(programEnv(info, process.env)).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]))
-  return [fd, file, exec, env]
+  return [fd, file, exec, env, notStartedFormat(spec, file)]
 }

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { markdown, num, writeResults } from '../bench/report.js'
+import type { Result } from '../bench/results.js'
+import { targets } from '../bench/targets.js'
 import { fakeReport, UNMEASURED_REASON } from './fixtures/bench-report.js'
 
 const QUICK = 'QUICK run (5 samples): not a result'
@@ -83,4 +85,41 @@ t.test('the results go to the folder given, JSON with null for what was not meas
   t.equal(readFileSync(join(dir, 'quick', '2026-11-28T10-20-30.json'), 'utf8'), json, 'the dated copy is the same')
   t.match(json, /"mbPerSec": null,\n\s*"reason": "no byte was echoed/, 'null, then why')
   t.same(JSON.parse(json), JSON.parse(JSON.stringify(report)), 'the whole report')
+})
+
+t.test("the zygote's rows and the peers they are measured against are in the tables, and what each runs is said", async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  t.same(row(md, 'Connection rate', 'fork (zygote) | 8 |').slice(0, 3), ['fork (zygote)', '8', '400'])
+  t.equal(row(md, 'Connection rate', 'fork (zygote) | 8 |')[8], '0.4', "the parent's CPU per connection")
+  t.same(row(md, 'Connection rate', 'exec (zygote) | 8 |').slice(0, 3), ['exec (zygote)', '8', '900'])
+  t.same(row(md, 'Connection rate', 'tcpserver+cat | 8 |').slice(0, 3), ['tcpserver+cat', '8', '1500'])
+  t.equal(row(md, 'Connection rate', 'tcpserver+cat | 8 |')[8], '', 'no parent CPU for a peer')
+  t.match(md, 'the (zygote) rows with `--start zygote`', 'the note under the table says how they run')
+  t.match(md, "tcpserver+cat is ucspi-tcp's tcpserver running cat")
+})
+
+t.test("the memory table gives the mean PSS of the held connections' new processes, and how many, where there are some", async (t) => {
+  const md = markdown(fakeReport({ quick: false }))
+  const zygote = row(md, 'Memory', 'fork (zygote) | 40 |')
+  t.same(zygote.slice(4, 7), ['2688', '2600 (40)', '42'], 'per connection, per new process (of 40), processes')
+  t.equal(row(md, 'Memory', 'prefork | 10 |')[5], '', 'prefork brings no process per connection: blank, not 0')
+})
+
+t.test("the targets table gives the zygote's ratios: to spawn's rate, judged, and to python-forking's, printed only", async (t) => {
+  const report = fakeReport({ quick: false })
+  const fork8: Result = {
+    model: 'fork', scenario: 'connrate', concurrency: 8, connsPerSec: 25, p50Ms: 300, p90Ms: 350, p99Ms: 400,
+    errors: 0, connections: 100, seconds: 4, loadgenCpuPct: 2, loadgenBound: false, parentCpuMsPerConn: 3,
+  }
+  const results = [...report.results, fork8]
+  const md = markdown({ ...report, results, targets: targets(results) })
+  t.same(row(md, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ fork').slice(1), ['16 ×', '≥ 8 ×', 'met'])
+  t.same(row(md, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ python-forking').slice(1), ['0.3 ×', '', 'printed only'])
+  t.same(row(md, 'Targets', 'fork (zygote) p50Ms (c=1)').slice(1), ['6.1 ms', '≤ 8 ms', 'met'])
+  t.same(row(md, 'Targets', 'exec (zygote) connsPerSec (c=8)').slice(1), ['900 conn/s', '≥ 750 conn/s', 'met'])
+  t.same(row(md, 'Targets', 'fork (zygote) mean PSS per held child (40 idle conns)').slice(1), ['2.54 MiB', '≤ 3 MiB', 'met'])
+  // python-forking skipped: the printed ratio is not measured, and says why.
+  const noPython: Result[] = [...results.filter((r) => r.model !== 'python-forking'), { model: 'python-forking', scenario: 'skipped', reason: 'python3 not found' }]
+  const skipped = markdown({ ...report, results: noPython, targets: targets(noPython) })
+  t.same(row(skipped, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ python-forking').slice(1), ['n/a', '', 'not measured (python-forking skipped: python3 not found)'])
 })

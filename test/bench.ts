@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Report, Result } from '../bench/results.js'
 import { outsideTap, processesWith, SERVER } from './fixtures/server.js'
 
@@ -23,14 +23,19 @@ const QUICK_DIR = join(ROOT, 'bench', 'results', 'quick')
 const COMMITTED = ['latest.json', 'latest.svg'].map((f) => join(ROOT, 'bench', 'results', f))
 const QUICK_LABEL = 'QUICK run (5 samples): not a result'
 
-const MODELS = ['fork', 'fork+spares', 'prefork', 'node-single', 'python-forking', 'c-fork']
-const PEERS = ['python-forking', 'c-fork']
+const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
+const PEERS = ['python-forking', 'tcpserver+cat', 'c-fork']
+/** Skipped, with the reason, where the native addon is not built (bench/models.ts). */
+const ZYGOTE_MODELS = ['fork (zygote)', 'exec (zygote)']
+/** forkserver's fork models, whose parent's CPU time per connection is reported. */
+const FORK_MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)']
+const NATIVE_ADDON = join(ROOT, 'dist', 'native', 'forkserver.node')
 const CONCURRENCIES = [1, 8, 32]
 const MEMORY_LEVELS = [10, 40]
 const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child']
 const SPARES = 8
 const SPARES_ARGS = ['--port', '0', '--host', '127.0.0.1', '--max-children', '64', '--spares', String(SPARES)]
-const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate']
+const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate', 'zygote-rate', 'zygote-p50-c1', 'exec-zygote-rate', 'zygote-child-pss', 'zygote-vs-python']
 
 const kill = (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void => {
   // Never -1 (every process we may signal), 0 or 1.
@@ -156,6 +161,39 @@ const serverHasSpares = (): Promise<boolean> =>
     proc.once('exit', () => settle(/Unknown argument: spares/.test(stderr) ? false : null))
   })
 
+/** Whether this build of the server has --spares (serverHasSpares), once asked. */
+let hasSpares: boolean | null = null
+
+/** A model may be skipped only for want of --spares, of the native addon, or of a peer's tool, and says why. */
+const checkSkip = (t: Test, model: string, reason: string): void => {
+  t.match(reason, /\S/, `${model} skipped with a reason`)
+  if (model === 'fork+spares') {
+    t.notOk(hasSpares, 'fork+spares may be skipped only while the server has no --spares')
+    t.match(reason, /spares/, 'the skip says the option is missing')
+  } else if (ZYGOTE_MODELS.includes(model)) {
+    t.notOk(existsSync(NATIVE_ADDON), `${model} may be skipped only while the native addon is not built`)
+    t.match(reason, /native addon|--start zygote is unavailable/, 'the skip says why the zygote cannot be had')
+  } else {
+    t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
+  }
+}
+
+/** One connrate row per concurrency, each with its counts and its figures, or null with a reason. */
+const checkConnrate = (t: Test, model: string, rows: readonly Result[]): void => {
+  for (const concurrency of CONCURRENCIES) {
+    const found = rows.filter((r) => r.scenario === 'connrate' && r.concurrency === concurrency)
+    t.equal(found.length, 1, `${model} connrate c=${concurrency}`)
+    const row = found[0]
+    t.same(notFinite(row, ['errors', 'connections', 'loadgenCpuPct']), [], `${model} c=${concurrency} counts`)
+    t.same(notFigures(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms']), [], `${model} c=${concurrency} figures`)
+    t.equal(row !== undefined && 'loadgenBound' in row && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
+    if (FORK_MODELS.includes(model)) {
+      t.same(notFigures(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
+    }
+    if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
+  }
+}
+
 let run: Run | null = null
 
 t.test('make bench QUICK=1 succeeds and reports, as a quick run', async (t) => {
@@ -218,34 +256,17 @@ t.test('the JSON holds every model, scenario and concurrency, each figure a numb
   t.equal(forkCost.length, 1, 'one fork-cost result')
   t.same(notFinite(forkCost[0], ['samples', 'p50Ms', 'meanMs', 'blockP50Ms', 'blockMeanMs']), [], 'fork cost figures')
 
-  const hasSpares = await serverHasSpares()
+  hasSpares = await serverHasSpares()
   t.comment(`this build of the server ${hasSpares ? 'has' : 'does not have'} --spares`)
   for (const model of MODELS) {
     const rows: Result[] = results.filter((r) => r.model === model && r.scenario !== 'forkcost')
     const skipped = rows.find((r) => r.scenario === 'skipped')
     if (skipped?.scenario === 'skipped') {
-      t.match(skipped.reason, /\S/, `${model} skipped with a reason`)
-      if (model === 'fork+spares') {
-        t.notOk(hasSpares, 'fork+spares may be skipped only while the server has no --spares')
-        t.match(skipped.reason, /spares/, 'the skip says the option is missing')
-      } else {
-        t.ok(PEERS.includes(model), `${model} may be skipped here: it is a peer`)
-      }
+      checkSkip(t, model, skipped.reason)
       t.equal(rows.length, 1, `${model}: nothing but the skip`)
       continue
     }
-    for (const concurrency of CONCURRENCIES) {
-      const found = rows.filter((r) => r.scenario === 'connrate' && r.concurrency === concurrency)
-      t.equal(found.length, 1, `${model} connrate c=${concurrency}`)
-      const row = found[0]
-      t.same(notFinite(row, ['errors', 'connections', 'loadgenCpuPct']), [], `${model} c=${concurrency} counts`)
-      t.same(notFigures(row, ['connsPerSec', 'p50Ms', 'p90Ms', 'p99Ms']), [], `${model} c=${concurrency} figures`)
-      t.equal(row !== undefined && 'loadgenBound' in row && typeof row.loadgenBound, 'boolean', `${model} c=${concurrency} load generator flag`)
-      if (model === 'fork' || model === 'fork+spares') {
-        t.same(notFigures(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
-      }
-      if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
-    }
+    checkConnrate(t, model, rows)
     const throughput = rows.filter((r) => r.scenario === 'throughput')
     t.equal(throughput.length, 1, `${model} throughput`)
     t.same(notFinite(throughput[0], ['connections', 'errors', 'loadgenCpuPct']), [], `${model} throughput counts`)
@@ -285,16 +306,29 @@ t.test('the JSON holds every model, scenario and concurrency, each figure a numb
     t.same(notFinite(found[0], ['samples', 'startMs', 'startP90Ms', 'rssMiB', 'pssMiB', 'privateMiB']), [], `${subject} figures`)
     t.ok(found[0]?.scenario === 'startup' && found[0].samples > 0 && found[0].pssMiB > 0 && found[0].rssMiB >= found[0].pssMiB, `${subject}: samples, and PSS within RSS`)
   }
+})
 
-  // Targets: each evaluated, or not measured only because fork+spares was
-  // skipped or a figure it needs could not be measured (whose reason it gives).
+// Each evaluated, or not measured only because fork+spares or the zygote was
+// skipped, a peer it is measured against was, or a figure it needs could not
+// be measured (whose reason it gives). Those printed only (comparison null)
+// are never met or missed.
+t.test('every target is evaluated, or says why it could not be', async (t) => {
+  if (run === null || hasSpares === null) return t.fail('the bench did not run')
+  const report = JSON.parse(readFileSync(join(QUICK_DIR, 'latest.json'), 'utf8')) as Report
+  const { results } = report
+  const skips = results.flatMap((r) => (r.scenario === 'skipped' ? [`${r.model} skipped`] : []))
   const unmeasured = results.flatMap((r) => (r.scenario !== 'skipped' && r.scenario !== 'failed' && 'reason' in r && r.reason ? [r.reason] : []))
   t.same(report.targets.map((x) => x.id), TARGETS, 'every target, in order')
   for (const target of report.targets) {
+    if (target.comparison === null && target.measured !== null) {
+      t.same([target.limit, target.met], [null, null], `${target.id}: printed only, neither met nor missed`)
+      continue
+    }
     if (target.met === null) {
       const reason = target.reason ?? ''
       t.match(reason, /\S/, `${target.id}: why it was not measured`)
-      t.ok((target.id.startsWith('spares-') && !hasSpares) || unmeasured.some((r) => reason.includes(r)), `${target.id} is unmeasured only for want of --spares or of a figure: ${reason}`)
+      const wanting = (target.id.startsWith('spares-') && !hasSpares) || skips.some((s) => reason.includes(s))
+      t.ok(wanting || unmeasured.some((r) => reason.includes(r)), `${target.id} is unmeasured only for want of --spares, a skipped model or a figure: ${reason}`)
       t.same([target.measured, target.limit], [null, null], `${target.id}: no figures, and so neither met nor missed`)
       continue
     }

@@ -2,7 +2,7 @@ import { chmodSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { FORWARDED_SIGNALS, NOT_EXECUTABLE, NOT_FOUND, killedStatus, programEnv, runProgram } from '../lib/exec.js'
+import { FORWARDED_SIGNALS, NOT_EXECUTABLE, NOT_FOUND, killedStatus, notStartedFormat, programEnv, runProgram } from '../lib/exec.js'
 import type { ServeSpec } from '../lib/protocol.js'
 import { collect, open } from './fixtures/client.js'
 
@@ -98,6 +98,17 @@ t.test('a program that does not exist: status 127, one warning, the connection c
   t.equal(NOT_FOUND, 127)
   t.match(written(), [/^warning: pid \d+: exec forkserver-no-such-program: not found \(spawn forkserver-no-such-program ENOENT\)\n$/])
   t.equal((await reply).data.length, 0)
+})
+
+t.test('the zygote child\'s warning is the same line, in either format, as a printf format for the pid, how and why', async (t) => {
+  // printf's positional conversions, as the addon's dprintf fills them in.
+  const fill = (format: string, pid: number, how: string, why: string): string =>
+    format.replace(/%(?:%|1\$d|2\$s|3\$s)/g, (c) => (c === '%%' ? '%' : c === '%1$d' ? String(pid) : c === '%2$s' ? how : why))
+  const text = notStartedFormat({ logFormat: 'text' }, 'no-such-100%')
+  t.equal(fill(text, 42, 'not found', 'No such file or directory'), 'warning: pid 42: exec no-such-100%: not found (No such file or directory)\n')
+  const json = fill(notStartedFormat({ logFormat: 'json' }, 'say "%d"'), 42, 'not executable', 'Permission denied')
+  t.match(JSON.parse(json), { event: 'warning', message: 'exec say "%d": not executable (Permission denied)', pid: 42, child: true, time: String })
+  t.ok(json.endsWith('}\n'), 'one line')
 })
 
 t.test('a program that is not executable: status 126', async (t) => {

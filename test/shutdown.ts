@@ -9,6 +9,8 @@ const setup = (children: number, graceS = 0.1) => {
   const table = new ChildTable()
   const signals: string[] = []
   const calls: string[] = []
+  // Those waiting for the next warning line (the grace's timer firing).
+  const waiting: (() => void)[] = []
   for (let i = 0; i < children; i++) {
     const pid = 100 + i
     const child: Child = { pid, send: () => {}, kill: (signal, group) => void signals.push(`${group ? -pid : pid} ${signal}`) }
@@ -19,13 +21,18 @@ const setup = (children: number, graceS = 0.1) => {
     stopChildren: () => calls.push('stop children'),
     finish: (code) => calls.push(`finish ${code}`),
     log: (e: LogEvent) => calls.push(e.event === 'drain' ? `drain ${e.signal} ${e.live} ${e.graceS}s` : e.event),
-    warn: (text) => calls.push(`warning: ${text}`),
+    warn: (text) => {
+      calls.push(`warning: ${text}`)
+      waiting.splice(0).forEach((resolve) => resolve())
+    },
   })
+  /** Resolves once the drain writes its next warning. */
+  const nextWarning = (): Promise<void> => new Promise((resolve) => waiting.push(resolve))
   const exit = (entry: ChildEntry) => {
     table.remove(entry)
     shutdown.childGone()
   }
-  return { table, shutdown, signals, calls, exit }
+  return { table, shutdown, signals, calls, exit, nextWarning }
 }
 
 t.test('with no children, it stops accepting, says so, and finishes at once with 0', async (t) => {
@@ -49,9 +56,11 @@ t.test('it waits for the live children; the last one to exit ends it, with 0', a
 })
 
 t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group, and the exit says 1', async (t) => {
-  const { shutdown, calls, signals, table, exit } = setup(2)
+  const { shutdown, calls, signals, table, exit, nextWarning } = setup(2)
+  const graceOver = nextWarning()
   shutdown.begin('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.same(signals, [], 'none while the grace runs')
+  await graceOver
   t.same(signals, ['100 SIGTERM', '101 SIGTERM'])
   t.ok(calls.includes('warning: grace over: SIGTERM to 2 children'))
   for (const entry of [...table]) exit(entry)

@@ -10,19 +10,22 @@ const setup = (wanted: number, room = () => true) => {
   const lines: string[] = []
   let pid = 100
   const started: ChildEntry[] = []
+  // Those waiting for the next start (the backoff's timer firing).
+  const waiting: (() => void)[] = []
   const pool = new SparePool(wanted, table, {
     start: () => {
       const entry = newEntry('spare', { pid: pid++ } as Child)
       table.add(entry)
       started.push(entry)
+      waiting.splice(0).forEach((resolve) => resolve())
     },
     room,
     warn: (text) => lines.push(text),
   })
-  return { table, pool, started, lines }
+  /** Resolves once the pool starts its next spare. */
+  const nextStart = (): Promise<void> => new Promise((resolve) => waiting.push(resolve))
+  return { table, pool, started, lines, nextStart }
 }
-
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('starts spares until there are as many as wanted, at most one booting per CPU', async (t) => {
   const { pool, started } = setup(availableParallelism() + 2)
@@ -41,21 +44,24 @@ t.test('starts none without room (--max-children, descriptors)', async (t) => {
 })
 
 t.test('a spare lost is replaced later and later while they keep dying, at once after a clean exit', async (t) => {
-  const { pool, started, table, lines } = setup(1)
+  const { pool, started, table, lines, nextStart } = setup(1)
   pool.replenish()
   const lose = (entry: ChildEntry, code: number) => {
     table.remove(entry)
     pool.lost(entry.child.pid, `exited with status ${code}`, code, 0)
   }
+  let next = nextStart()
   lose(started[0]!, 1)
   t.same(lines, ['spare 100 exited with status 1; a new one in 0.1s'])
   pool.replenish()
   t.equal(started.length, 1, 'nothing is started while the backoff runs')
-  await tick(150)
+  await next
   t.equal(started.length, 2, 'the next, once it is over')
+  next = nextStart()
   lose(started[1]!, 1)
   t.match(lines.at(-1), /a new one in 0\.2s$/)
-  await tick(250)
+  await next
+  t.equal(started.length, 3, 'and the next, after the longer backoff')
   lose(started[2]!, 0)
   t.match(lines.at(-1), /^spare 102 exited with status 0; a new one in 0s$/)
   pool.stop()

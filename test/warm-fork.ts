@@ -1,11 +1,12 @@
 // The addon and its loader: a real fork(2) returns twice, and reap() brings
 // each child's end back. The forks run in a helper process started with the
 // zygote's flags (fixtures/warm-fork.ts), never in tap's own process.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadWarmFork, zygoteFlags } from '../lib/warm-fork.js'
+import { forkSafeFlags, loadWarmFork, zygoteFlags } from '../lib/warm-fork.js'
 import { runHelper, skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 const skip = skipUnlessBuilt()
@@ -15,7 +16,7 @@ t.test('says "not built", and loads nothing, when the addon file is absent', asy
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const loaded = loadWarmFork(join(dir, 'forkserver.node'))
   t.equal(loaded.addon, null)
-  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it$/)
+  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it \(installed: sh lib\/native\/build\.sh\)$/)
 })
 
 t.test('says why when the file is there but is no addon', async (t) => {
@@ -27,8 +28,11 @@ t.test('says why when the file is there but is no addon', async (t) => {
   t.match(loaded.reason, /^cannot load .*forkserver\.node: /)
 })
 
-t.test('the zygote flags are --single-threaded', async (t) => {
-  t.same(zygoteFlags, ['--single-threaded'])
+t.test('the zygote is started with the flag that makes forking safe, and V8 accepts all its flags', async (t) => {
+  t.ok(forkSafeFlags.every((flag) => zygoteFlags.includes(flag)), 'the safe flags are among the zygote flags')
+  const node = spawnSync(process.execPath, [...zygoteFlags, '-e', ''], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+  t.equal(node.stderr, '', 'no warning about a flag')
+  t.equal(node.status, 0)
 })
 
 t.test('loads the built addon, made for this very Node', { skip }, async (t) => {
@@ -95,7 +99,7 @@ t.test('forks again and again: 30 children, one after another, each reaped', { s
   t.comment(`fork(), parking and unparking included: median ${record.medianMs.toFixed(2)} ms`)
 })
 
-t.test('execProgram: the child becomes the program on the given descriptor, with the given environment; 127 and 126 when it cannot', { skip }, async (t) => {
+t.test('execProgram: the child becomes the program on the given descriptor, with the given environment; 127 and 126, and the line given, when it cannot', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'forkserver-exec-program-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'not-executable'), 'echo never\n', { mode: 0o644 })
@@ -110,7 +114,7 @@ t.test('execProgram: the child becomes the program on the given descriptor, with
     const codes = []
     for (const [file, argv] of runs) {
       const pid = addon.fork()
-      if (pid === 0) addon.execProgram(out, file, argv, ['GREETING=hello'])
+      if (pid === 0) addon.execProgram(out, file, argv, ['GREETING=hello'], 'warning: pid %1$d: exec ' + file + ': %2$s (%3$s)\\n')
       let reaped = []
       for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
       codes.push(reaped[0]?.code)

@@ -3,7 +3,7 @@
  * around it that Node does not offer (lib/warm-fork.ts is the typed face).
  *
  * Linux only. Call it from the main thread of a process started with the
- * flags in lib/warm-fork.ts (zygoteFlags); ZYGOTE.md tells the hazards.
+ * flags in lib/warm-fork.ts (zygoteFlags); docs/warm-fork.md tells the hazards.
  *
  *   fork()              -> pid in the parent, 0 in the child; throws on failure
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed
@@ -13,9 +13,9 @@
  *   getpid()            -> the real pid (process.pid is cached at start-up)
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
- *   execProgram(fd, file, argv, env) -> in a forked child: fd as stdin and
- *                          stdout, a session of its own, default signals, then
- *                          execvp; never returns (127 or 126 when it fails)
+ *   execProgram(fd, file, argv, env, failure) -> in a forked child: fd as stdin
+ *                          and stdout, a session of its own, default signals, execvp;
+ *                          never returns (when it fails: `failure`, _exit 127 or 126)
  *   leadGroup()         -> setpgid(0, 0): a process group of its own
  *   nodeVersion         -> the Node version this was compiled against
  */
@@ -311,19 +311,21 @@ static void close_others(void) {
 
 /*
  * In a forked child, becomes the program, as tcpserver's child does: never
- * returns. When execvp fails, one warning line in the text log's shape, and
- * the shell's status (lib/exec.ts): 127 for no such program, 126 for the rest.
+ * returns. When execvp fails, the warning line lib/exec.ts formatted in the
+ * server's log format (text or JSON), filled in with the pid, how and why, and
+ * the shell's status: 127 for no such program, 126 for the rest.
  */
 static napi_value js_exec_program(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
+  size_t argc = 5;
+  napi_value args[5];
   int32_t fd = -1;
-  char *file = NULL, **argv = NULL, **envp = NULL;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) == napi_ok && argc == 4 &&
+  char *file = NULL, **argv = NULL, **envp = NULL, *failure = NULL;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) == napi_ok && argc == 5 &&
       napi_get_value_int32(env, args[0], &fd) == napi_ok) {
     file = c_string(env, args[1]);
     argv = c_strings(env, args[2]);
     envp = c_strings(env, args[3]);
+    failure = c_string(env, args[4]); /* the log line, in the server's format, built by lib/exec.ts */
   }
   int err = EINVAL;
   if (fd >= 0 && file != NULL && argv != NULL && envp != NULL) {
@@ -340,7 +342,7 @@ static napi_value js_exec_program(napi_env env, napi_callback_info info) {
       err = errno;
     }
   }
-  dprintf(2, "warning: pid %d: exec %s: %s (%s)\n", (int)getpid(), file != NULL ? file : "?",
+  dprintf(2, failure != NULL ? failure : "warning: pid %1$d: exec: %2$s (%3$s)\n", (int)getpid(),
           err == ENOENT ? "not found" : err == EACCES ? "not executable" : "cannot start", strerror(err));
   _exit(err == ENOENT ? 127 : 126);
 }

@@ -22,6 +22,7 @@ import t, { type Test } from 'tap'
 import { collect, exchange, freePort, open, readBytes } from '../fixtures/client.js'
 import { missing } from '../fixtures/commands.js'
 import { childrenOf, processesWith, watchLines } from '../fixtures/server.js'
+import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const NO_NC = missing('nc')
@@ -60,12 +61,17 @@ const TRACE = 'DEBUG=forkserver:* make run ARGS=-v'
 const TREE = 'ps --forest -o pid,ppid,stat,etime,args --pid 24361 --ppid 24361'
 const STATUS = 'kill -USR1 24361'
 const KILL = 'kill 24402'
+const ZYGOTE = 'make run ARGS="--start zygote"'
+const ZYGOTE_TREE = 'ps --forest -o pid,ppid,args --pid 24455 --ppid 24455,$(pgrep -P 24455)'
+const COST = "grep -E '^(Rss|Pss):' /proc/24470/smaps_rollup"
 const BENCH = 'make bench'
-const LAB = [SERVE, TYPE, ONE_GO, TRACE, TREE, STATUS, KILL, BENCH]
+const LAB = [SERVE, TYPE, ONE_GO, TRACE, TREE, STATUS, KILL, ZYGOTE, ZYGOTE_TREE, COST, BENCH]
 
 // The numbers in the lab's examples: the traced server, the child of step 2's
 // connection and its client's port, the child held in step 3 and its port.
 const EXAMPLE = { server: 24361, traced: 24374, tracedPort: 36536, held: 24387, heldPort: 36542 }
+// Step 5's: the server started with --start zygote, its zygote, and the zygote's two children.
+const ZYGOTE_EXAMPLE = { server: 24455, zygote: 24461, children: [24470, 24471] }
 
 /** Step 3's process tree, as ps prints it: the header, the server, and its child if it has one. */
 const treeShape = (server: number, port: number, child: number | null): RegExp[] => [
@@ -73,6 +79,21 @@ const treeShape = (server: number, port: number, child: number | null): RegExp[]
   new RegExp(`^ *${server} +\\d+ +\\S+ +[\\d:-]+ node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} -v$`),
   ...(child === null ? [] : [new RegExp(`^ *${child} +${server} +\\S+ +[\\d:-]+ {2}\\\\_ \\S*node \\S*dist/child\\.js$`)]),
 ]
+
+/** A Node child's command line in ps, whatever flags the zygote is started with. */
+const CHILD_JS = '\\S*node(?: --\\S+)* \\S*dist/child\\.js'
+
+/** Step 5's process tree: the header, the server, its zygote under it, and the zygote's children under that. */
+const zygoteTreeShape = (server: number, port: number, zygote: number, children: readonly number[]): RegExp[] => [
+  /^ *PID +PPID +COMMAND$/,
+  new RegExp(`^ *${server} +\\d+ node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} --start zygote$`),
+  new RegExp(`^ *${zygote} +${server} {2}\\\\_ ${CHILD_JS}$`),
+  ...children.map((child) => new RegExp(`^ *${child} +${zygote} {6}\\\\_ ${CHILD_JS}$`)),
+]
+
+/** Step 5's cost of a child: its Rss and its Pss, in kB. */
+const COST_SHAPE = [/^Rss: +\d+ kB$/, /^Pss: +\d+ kB$/]
+const kilobytes = (lines: readonly string[]): number[] => lines.map((line) => Number(/(\d+) kB$/.exec(line)?.[1]))
 
 /** Step 3's SIGUSR1 table: one busy child, for the second connection, from `peerPort`. */
 const statusShape = (child: number, peerPort: number): RegExp[] => [
@@ -280,8 +301,8 @@ t.test('the lab lists exactly the commands this test knows', async (t) => {
 })
 
 t.test('the outputs the lab shows name one server, and have the shapes of the real ones', async (t) => {
-  const [first, trace, tree, status, ...rest] = labOutputs()
-  t.same(rest, [], 'four outputs: the listening line, the traces, the process tree, the SIGUSR1 table')
+  const [first, trace, tree, status, zygoteTree, cost, ...rest] = labOutputs()
+  t.same(rest, [], 'six outputs: the listening line, the traces, the process tree, the SIGUSR1 table, the zygote\'s tree, a child\'s cost')
   t.match(first, [/^listening on 127\.0\.0\.1:7000, pid \d+$/], 'step 1: the listening line')
   t.equal(first?.length, 1, 'alone')
   t.ok(trace?.some((line) => line.startsWith(`listening on 127.0.0.1:7000, pid ${EXAMPLE.server} `)), `step 2: the server is pid ${EXAMPLE.server}, the pid step 3 names`)
@@ -289,11 +310,22 @@ t.test('the outputs the lab shows name one server, and have the shapes of the re
   t.equal(tree?.length, 3, 'and nothing else')
   t.match(status, statusShape(EXAMPLE.held, EXAMPLE.heldPort), 'step 3: the SIGUSR1 table, for the child in the tree')
   t.equal(status?.length, 3, 'and nothing else')
+  const { server, zygote, children } = ZYGOTE_EXAMPLE
+  t.match(zygoteTree, zygoteTreeShape(server, 7000, zygote, children), 'step 5: the server, its zygote, and two children under the zygote')
+  t.equal(zygoteTree?.length, 5, 'and nothing else')
+  t.ok(ZYGOTE_TREE.includes(`--pid ${server} --ppid ${server},$(pgrep -P ${server})`) && COST.includes(`/proc/${children[0]}/`), 'step 5\'s commands name the tree\'s pids')
+  t.match(cost, COST_SHAPE, 'step 5: a child\'s Rss and Pss')
+  const [rss = 0, pss = Infinity] = kilobytes(cost ?? [])
+  t.ok(pss < rss / 2, 'the Pss it shows is under half the Rss, as the text says')
 })
+
+/** A lab command as the test runs it: on `port`, and with dist/ as `make test` built it. */
+const adaptTo = (port: number) => (command: string): string =>
+  command.replace('make run', `make -o build run PORT=${port}`).replaceAll('7000', String(port))
 
 t.test('the lab, step by step', async (t) => {
   const port = await freePort()
-  const adapt = (command: string): string => command.replace('make run', `make -o build run PORT=${port}`).replaceAll('7000', String(port))
+  const adapt = adaptTo(port)
   // A client sees the close a moment before its child exits; the counts the
   // lab shows hold once each child is reaped before the next step.
   const reaped = (server: number): Promise<void> => until('every child is reaped', () => childrenOf(server).length === 0)
@@ -409,4 +441,38 @@ t.test('the lab, step by step', async (t) => {
 
   await ctrlC(server)
   t.match(server.lines.join('\n'), /^shutdown: served 3, peak 1, failed 1, denied 0, dropped 0$/m, 'the summary counts the killed child as failed')
+})
+
+// Step 5 needs the fork addon: without it, --start zygote is a usage error,
+// and the step is skipped with the reason. The connections are held as in
+// step 3, by nc or, without it, a Node client.
+t.test('the lab, step 5: the zygote, its children, and what a child costs', { skip: skipUnlessBuilt() }, async (t) => {
+  const port = await freePort()
+  const server = shell(t, adaptTo(port)(ZYGOTE))
+  const parent = Number((await server.waitFor(new RegExp(`^listening on 127\\.0\\.0\\.1:${port}, pid (\\d+)$`))).match[1])
+  t.equal(parent, serverPid(server), 'the pid on the listening line is the server\'s')
+  const held = [await hold(t, port, 'held open in terminal 2'), await hold(t, port, 'held open in terminal 3')]
+  // Each has echoed a line: its child is forked, and serving.
+  const zygotes = childrenOf(parent).map((c) => c.pid)
+  t.equal(zygotes.length, 1, 'the server has one child: the zygote')
+  const zygote = zygotes[0] ?? 0
+  const children = childrenOf(zygote).map((c) => c.pid).sort((a, b) => a - b)
+  t.equal(children.length, 2, 'the zygote has two: one per connection')
+
+  const tree = await run(t, ZYGOTE_TREE.replaceAll(String(ZYGOTE_EXAMPLE.server), String(parent)))
+  t.equal(tree.code, 0, `${ZYGOTE_TREE} exits 0`)
+  t.match(tree.output.trimEnd().split('\n'), zygoteTreeShape(parent, port, zygote, children), 'the server, the zygote under it, the children under the zygote')
+  t.equal(tree.output.trimEnd().split('\n').length, 5, 'and nothing else')
+
+  const cost = await run(t, COST.replace(String(ZYGOTE_EXAMPLE.children[0]), String(children[0])))
+  t.equal(cost.code, 0, `${COST} exits 0`)
+  const lines = cost.output.trimEnd().split('\n')
+  t.match(lines, COST_SHAPE, 'the child\'s Rss and Pss')
+  t.equal(lines.length, 2, 'and nothing else')
+  const [rss = 0, pss = Infinity] = kilobytes(lines)
+  t.ok(pss < rss / 2, `its Pss (${pss} kB) is under half its Rss (${rss} kB): it shares most of its pages with the zygote and its sibling`)
+
+  for (const connection of held) await connection.end(t)
+  await ctrlC(server)
+  t.match(server.lines.join('\n'), /^shutdown: served 2, peak \d+, failed 0, denied 0, dropped 0$/m, 'Ctrl-C: the server drains and sums up')
 })

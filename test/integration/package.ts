@@ -2,7 +2,8 @@
 // packs only what a user needs, every link of its documents leading to a file
 // it holds; the tarball installs globally (`npm install -g`, into a prefix of
 // its own), offline from the npm cache that `npm ci` filled, and the
-// `forkserver` it installs serves. And the npm scripts: `npm test` and
+// `forkserver` it installs serves, --start zygote too (the install compiles
+// the addon from the shipped sources). And the npm scripts: `npm test` and
 // `npm start` are `make test` and `make run`.
 //
 // npm pack runs in a copy of the checkout, not in the checkout itself: its
@@ -19,6 +20,7 @@ import t, { type Test } from 'tap'
 import { exchange, freePort } from '../fixtures/client.js'
 import { anchors, links } from '../fixtures/markdown.js'
 import { outsideTap, processesWith, watchLines, type Exit } from '../fixtures/server.js'
+import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 interface PackageJson {
@@ -38,6 +40,7 @@ const prefix = join(root, 'prefix')
 // Where `npm install -g` puts the command and the man page, under npm's prefix (/usr/local, /usr, ...).
 const installed = join(prefix, 'bin', 'forkserver')
 const manPage = join(prefix, 'share', 'man', 'man1', 'forkserver.1')
+const installedPackage = join(prefix, 'lib', 'node_modules', 'forkserver')
 
 const kill = (pid: number | undefined): void => {
   try {
@@ -136,7 +139,9 @@ t.test('npm pack builds dist first and packs only what a user needs', async (t) 
   for (const needed of ['dist/server.js', 'dist/child.js', 'dist/lib/protocol.js', 'dist/lib/services/echo.js', 'README.md', 'LICENSE', 'package.json',
     'docs/examples/greet.js', 'docs/forkserver.socket', 'docs/forkserver.service', 'docs/forkserver.1',
     // The sources and figures that docs/accept-fork.md links to, line by line.
-    'server.ts', 'child.ts', 'lib/protocol.ts', 'lib/services/echo.ts', 'bench/results/latest.json', 'bench/peers/c-fork.c']) {
+    'server.ts', 'child.ts', 'lib/protocol.ts', 'lib/services/echo.ts', 'bench/results/latest.json', 'bench/peers/c-fork.c',
+    // The addon's sources, and the script that builds them at install.
+    'lib/native/fork.c', 'lib/native/park.cc', 'lib/native/park.h', 'lib/native/build.sh']) {
     t.ok(paths.includes(needed), `the package holds ${needed}`)
   }
   t.same(paths.filter((path) => /^(?:test|dist\/test|dist\/bench|node_modules)\//.test(path)), [], 'no tests or node_modules')
@@ -202,7 +207,7 @@ t.test('the tarball installs globally, offline from the npm cache', async (t) =>
   // npm from npm/cli#9035 on links no man page; the README says how to read it then.
   t.ok(existsSync(manPage), 'and its man page, PREFIX/share/man/man1/forkserver.1, for man forkserver')
   for (const dependency of ['yargs', 'debug']) {
-    t.ok(existsSync(join(prefix, 'lib', 'node_modules', 'forkserver', 'node_modules', dependency, 'package.json')), `with its dependency ${dependency}`)
+    t.ok(existsSync(join(installedPackage, 'node_modules', dependency, 'package.json')), `with its dependency ${dependency}`)
   }
 })
 
@@ -213,13 +218,13 @@ t.test('the installed forkserver --version prints the package version', async (t
   t.equal(result.stdout, `${version}\n`, `${version}, from package.json`)
 })
 
-t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t) => {
-  if (!existsSync(installed)) return t.fail('forkserver is not installed')
+/** Runs the installed forkserver with `args` on port 0, echoes a line through it, and stops it with SIGTERM. */
+const echoThroughInstalled = async (t: Test, args: readonly string[]): Promise<void> => {
   // As in fixtures/server.ts: children run in sessions of their own and are
   // found for the teardown by a mark in their environment.
   const mark = randomUUID()
   const env = { ...process.env, FORKSERVER_TEST_RUN: mark }
-  const proc = spawn('env', [...cleanEnv(env), installed, '--port', '0'], { cwd: root, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+  const proc = spawn('env', [...cleanEnv(env), installed, '--port', '0', ...args], { cwd: root, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
   t.teardown(() => {
     killGroup(proc.pid)
     processesWith(`FORKSERVER_TEST_RUN=${mark}`).forEach(kill)
@@ -238,6 +243,22 @@ t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t
   t.equal(reply.ended, 'end', 'then the server closes its side')
   proc.kill('SIGTERM')
   t.same(await exited, { code: 0, signal: null }, 'exit 0 on SIGTERM')
+}
+
+t.test('the installed forkserver echoes a line and exits 0 on SIGTERM', async (t) => {
+  if (!existsSync(installed)) return t.fail('forkserver is not installed')
+  await echoThroughInstalled(t, [])
+})
+
+// The addon is built for one Node, so the package ships its sources, not a
+// build: npm runs lib/native/build.sh (the "install" script) with the system
+// compiler and the headers of the Node that installs it. Where the checkout's
+// addon was built, the installed one must be too.
+t.test('the install compiles the addon from the shipped sources, and --start zygote serves', { skip: skipUnlessBuilt() }, async (t) => {
+  if (!existsSync(installed)) return t.fail('forkserver is not installed')
+  t.equal(packageJson.scripts.install, 'sh lib/native/build.sh', 'npm runs lib/native/build.sh at install')
+  t.ok(existsSync(join(installedPackage, 'dist', 'native', 'forkserver.node')), 'the install built dist/native/forkserver.node')
+  await echoThroughInstalled(t, ['--start', 'zygote'])
 })
 
 t.test('npm test and npm start are make test and make run', async (t) => {

@@ -214,6 +214,22 @@ t.test('--exec: a missing program is a warning and status 127, and the server se
   await stopServer(server)
 })
 
+t.test('--exec --log-format json: a missing program is a JSON warning from the child, as under spawn', { skip }, async (t) => {
+  const server = await zygote(t, ['--log-format', 'json', '--exec', '--', 'forkserver-no-such-program'])
+  t.equal((await exchange(server.port, 'anyone?\n')).data.length, 0, 'nothing is said')
+  const end = await server.waitForEvent({ event: 'end', code: 127 })
+  const warning = await server.waitForEvent({ event: 'warning' })
+  t.same({ ...warning, time: typeof warning.time }, {
+    time: 'string',
+    event: 'warning',
+    message: 'exec forkserver-no-such-program: not found (No such file or directory)',
+    pid: end.pid,
+    child: true,
+  }, 'one JSON line, with the pid of the child that ended 127')
+  t.notOk(server.lines.some((line) => !line.startsWith('{')), 'and no text line')
+  await stopServer(server)
+})
+
 t.test('--exec: a program killed by a signal ends with that signal', { skip }, async (t) => {
   const server = await zygote(t, ['--exec', '--', 'sh', '-c', 'kill -TERM $$'])
   const reply = await exchange(server.port)
