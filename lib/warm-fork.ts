@@ -67,6 +67,12 @@ export interface Addon {
   execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[], failure: string): never
   /** setpgid(0, 0): this process leads a process group of its own. */
   leadGroup(): void
+  /**
+   * The program, started by posix_spawnp as execProgram would start it (the
+   * same descriptors, session, signals and environment) but with no copy of
+   * this process: its pid, or 0 when it could not be started.
+   */
+  spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

@@ -74,10 +74,8 @@ class Zygote {
     const connfd = handle as RawHandle
     let pid: number
     try {
-      // A program needs none of a forked Node child's repairs: it replaces the copy at once.
       const program = spec.exec === null ? null : execArgs(info, spec, connfd)
-      pid = program === null ? forkChild(this.addon) : this.addon.fork()
-      if (pid === 0 && program !== null) this.addon.execProgram(...program) // the child: never returns
+      pid = program === null ? forkChild(this.addon) : this.startProgram(program)
     } catch (err) {
       connfd.close()
       return send(message('forked', { id, pid: null, error: errorMessage(err) }))
@@ -87,6 +85,19 @@ class Zygote {
     connfd.close()
     this.#live.add(pid)
     send(message('forked', { id, pid, error: null }))
+  }
+
+  // --exec: the program needs nothing of this process, so it is started
+  // without copying it (posix_spawn, a vfork and an exec). When it cannot be
+  // started, a forked child tries the same exec, says why in the server's log
+  // format and exits 127 or 126, as under spawn.
+  private startProgram(program: Parameters<Addon['execProgram']>): number {
+    const [fd, file, argv, env] = program
+    const spawned = this.addon.spawnProgram(fd, file, argv, env)
+    if (spawned > 0) return spawned
+    const pid = this.addon.fork()
+    if (pid === 0) this.addon.execProgram(...program) // the child: never returns
+    return pid
   }
 
   /** SIGCHLD: collect every child that has exited, and tell the parent. */

@@ -128,3 +128,26 @@ t.test('execProgram: the child becomes the program on the given descriptor, with
   t.match(run.stderr, /^warning: pid \d+: exec forkserver-no-such-program: not found \(No such file or directory\)$/m)
   t.match(run.stderr, /^warning: pid \d+: exec .*not-executable: not executable \(Permission denied\)$/m)
 })
+
+t.test('spawnProgram: the program on the given descriptor, with the given environment, in a session of its own; 0 when it cannot be started', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-spawn-program-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'not-executable'), 'echo never\n', { mode: 0o644 })
+  const run = await runHelper(t, `
+    const fs = await import('node:fs')
+    const out = fs.openSync(${JSON.stringify(join(dir, 'out'))}, 'w')
+    const pid = addon.spawnProgram(out, 'sh', ['sh', '-c', 'echo "$GREETING $(ps -o sid= -p $$ | tr -d \\" \\")"; exit 3'], ['GREETING=hello', 'PATH=' + process.env.PATH])
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+    const missing = addon.spawnProgram(out, 'forkserver-no-such-program', ['forkserver-no-such-program'], [])
+    const refused = addon.spawnProgram(out, ${JSON.stringify(join(dir, 'not-executable'))}, ['not-executable'], [])
+    console.log(JSON.stringify({ pid, code: reaped[0]?.code, missing, refused, out: fs.readFileSync(${JSON.stringify(join(dir, 'out'))}, 'utf8') }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pid: number; code: number; missing: number; refused: number; out: string }]
+  t.ok(record.pid > 0, 'a pid')
+  t.equal(record.code, 3, 'its own status, reaped by the caller: its parent')
+  t.equal(record.out, `hello ${record.pid}\n`, 'the descriptor was its stdout, the environment the one given, and it leads its own session')
+  t.equal(record.missing, 0, 'no such program')
+  t.equal(record.refused, 0, 'not executable')
+})

@@ -17,12 +17,16 @@
  *                          and stdout, a session of its own, default signals, execvp;
  *                          never returns (when it fails: `failure`, _exit 127 or 126)
  *   leadGroup()         -> setpgid(0, 0): a process group of its own
+ *   spawnProgram(fd, file, argv, env) -> the program's pid, started by
+ *                          posix_spawnp as execProgram would start it, with no
+ *                          copy of this process; 0 when it cannot be started
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,8 +280,15 @@ static char *c_string(napi_env env, napi_value value) {
   char *s = malloc(length + 1);
   if (s == NULL) return NULL;
   napi_get_value_string_utf8(env, value, s, length + 1, &length);
-  if (strlen(s) != length) return NULL; /* execvp would cut it short */
-  return s;
+  if (strlen(s) == length) return s;
+  free(s); /* a NUL inside: execvp would cut it short */
+  return NULL;
+}
+
+/* Frees a list from c_strings(), and what it points to. */
+static void free_strings(char **list) {
+  for (char **item = list; item != NULL && *item != NULL; item++) free(*item);
+  free(list);
 }
 
 /* A JS array of strings as a NULL-terminated char *[]; NULL when any is not a string. */
@@ -288,7 +299,10 @@ static char **c_strings(napi_env env, napi_value array) {
   for (uint32_t i = 0; list != NULL && i < count; i++) {
     napi_value item;
     napi_get_element(env, array, i, &item);
-    if ((list[i] = c_string(env, item)) == NULL) return NULL;
+    if ((list[i] = c_string(env, item)) == NULL) {
+      free_strings(list);
+      return NULL;
+    }
   }
   return list;
 }
@@ -347,6 +361,58 @@ static napi_value js_exec_program(napi_env env, napi_callback_info info) {
   _exit(err == ENOENT ? 127 : 126);
 }
 
+/*
+ * The program as a child of this process, set up as execProgram sets it up,
+ * but with posix_spawnp: glibc starts it with clone(CLONE_VM | CLONE_VFORK),
+ * which shares this process's memory until the exec instead of copying its
+ * page tables, so the cost does not grow with the zygote's size. Returns the
+ * pid, or 0 when the program could not be started (glibc reports a failed
+ * exec): the caller then forks a child that fails the same exec and says why,
+ * in the server's log format, with status 127 or 126.
+ */
+static napi_value js_spawn_program(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4], result;
+  int32_t fd = -1;
+  char *file = NULL, **argv = NULL, **envp = NULL;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) == napi_ok && argc == 4 &&
+      napi_get_value_int32(env, args[0], &fd) == napi_ok) {
+    file = c_string(env, args[1]);
+    argv = c_strings(env, args[2]);
+    envp = c_strings(env, args[3]);
+  }
+  pid_t pid = 0;
+  int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+  /* O_NONBLOCK belongs to the socket, not to this copy of it: the program reads it blocking. */
+  if (file != NULL && argv != NULL && envp != NULL && flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fd, 0);
+    posix_spawn_file_actions_adddup2(&actions, fd, 1);
+    /* dup2 of stderr onto itself clears its close-on-exec flag: stderr stays the program's. */
+    if (fcntl(2, F_GETFD) >= 0) posix_spawn_file_actions_adddup2(&actions, 2, 2);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    posix_spawnattr_init(&attr);
+    /* A session of its own, every signal at its default and none blocked: as execProgram. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    if (posix_spawnp(&pid, file, &actions, &attr, argv, envp) != 0) pid = 0;
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  /* This process lives on (execProgram's child never comes back): its copies go. */
+  free(file);
+  free_strings(argv);
+  free_strings(envp);
+  napi_create_int32(env, pid, &result);
+  return result;
+}
+
 /* setpgid(0, 0), in a forked child: a process group of its own, as a spawned child has, for what it starts. */
 static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   (void)info;
@@ -359,6 +425,7 @@ NAPI_MODULE_INIT() {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
+    {"spawnProgram", js_spawn_program},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
