@@ -1,0 +1,81 @@
+// --start zygote when its zygote goes: kill -9 (its children live on, the
+// parent reaps them and starts another) and SIGHUP (a fresh zygote loads the
+// code as it is now; one that cannot load it leaves the old one serving).
+// Skipped, with the reason, where the addon is not built.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { collect, exchange, open, readLine } from '../fixtures/client.js'
+import { childrenOf, stopServer } from '../fixtures/server.js'
+import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
+import { echoMany, handler, ppidOf, zygote, zygotePid } from '../fixtures/zygote.js'
+
+const skip = skipUnlessBuilt()
+
+t.test('kill -9 of the zygote: a held connection still echoes, the next 20 are served, no zombie is left', { skip }, async (t) => {
+  const server = await zygote(t)
+  const held = await open(server.port)
+  held.write('before\n')
+  t.equal(await readLine(held), 'before')
+  const heldPid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  const z = zygotePid(server)
+  process.kill(z, 'SIGKILL')
+  await server.waitFor(new RegExp(`^warning: zygote ${z} was killed by SIGKILL; a new one in [\\d.]+s$`))
+  held.write('after\n')
+  t.equal(await readLine(held), 'after', 'the held connection is served by its child, orphaned')
+  t.equal(ppidOf(heldPid), server.pid, 'which the server took in as its subreaper')
+  for (let i = 0; i < 20; i++) t.equal((await exchange(server.port, `next ${i}`)).data.toString(), `next ${i}`)
+  const closed = collect(held)
+  held.end()
+  await closed
+  await server.waitFor(new RegExp(`^end ${heldPid} status 0$`))
+  t.same(childrenOf(server.pid).filter((c) => c.state === 'Z'), [], 'no zombie')
+  await stopServer(server)
+  t.match(server.lines.at(-1), /^shutdown: served 21, /)
+})
+
+t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are served by the new one', { skip }, async (t) => {
+  const server = await zygote(t, ['--handler', handler('whoami')])
+  const held = await open(server.port)
+  const first = JSON.parse(await readLine(held)) as { pid: number; ppid: number }
+  server.signal('SIGHUP')
+  await server.waitFor(/^reload: SIGHUP/)
+  let again = first
+  for (let tries = 0; again.ppid === first.ppid && tries < 100; tries++) {
+    const socket = await open(server.port)
+    again = JSON.parse(await readLine(socket)) as { pid: number; ppid: number }
+    socket.end()
+  }
+  t.not(again.ppid, first.ppid, 'a new zygote forks the new children')
+  held.end()
+  await server.waitFor(new RegExp(`^end ${first.pid} status 0$`))
+  await stopServer(server)
+})
+
+t.test('SIGHUP twice under load: every connection is forked once and echoed byte for byte', { skip }, async (t) => {
+  const server = await zygote(t)
+  const failures = await echoMany(server.port, 150, (done) => {
+    if (done === 30 || done === 90) server.signal('SIGHUP')
+  })
+  t.same(failures, [], 'every reply is its own request')
+  await stopServer(server)
+  t.equal(server.lines.filter((line) => /^pid \d+ from /.test(line)).length, 150, 'one child per connection, none forked twice')
+  t.match(server.lines.at(-1), /^shutdown: served 150, peak \d+, failed 0, denied 0, dropped 0$/)
+})
+
+t.test('a reload to code that does not load: one warning, and the old zygote serves on', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-zygote-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const module = join(dir, 'handler.js')
+  writeFileSync(module, readFileSync(handler('random')))
+  const server = await zygote(t, ['--handler', module])
+  const before = JSON.parse((await exchange(server.port)).data.toString()) as { pid: number }
+  writeFileSync(module, 'export default 42\n')
+  server.signal('SIGHUP')
+  await server.waitFor(/^warning: reload: the new zygote is unfit: .*has no default export function$/)
+  const after = JSON.parse((await exchange(server.port)).data.toString()) as { pid: number }
+  t.not(after.pid, before.pid, 'a new child, forked by the old zygote')
+  await stopServer(server)
+  t.equal(server.lines.filter((line) => line.includes('the new zygote is unfit')).length, 1, 'said once')
+})
