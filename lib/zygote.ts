@@ -5,8 +5,8 @@
 // safe here (lib/fork-self-test.ts), and then, for each socket the parent
 // sends, forks: the child serves that one connection and _exits, and the
 // zygote closes its copy of the socket, reaps the child and reports its exit.
-// With --exec the child becomes the program at once (execvp, as tcpserver's
-// child does): no Node is left between the program and its connection.
+// With --exec the zygote starts the program as its child (posix_spawn, with
+// no copy of itself): no Node is left between the program and its connection.
 import { Socket, type SocketConstructorOpts } from 'node:net'
 import { loadHandler, runConnection } from './connection.js'
 import { forkSelfTest } from './fork-self-test.js'
@@ -136,7 +136,7 @@ class Zygote {
   }
 }
 
-/** execProgram's arguments, worked out before the fork: the child only execs. */
+/** The program's arguments, worked out in the zygote: what starts it only execs. */
 const execArgs = (info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): Parameters<Addon['execProgram']> => {
   const fd = (connfd as RawHandle & { fd?: number }).fd
   const exec = spec.exec ?? []
