@@ -100,7 +100,8 @@ export class ZygoteStarter implements Starter {
     })
   }
 
-  #startZygote(ready: () => void, unfitOnce: (err: Error) => void): void {
+  /** `replacing`: it replaces a zygote that died, and is tried again, with backoff, if it is unfit. */
+  #startZygote(ready: () => void, unfitOnce: (err: Error) => void, replacing = false): void {
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
@@ -130,7 +131,12 @@ export class ZygoteStarter implements Starter {
     zygote.on('error', (err) => fit || unfit(err))
     // 'close', not 'exit': every message it sent has been read by then.
     zygote.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      if (!fit) return unfit(new Error(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`))
+      if (!fit) {
+        unfit(new Error(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`))
+        // With no zygote at all, the connections waiting for one wait for the next try (the code may be mended on disk).
+        if (replacing && this.#zygote === null) this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
+        return
+      }
       // What it was asked and had not forked waits for the current zygote; its children are the parent's now.
       for (const request of this.#asked.values()) if (request.sentTo === zygote) request.sentTo = null
       if (this.#forked.size > 0) this.#reapOrphans()
@@ -168,7 +174,7 @@ export class ZygoteStarter implements Starter {
     if (this.#stopped) return
     const delay = this.#backoff.next(true, livedMs)
     this.hooks.warn(`zygote ${pid ?? '?'} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}; a new one in ${delay / 1000}s`)
-    setTimeout(() => this.#startZygote(() => {}, (err) => this.hooks.warn(`the new zygote is unfit: ${err.message}`)), delay)
+    setTimeout(() => this.#startZygote(() => {}, (err) => this.hooks.warn(`the new zygote is unfit: ${err.message}`), true), delay)
   }
 
   #reapOrphans(): void {

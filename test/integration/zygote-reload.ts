@@ -79,3 +79,25 @@ t.test('a reload to code that does not load: one warning, and the old zygote ser
   await stopServer(server)
   t.equal(server.lines.filter((line) => line.includes('the new zygote is unfit')).length, 1, 'said once')
 })
+
+t.test('a zygote that dies while the code on disk does not load: tried again with backoff, and the connections wait for the code to be mended', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-zygote-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const module = join(dir, 'handler.js')
+  const good = readFileSync(handler('random'))
+  writeFileSync(module, good)
+  const server = await zygote(t, ['--handler', module])
+  const before = JSON.parse((await exchange(server.port)).data.toString()) as { pid: number }
+  writeFileSync(module, 'export default 42\n')
+  const z = zygotePid(server)
+  process.kill(z, 'SIGKILL')
+  const from = server.lines.length
+  // Two unfit replacements in a row: the second is the retry.
+  await server.waitForCount(/^warning: the new zygote is unfit: .*has no default export function$/, 2, from)
+  const waiting = exchange(server.port) // no zygote now: it waits in the parent
+  writeFileSync(module, good)
+  const after = JSON.parse((await waiting).data.toString()) as { pid: number }
+  t.not(after.pid, before.pid, 'served, once a zygote could load the code again')
+  t.ok(server.lines.slice(from).some((line) => /^warning: zygote \d+ exited with status \d+; a new one in [\d.]+s$/.test(line)), 'each unfit try is followed by the next')
+  await stopServer(server)
+})
