@@ -55,6 +55,22 @@ const FORK_ARGS = [SERVER, '--port', '0', '--host', '127.0.0.1', '--max-children
 const NO_SPARES = /Unknown argument: spares/
 
 /**
+ * Starts the server once and stops it: the line of its output that matches
+ * `refusal` when it would not start for that reason, else null (any other
+ * failure to start is left for the model's scenarios to fail on and report).
+ */
+const refusedWith = async (spec: ServerSpec, refusal: RegExp): Promise<string | null> => {
+  try {
+    const probe = await launch(spec, { readyMs: 10_000 })
+    await probe.stop()
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    return why.split('\n').find((l) => refusal.test(l))?.trim() ?? null
+  }
+  return null
+}
+
+/**
  * fork+spares, if this build of the server has --spares: started once and
  * stopped. Skipped only when the server says it does not know the option;
  * any other failure to start leaves the model in, so that its scenarios fail
@@ -68,14 +84,8 @@ const withSpares = async (): Promise<Availability> => {
     parentCpu: true,
     spares: SPARES,
   }
-  try {
-    const probe = await launch(model.spec, { readyMs: 10_000 })
-    await probe.stop()
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err)
-    const line = why.split('\n').find((l) => NO_SPARES.test(l))
-    if (line !== undefined) return { ok: false, name: 'fork+spares', reason: `the server has no --spares yet (${line.trim()})` }
-  }
+  const line = await refusedWith(model.spec, NO_SPARES)
+  if (line !== null) return { ok: false, name: 'fork+spares', reason: `the server has no --spares yet (${line})` }
   return { ok: true, model }
 }
 
@@ -99,14 +109,8 @@ export const zygoteModels = async (addon: string = NATIVE_ADDON): Promise<readon
     { ok: false, name: exec.name, reason },
   ]
   if (!existsSync(addon)) return skipBoth(`the native addon is not built (no ${addon}; \`make build\` compiles it when cc and c++ are there)`)
-  try {
-    const probe = await launch(fork.spec, { readyMs: 10_000 })
-    await probe.stop()
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err)
-    const line = why.split('\n').find((l) => ZYGOTE_UNAVAILABLE.test(l))
-    if (line !== undefined) return skipBoth(line.trim())
-  }
+  const line = await refusedWith(fork.spec, ZYGOTE_UNAVAILABLE)
+  if (line !== null) return skipBoth(line)
   return [
     { ok: true, model: fork },
     { ok: true, model: exec },

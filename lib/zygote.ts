@@ -75,7 +75,7 @@ class Zygote {
     let pid: number
     try {
       const program = spec.exec === null ? null : execArgs(info, spec, connfd)
-      pid = program === null ? forkChild(this.addon) : this.startProgram(program)
+      pid = program === null ? forkChild(this.addon) : this.startProgram(program, spec)
     } catch (err) {
       connfd.close()
       return send(message('forked', { id, pid: null, error: errorMessage(err) }))
@@ -91,12 +91,12 @@ class Zygote {
   // without copying it (posix_spawn, a vfork and an exec). When it cannot be
   // started, a forked child tries the same exec, says why in the server's log
   // format and exits 127 or 126, as under spawn.
-  private startProgram(program: Parameters<Addon['execProgram']>): number {
-    const [fd, file, argv, env] = program
-    const spawned = this.addon.spawnProgram(fd, file, argv, env)
+  private startProgram(program: Parameters<Addon['spawnProgram']>, spec: MessageOf<'fork'>['spec']): number {
+    const spawned = this.addon.spawnProgram(...program)
     if (spawned > 0) return spawned
+    const failure = notStartedFormat(spec, program[1]) // only here: the line is needed only when the start fails
     const pid = this.addon.fork()
-    if (pid === 0) this.addon.execProgram(...program) // the child: never returns
+    if (pid === 0) this.addon.execProgram(...program, failure) // the child: never returns
     return pid
   }
 
@@ -137,11 +137,11 @@ class Zygote {
 }
 
 /** The program's arguments, worked out in the zygote: what starts it only execs. */
-const execArgs = (info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): Parameters<Addon['execProgram']> => {
+const execArgs = (info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): Parameters<Addon['spawnProgram']> => {
   const fd = (connfd as RawHandle & { fd?: number }).fd
   const exec = spec.exec ?? []
   const [file] = exec
   if (typeof fd !== 'number' || fd < 0 || file === undefined) throw new Error('the socket has no descriptor to give the program')
   const env = Object.entries(programEnv(info, process.env)).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]))
-  return [fd, file, exec, env, notStartedFormat(spec, file)]
+  return [fd, file, exec, env]
 }
