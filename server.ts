@@ -193,7 +193,9 @@ async function main(argv: readonly string[]): Promise<number> {
   // SIGHUP reloads, unless it says that the terminal was closed: then drain, as for SIGTERM.
   process.on('SIGHUP', (signal) => (leaveDeadTerminal() ? parent.shutdown.begin(signal) : parent.reload(signal)))
   process.on('SIGUSR1', () => parent.report.ask())
-  return parent.listen()
+  const code = await parent.listen()
+  await parent.flushLog() // (bounded: a stderr nobody reads does not keep the server)
+  return code
 }
 
 process.exit(await main(process.argv.slice(2)))

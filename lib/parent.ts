@@ -10,6 +10,7 @@ import { ChildTable, endChild, signalChild, type ChildEntry } from './child-tabl
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
 import { Listening } from './listen.js'
 import { createLog, type Log } from './log.js'
+import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
 import { isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
@@ -29,6 +30,8 @@ export abstract class Parent {
   /** The most children at once: --workers for prefork, else --max-children. */
   readonly max: number
   readonly log: Log
+  /** Where the log goes: stderr, never blocking the loop (lib/log-writer.ts). */
+  readonly logWriter: LogWriter
   readonly table = new ChildTable()
   /** Connections over --max-children, waiting for a child. */
   readonly queue: WaitQueue
@@ -61,7 +64,8 @@ export abstract class Parent {
     this.starter = makeStarter({ spec: this.spec, warn: this.warn, trace })
     this.prefork = options.model === 'prefork'
     this.max = this.prefork ? options.workers : options.maxChildren
-    this.log = createLog(options.logFormat, options.verbose)
+    this.logWriter = new LogWriter(2, (dropped) => this.warn(`stderr was not read: ${dropped} log lines dropped`))
+    this.log = createLog(options.logFormat, options.verbose, this.logWriter.write)
     this.queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
     this.rate = options.rate && new RateLimiter(options.rate)
     this.listening = new Listening(options.endpoint)
@@ -94,7 +98,7 @@ export abstract class Parent {
       stopChildren: () => this.stopChildren(),
       finish: (code) => {
         this.listening.removeFile()
-        this.log({ event: 'shutdown', counters: table.counters(), code })
+        this.log({ event: 'shutdown', counters: table.counters(), code, logDropped: this.logWriter.lost })
       },
       log: this.log,
       warn: this.warn,
@@ -165,6 +169,11 @@ export abstract class Parent {
       entry.tally = m.tally
       this.report.heard(entry)
     }
+  }
+
+  /** Before the exit: writes what of the log waits, for as long as the grace lasts (from the drain's start). */
+  flushLog(): Promise<void> {
+    return this.logWriter.flush((this.shutdown.began ?? Date.now()) + this.options.grace * 1000)
   }
 
   /** SIGHUP, unless the server is shutting down. */

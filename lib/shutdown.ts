@@ -22,6 +22,7 @@ export class Shutdown {
   /** The grace ran out: children were killed, and the exit status says so. */
   #forced = false
   #finished = false
+  #began: number | null = null
   readonly #timers: NodeJS.Timeout[] = []
   #exitWith!: (code: number) => void
   /** The exit status, once the shutdown is over. */
@@ -37,9 +38,15 @@ export class Shutdown {
     return this.#draining
   }
 
+  /** When the drain began (ms since the epoch), or null. */
+  get began(): number | null {
+    return this.#began
+  }
+
   begin(signal: NodeJS.Signals): void {
     if (this.#draining) return this.#again(signal)
     this.#draining = true
+    this.#began = Date.now()
     this.hooks.stopAccepting()
     this.hooks.log({ event: 'drain', signal, live: this.table.size, graceS: this.graceS })
     this.hooks.stopChildren()
