@@ -13,7 +13,7 @@ import { createLog, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
-import { isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
+import { isMessage, isTally, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
 import { RateLimiter } from './rate-limit.js'
 import type { RawHandle } from './raw-handle.js'
 import { Reload } from './reload.js'
@@ -23,6 +23,18 @@ import type { Starter, StarterParts } from './starter.js'
 import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
 import { WaitQueue } from './wait-queue.js'
+
+/** A handle that came with a message (a listening socket, or anything a child chose to send). */
+const isHandle = (handle: unknown): handle is RawHandle =>
+  typeof handle === 'object' && handle !== null && typeof (handle as { close?: unknown }).close === 'function'
+
+/** Closes whatever handle came with a message that is not believed: a socket, a server, a raw handle. */
+const release = (handle: unknown): void => {
+  if (typeof handle !== 'object' || handle === null) return
+  const { destroy, close } = handle as { destroy?: unknown; close?: unknown }
+  if (typeof destroy === 'function') destroy.call(handle)
+  else if (typeof close === 'function') close.call(handle)
+}
 
 export abstract class Parent {
   readonly pid = process.pid
@@ -159,16 +171,35 @@ export abstract class Parent {
     if (entry.state === 'busy' && info !== null) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) })
   }
 
-  /** What a child says (lib/protocol.ts). */
+  /**
+   * What a child says (lib/protocol.ts), believed only from the role that may
+   * say it: a handler runs in the child and can send anything. `taken` comes
+   * once, from a busy child, while the parent still holds its socket; `ready`
+   * from a spare or a worker (once from a spare that a connection reached
+   * first); `listener` and `tally` from a prefork worker.
+   */
   heard(entry: ChildEntry, m: unknown, handle: unknown): void {
-    if (isMessage(m, 'taken')) this.handedOff(entry)
-    else if (isMessage(m, 'ready') && entry.state === 'spare') this.spares.ready(entry)
-    else if (isMessage(m, 'ready')) this.reloads.workerReady(entry)
-    else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) this.supervisor.keep(handle as RawHandle)
-    else if (isMessage(m, 'tally')) {
+    const { state } = entry
+    if (isMessage(m, 'taken') && state === 'busy' && entry.socket !== null) this.handedOff(entry)
+    else if (isMessage(m, 'ready') && state === 'spare') this.spares.ready(entry)
+    else if (isMessage(m, 'ready') && state === 'worker') this.reloads.workerReady(entry)
+    else if (isMessage(m, 'ready') && state === 'busy' && !entry.ready) entry.ready = true // a spare's, overtaken by its connection
+    else if (isMessage(m, 'listener') && state === 'worker' && isHandle(handle)) this.supervisor.keep(handle)
+    else if (isMessage(m, 'tally') && state === 'worker' && isTally(m.tally)) {
       entry.tally = m.tally
       this.report.heard(entry)
-    }
+    } else this.#unbelieved(entry, m, handle)
+  }
+
+  /** Children that have sent something they may not: each is warned of once, so that none can flood the log. */
+  readonly #doubted = new WeakSet<ChildEntry>()
+
+  #unbelieved(entry: ChildEntry, m: unknown, handle: unknown): void {
+    release(handle) // (a descriptor sent with it would leak)
+    if (this.#doubted.has(entry)) return
+    this.#doubted.add(entry)
+    const type = typeof m === 'object' && m !== null ? String((m as { type?: unknown }).type) : typeof m
+    this.warn(`pid ${entry.child.pid} (${entry.state}) sent a '${type}' message it may not send; ignoring it and any more it sends`)
   }
 
   /** Before the exit: writes what of the log waits, for as long as the grace lasts (from the drain's start). */
