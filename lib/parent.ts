@@ -24,18 +24,6 @@ import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
 import { WaitQueue } from './wait-queue.js'
 
-/** A handle that came with a message (a listening socket, or anything a child chose to send). */
-const isHandle = (handle: unknown): handle is RawHandle =>
-  typeof handle === 'object' && handle !== null && typeof (handle as { close?: unknown }).close === 'function'
-
-/** Closes whatever handle came with a message that is not believed: a socket, a server, a raw handle. */
-const release = (handle: unknown): void => {
-  if (typeof handle !== 'object' || handle === null) return
-  const { destroy, close } = handle as { destroy?: unknown; close?: unknown }
-  if (typeof destroy === 'function') destroy.call(handle)
-  else if (typeof close === 'function') close.call(handle)
-}
-
 export abstract class Parent {
   readonly pid = process.pid
   readonly prefork: boolean
@@ -233,4 +221,16 @@ export abstract class Parent {
     const rules = { allow: access.allow.map((c) => c.text), deny: access.deny.map((c) => c.text) }
     return { ...this.spec, ...rules, verbose, maxConnsPerChild, unixPath: this.listening.unixPath }
   }
+}
+
+/** A handle that came with a message (a listening socket, or anything a child chose to send). */
+const isHandle = (handle: unknown): handle is RawHandle =>
+  typeof handle === 'object' && handle !== null && typeof (handle as { close?: unknown }).close === 'function'
+
+/** Closes whatever handle came with a message that is not believed: a socket, a server, a raw handle. */
+const release = (handle: unknown): void => {
+  if (typeof handle !== 'object' || handle === null) return
+  const { destroy, close } = handle as { destroy?: unknown; close?: unknown }
+  if (typeof destroy === 'function') destroy.call(handle)
+  else if (typeof close === 'function') close.call(handle)
 }
