@@ -57,13 +57,14 @@ const startUnread = async (t: Test, args: readonly string[]): Promise<Unread & {
     }
   }
   let text = ''
-  for (let found; (found = /"event":"listening","address":"[^"]*:(\d+)"/.exec(text)) === null; await tick()) {
+  const listening = /"event":"listening","address":"[^"]*:(\d+)"/
+  for (; !listening.test(text); await tick()) {
     const more = read()
     if (more === null) throw new Error(`the server exited early: ${text}`)
     text += more
   }
   // From here on, nobody reads: the pipe fills.
-  return { proc, port: Number(/:(\d+)"/.exec(text)![1]), read, exited, text }
+  return { proc, port: Number(listening.exec(text)?.[1]), read, exited, text }
 }
 
 /** `count` echo exchanges, `batch` at a time; resolves with how many got their echo. */
