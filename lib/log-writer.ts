@@ -9,9 +9,12 @@
 // timer; once the buffer is full, lines are dropped and counted, and the log
 // says so when it flows again. A line of at most PIPE_BUF (4096) bytes goes
 // into the pipe whole or not at all, so it never mixes with a child's; a
-// longer one may be split. A file, a terminal or a socket is written directly,
-// as before (/proc gives no second description of those).
+// longer one may be split. A socket (systemd's journal; a Node parent's
+// stdio 'pipe') has no second description to open, but send(2) can be told
+// not to wait: the native addon does that, where it is built. A file or a
+// terminal, or a socket without the addon, is written directly, as before.
 import { constants, fstatSync, openSync, writeSync } from 'node:fs'
+import { loadWarmFork } from './warm-fork.js'
 
 /** Bytes of log that may wait for a full pipe (a pipe's own size); more is dropped and counted. */
 export const LOG_BUFFER_BYTES = 64 * 1024
@@ -28,8 +31,27 @@ export const nonBlockingPipe = (fd: number): number | null => {
   }
 }
 
+/** How a line goes out: the bytes taken, or an error (EAGAIN: no room now). */
+type Sink = (line: Buffer) => number
+
+/** Where lines for `fd` go: a pipe's own non-blocking description, a socket's send(2) without waiting, or `fd` itself. */
+export const sinkFor = (fd: number, addon = loadWarmFork): Sink => {
+  const pipe = nonBlockingPipe(fd)
+  if (pipe !== null) return (line) => writeSync(pipe, line)
+  const socket = ((): boolean => {
+    try {
+      return fstatSync(fd).isSocket()
+    } catch {
+      return false
+    }
+  })()
+  const sendNow = socket ? addon().addon?.sendNow : undefined
+  if (sendNow !== undefined) return (line) => sendNow(fd, line)
+  return (line) => writeSync(fd, line)
+}
+
 export class LogWriter {
-  readonly #fd: number
+  readonly #sink: Sink
   readonly #waiting: Buffer[] = []
   #waitingBytes = 0
   /** Lines dropped since the log last flowed, and in all. */
@@ -43,7 +65,7 @@ export class LogWriter {
     private readonly resumed: (dropped: number) => void = () => {},
     private readonly limit = LOG_BUFFER_BYTES,
   ) {
-    this.#fd = nonBlockingPipe(fd) ?? fd
+    this.#sink = sinkFor(fd)
   }
 
   /** Lines dropped in all, because the log could not be written. */
@@ -80,7 +102,7 @@ export class LogWriter {
   /** What of `line` is left to write; null when it is all written (or lost to an error that will not pass). */
   #send(line: Buffer): Buffer | null {
     try {
-      const written = writeSync(this.#fd, line)
+      const written = this.#sink(line)
       return written === line.length ? null : line.subarray(written)
     } catch (err) {
       // EAGAIN: the pipe is full. Else the reader or the terminal is gone: the line is lost, as it always was.

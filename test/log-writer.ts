@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { LogWriter, nonBlockingPipe } from '../lib/log-writer.js'
+import { LogWriter, nonBlockingPipe, sinkFor } from '../lib/log-writer.js'
+import { loadWarmFork } from '../lib/warm-fork.js'
 
 const tempDir = (t: Test): string => {
   const dir = mkdtempSync(join(tmpdir(), 'forkserver-log-writer-'))
@@ -122,4 +124,28 @@ t.test('a line longer than PIPE_BUF may be split, but what is left of it is alwa
   }
   t.ok(text.endsWith(long), 'the long line arrived whole, in order')
   t.equal(writer.lost, 0)
+})
+
+t.test('a socket is written by send(2) without waiting when the addon is built, else directly', async (t) => {
+  const path = join(tempDir(t), 'sock')
+  const received: string[] = []
+  const server = createServer((peer) => peer.setEncoding('utf8').on('data', (chunk: string) => received.push(chunk)))
+  await new Promise<void>((resolve) => server.listen(path, resolve))
+  t.teardown(() => server.close())
+  const client = connect(path)
+  await new Promise((resolve) => client.once('connect', resolve))
+  t.teardown(() => client.destroy())
+  const fd = (client as unknown as { _handle: { fd: number } })._handle.fd
+  let asked = 0
+  const noAddon = (): ReturnType<typeof loadWarmFork> => {
+    asked++
+    return { addon: null, reason: 'not built' }
+  }
+  sinkFor(fd, noAddon)(Buffer.from('direct\n'))
+  t.equal(asked, 1, 'a socket asks for the addon')
+  const { addon } = loadWarmFork()
+  if (addon !== null) t.equal(sinkFor(fd)(Buffer.from('sent\n')), 5)
+  const expected = addon === null ? 'direct\n' : 'direct\nsent\n'
+  while (received.join('') !== expected) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(received.join(''), expected)
 })
