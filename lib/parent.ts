@@ -190,9 +190,9 @@ export abstract class Parent {
     this.warn(`pid ${entry.child.pid} (${entry.state}) sent a '${type}' message it may not send; ignoring it and any more it sends`)
   }
 
-  /** Before the exit: writes what of the log waits, for as long as the grace lasts (from the drain's start). */
+  /** Before the exit: writes what of the log waits, for as long as the grace lasts (lib/shutdown.ts flushBy). */
   flushLog(): Promise<void> {
-    return this.logWriter.flush((this.shutdown.began ?? Date.now()) + this.options.grace * 1000)
+    return this.logWriter.flush(this.shutdown.flushBy)
   }
 
   /** SIGHUP, unless the server is shutting down. */

@@ -41,9 +41,13 @@ export class Shutdown {
     return this.#draining
   }
 
-  /** When the drain began (ms since the epoch), or null. */
-  get began(): number | null {
-    return this.#began
+  /**
+   * Until when the exit may wait to write the log (ms since the epoch): the
+   * end of the grace, counted from the drain's start (or from now, with no
+   * drain); no wait once a second SIGINT has asked for the exit at once.
+   */
+  get flushBy(): number {
+    return this.#cut ? Date.now() : (this.#began ?? Date.now()) + this.graceS * 1000
   }
 
   begin(signal: NodeJS.Signals): void {

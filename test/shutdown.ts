@@ -101,10 +101,13 @@ t.test('SIGQUIT drains as SIGTERM does', async (t) => {
   t.equal(await shutdown.done, 0)
 })
 
-t.test('the drain knows when it began', async (t) => {
-  const { shutdown } = setup(0)
-  t.equal(shutdown.began, null)
+t.test('the log may be flushed until the grace is over, counted from the drain, and not at all after a second SIGINT', async (t) => {
+  const { shutdown } = setup(1, 60)
   const before = Date.now()
+  t.ok(shutdown.flushBy >= before + 60_000 && shutdown.flushBy <= Date.now() + 60_000, 'no drain: the grace from now')
   shutdown.begin('SIGTERM')
-  t.ok(shutdown.began !== null && shutdown.began >= before)
+  const began = Date.now()
+  t.ok(shutdown.flushBy >= before + 60_000 && shutdown.flushBy <= began + 60_000, 'the grace from the drain')
+  shutdown.begin('SIGINT')
+  t.ok(shutdown.flushBy <= Date.now(), 'now, after a second SIGINT')
 })
