@@ -33,7 +33,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -420,6 +419,8 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   if (setpgid(0, 0) < 0) return throw_errno(env, "setpgid", errno);
   return NULL;
 }
+
+#include <sys/socket.h> /* (here, with its one user, so that the lines above stay where docs/ quote them) */
 
 /*
  * send(fd, buffer, MSG_DONTWAIT): as much of the buffer as a socket takes
