@@ -26,8 +26,8 @@ import { parseOptions } from './lib/options.js'
 import { Parent } from './lib/parent.js'
 import { HANDOFF_TIMEOUT_S, message } from './lib/protocol.js'
 import { rawHandle, sendable } from './lib/raw-handle.js'
+import { answerSignals } from './lib/signals.js'
 import { chooseStarter } from './lib/starter.js'
-import { leaveDeadTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
 import type { Waiting } from './lib/wait-queue.js'
 
@@ -188,12 +188,10 @@ async function main(argv: readonly string[]): Promise<number> {
   // systemd's variables were for this process: no child or program should act on them.
   for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name]
   const parent = new ForkServer(parsed.options, await chooseStarter(parsed.options), await openTrace('parent'))
-  process.on('SIGTERM', (signal) => parent.shutdown.begin(signal))
-  process.on('SIGINT', (signal) => parent.shutdown.begin(signal))
-  // SIGHUP reloads, unless it says that the terminal was closed: then drain, as for SIGTERM.
-  process.on('SIGHUP', (signal) => (leaveDeadTerminal() ? parent.shutdown.begin(signal) : parent.reload(signal)))
-  process.on('SIGUSR1', () => parent.report.ask())
-  return parent.listen()
+  answerSignals(parent) // (lib/signals.ts: what each signal does)
+  const code = await parent.listen()
+  await parent.flushLog() // (bounded: a stderr nobody reads does not keep the server)
+  return code
 }
 
 process.exit(await main(process.argv.slice(2)))

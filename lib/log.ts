@@ -12,6 +12,7 @@
 //   SIGNAL: draining ...          always, at shutdown
 //   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
 //   shutdown: served N, ...       always, last
+//   warning: the log was blocked ...   always, when stderr is read again after lines were dropped
 //   warning: dropping connection, REASON: PEER    always
 //   warning: MESSAGE              always
 //   fatal: MESSAGE                always, then a non-zero exit
@@ -80,7 +81,8 @@ export type LogEvent =
   | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
   /** SIGHUP: how many spares and workers are being replaced. */
   | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly pid: number }
-  | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number }
+  /** `logDropped`: log lines lost because stderr was not read (lib/log-writer.ts). */
+  | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number; readonly logDropped: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
   | { readonly event: 'warning'; readonly message: string; readonly pid: number; readonly child?: true }
   | { readonly event: 'fatal'; readonly message: string; readonly pid: number }
@@ -89,15 +91,27 @@ export type Log = (event: LogEvent) => void
 
 const LIMIT = 200
 
+/** How a character that may not go into a text line is written instead. */
+const ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+const escape = (c: string): string => {
+  const code = c.codePointAt(0)!
+  return ESCAPES[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`)
+}
+
 /**
- * Text that a peer or a child can influence is cleaned before it is logged:
- * anything but printable ASCII becomes `?`, and long text is cut, so a peer
- * cannot forge log lines or flood the log.
+ * Text from outside (a peer, a path, a child, an error) is cleaned before it
+ * goes into a text line: anything but printable ASCII is escaped (a newline
+ * as `\\n`), and long text is cut, so that it can neither forge log lines
+ * nor flood the log.
  */
 export const sanitize = (text: string, limit = LIMIT): string => {
-  const clean = text.replace(/[^\x20-\x7e]/g, '?')
+  const clean = text.replace(/[^\x20-\x7e]/gu, escape)
   return clean.length > limit ? `${clean.slice(0, limit)}...` : clean
 }
+
+/** The event with each of its strings cleaned: the text format's one pass over every field. */
+const cleaned = (e: LogEvent): LogEvent =>
+  Object.fromEntries(Object.entries(e).map(([key, value]) => [key, typeof value === 'string' ? sanitize(value) : value])) as LogEvent
 
 /** The message of anything thrown. */
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err))
@@ -128,18 +142,19 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'listening': return [`listening on ${e.address}, pid ${e.pid}`, 'always']
     case 'status':
       return e.trigger === 'SIGUSR1' ? [table(e.live, e.max, e.counters, e.children), 'always'] : [`status: ${e.live}/${e.max}`, 'verbose']
-    case 'from': return [`pid ${e.pid ?? '?'} from ${sanitize(e.peer)}`, 'verbose']
+    case 'from': return [`pid ${e.pid ?? '?'} from ${e.peer}`, 'verbose']
     case 'end': return [endLine(e.pid, e.code, e.signal), 'verbose']
-    case 'deny': return [`deny ${sanitize(e.peer)}`, 'verbose']
-    case 'drop': return [`warning: dropping connection, ${sanitize(e.reason)}: ${sanitize(e.peer)}`, 'always']
+    case 'deny': return [`deny ${e.peer}`, 'verbose']
+    case 'drop': return [`warning: dropping connection, ${e.reason}: ${e.peer}`, 'always']
     case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
     case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
     case 'shutdown': {
       const c = e.counters
-      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}`, 'always']
+      const lost = e.logDropped > 0 ? `, log lines dropped ${e.logDropped}` : ''
+      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}${lost}`, 'always']
     }
-    case 'warning': return [`warning: ${e.child ? `pid ${e.pid}: ` : ''}${sanitize(e.message)}`, 'always']
-    case 'fatal': return [`fatal: ${sanitize(e.message)}`, 'always']
+    case 'warning': return [`warning: ${e.child ? `pid ${e.pid}: ` : ''}${e.message}`, 'always']
+    case 'fatal': return [`fatal: ${e.message}`, 'always']
     default: return null // accept, fork, handoff: JSON only
   }
 }
@@ -153,6 +168,6 @@ export const createLog = (format: LogFormat, verbose: boolean, write: (s: string
   format === 'json'
     ? (e) => e.event !== 'from' && write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)
     : (e) => {
-        const line = text(e)
+        const line = text(cleaned(e))
         if (line !== null && (line[1] === 'always' || verbose)) write(`${line[0]}\n`)
       }

@@ -36,7 +36,9 @@ export const DESCRIPTION: readonly string[] = [
   'Over --max-children, connections wait in a queue of --queue-limit (or are closed at once, with --overflow reject). ' +
     '--allow, --deny, --max-per-ip and --rate turn peers away before any fork. With -v, tcpserver-style lines on ' +
     'stderr show every fork and exit (status: N/MAX, pid P from IP:PORT, end P status S); --log-format json writes ' +
-    'every event as a JSON object.',
+    'every event as a JSON object. Text from outside is escaped, so it cannot split a line. The log never stops the ' +
+    'server: when stderr is a pipe nobody reads, lines wait in a 64 KiB buffer, then are dropped and counted (a warning ' +
+    'once stderr is read again, and the count at the end of the summary).',
   'Every option is checked before the server starts. A mistake is one line on stderr that names it, and exit status 2.',
 ]
 
@@ -59,9 +61,9 @@ export const CHILD_STATUS: readonly Entry[] = [
 ]
 
 export const SIGNALS: readonly Entry[] = [
-  { term: 'SIGTERM, SIGINT', text: 'drain: the listener closes, queued connections are closed, and children get --grace seconds to finish, ' +
+  { term: 'SIGTERM, SIGINT, SIGQUIT', text: 'drain: the listener closes, queued connections are closed, and children get --grace seconds to finish, ' +
       'then SIGTERM, then SIGKILL 2 s later; exit status 0, or 1 if some had to be killed' },
-  { term: 'a second SIGINT', text: 'kills every child with SIGKILL and exits 130 at once' },
+  { term: 'a second SIGINT', text: 'kills every child with SIGKILL and exits 130 once they are reaped (2 s at most), counted in the summary' },
   { term: 'SIGHUP', text: "reload, like inetd's reload and Apache's graceful restart: every preloaded process (each --spares spare " +
       'and each prefork worker) is replaced by a fresh one that loads the service or --handler code as it is now on disk. ' +
       'The listener never closes, so no connect is refused. An old worker accepts until a fresh one accepts in its ' +
@@ -70,6 +72,7 @@ export const SIGNALS: readonly Entry[] = [
       'replacing N spares and M workers" (the JSON event reload). The SIGHUP of a terminal closing drains instead, ' +
       'as SIGTERM does.' },
   { term: 'SIGUSR1', text: 'prints the status table (every live child, its state, age and peer) on stderr; changes nothing' },
+  { term: 'SIGUSR2', text: 'ignored, with a warning line' },
 ]
 
 /** What forkserver reads. */

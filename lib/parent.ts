@@ -10,9 +10,10 @@ import { ChildTable, endChild, signalChild, type ChildEntry } from './child-tabl
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
 import { Listening } from './listen.js'
 import { createLog, type Log } from './log.js'
+import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
-import { isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
+import { isMessage, isTally, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
 import { RateLimiter } from './rate-limit.js'
 import type { RawHandle } from './raw-handle.js'
 import { Reload } from './reload.js'
@@ -29,6 +30,8 @@ export abstract class Parent {
   /** The most children at once: --workers for prefork, else --max-children. */
   readonly max: number
   readonly log: Log
+  /** Where the log goes: stderr, never blocking the loop (lib/log-writer.ts). */
+  readonly logWriter: LogWriter
   readonly table = new ChildTable()
   /** Connections over --max-children, waiting for a child. */
   readonly queue: WaitQueue
@@ -61,7 +64,8 @@ export abstract class Parent {
     this.starter = makeStarter({ spec: this.spec, warn: this.warn, trace })
     this.prefork = options.model === 'prefork'
     this.max = this.prefork ? options.workers : options.maxChildren
-    this.log = createLog(options.logFormat, options.verbose)
+    this.logWriter = new LogWriter(2, (dropped) => this.warn(`stderr was not read: ${dropped} log lines dropped`))
+    this.log = createLog(options.logFormat, options.verbose, this.logWriter.write)
     this.queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
     this.rate = options.rate && new RateLimiter(options.rate)
     this.listening = new Listening(options.endpoint)
@@ -94,7 +98,7 @@ export abstract class Parent {
       stopChildren: () => this.stopChildren(),
       finish: (code) => {
         this.listening.removeFile()
-        this.log({ event: 'shutdown', counters: table.counters(), code })
+        this.log({ event: 'shutdown', counters: table.counters(), code, logDropped: this.logWriter.lost })
       },
       log: this.log,
       warn: this.warn,
@@ -155,16 +159,40 @@ export abstract class Parent {
     if (entry.state === 'busy' && info !== null) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) })
   }
 
-  /** What a child says (lib/protocol.ts). */
+  /**
+   * What a child says (lib/protocol.ts), believed only from the role that may
+   * say it: a handler runs in the child and can send anything. `taken` comes
+   * once, from a busy child, while the parent still holds its socket; `ready`
+   * from a spare or a worker (once from a spare that a connection reached
+   * first); `listener` and `tally` from a prefork worker.
+   */
   heard(entry: ChildEntry, m: unknown, handle: unknown): void {
-    if (isMessage(m, 'taken')) this.handedOff(entry)
-    else if (isMessage(m, 'ready') && entry.state === 'spare') this.spares.ready(entry)
-    else if (isMessage(m, 'ready')) this.reloads.workerReady(entry)
-    else if (isMessage(m, 'listener') && typeof handle === 'object' && handle !== null) this.supervisor.keep(handle as RawHandle)
-    else if (isMessage(m, 'tally')) {
+    const { state } = entry
+    if (isMessage(m, 'taken') && state === 'busy' && entry.socket !== null) this.handedOff(entry)
+    else if (isMessage(m, 'ready') && state === 'spare') this.spares.ready(entry)
+    else if (isMessage(m, 'ready') && state === 'worker') this.reloads.workerReady(entry)
+    else if (isMessage(m, 'ready') && state === 'busy' && !entry.ready) entry.ready = true // a spare's, overtaken by its connection
+    else if (isMessage(m, 'listener') && state === 'worker' && isHandle(handle)) this.supervisor.keep(handle)
+    else if (isMessage(m, 'tally') && state === 'worker' && isTally(m.tally)) {
       entry.tally = m.tally
       this.report.heard(entry)
-    }
+    } else this.#unbelieved(entry, m, handle)
+  }
+
+  /** Children that have sent something they may not: each is warned of once, so that none can flood the log. */
+  readonly #doubted = new WeakSet<ChildEntry>()
+
+  #unbelieved(entry: ChildEntry, m: unknown, handle: unknown): void {
+    release(handle) // (a descriptor sent with it would leak)
+    if (this.#doubted.has(entry)) return
+    this.#doubted.add(entry)
+    const type = typeof m === 'object' && m !== null ? String((m as { type?: unknown }).type) : typeof m
+    this.warn(`pid ${entry.child.pid} (${entry.state}) sent a '${type}' message it may not send; ignoring it and any more it sends`)
+  }
+
+  /** Before the exit: writes what of the log waits, for as long as the grace lasts (lib/shutdown.ts flushBy). */
+  flushLog(): Promise<void> {
+    return this.logWriter.flush(this.shutdown.flushBy)
   }
 
   /** SIGHUP, unless the server is shutting down. */
@@ -193,4 +221,16 @@ export abstract class Parent {
     const rules = { allow: access.allow.map((c) => c.text), deny: access.deny.map((c) => c.text) }
     return { ...this.spec, ...rules, verbose, maxConnsPerChild, unixPath: this.listening.unixPath }
   }
+}
+
+/** A handle that came with a message (a listening socket, or anything a child chose to send). */
+const isHandle = (handle: unknown): handle is RawHandle =>
+  typeof handle === 'object' && handle !== null && typeof (handle as { close?: unknown }).close === 'function'
+
+/** Closes whatever handle came with a message that is not believed: a socket, a server, a raw handle. */
+const release = (handle: unknown): void => {
+  if (typeof handle !== 'object' || handle === null) return
+  const { destroy, close } = handle as { destroy?: unknown; close?: unknown }
+  if (typeof destroy === 'function') destroy.call(handle)
+  else if (typeof close === 'function') close.call(handle)
 }

@@ -50,6 +50,11 @@ export interface Tally {
   readonly denied: number
 }
 
+/** True when `tally` is a worker's counts: a count is a whole number, not below 0. */
+export const isTally = (tally: unknown): tally is Tally =>
+  typeof tally === 'object' && tally !== null &&
+  (['accepted', 'served', 'failed', 'denied'] as const).every((key) => Number.isSafeInteger((tally as Record<string, unknown>)[key]) && ((tally as Record<string, number>)[key] ?? -1) >= 0)
+
 /**
  * Every message on the channel, one type each:
  *

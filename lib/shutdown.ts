@@ -1,8 +1,9 @@
-// The shutdown (SIGTERM, SIGINT, or SIGHUP from a closed terminal): stop
-// accepting, turn the waiting connections away, give the live children
-// --grace seconds to finish, then SIGTERM, then SIGKILL. A second SIGINT ends
-// it at once. The parent exits when the table of children is empty, as it
-// must be, and says what happened.
+// The shutdown (SIGTERM, SIGINT, SIGQUIT, or SIGHUP from a closed terminal):
+// stop accepting, turn the waiting connections away, give the live children
+// --grace seconds to finish, then SIGTERM, then SIGKILL. A second SIGINT cuts
+// it short: SIGKILL to every child at once. Either way the parent exits when
+// the table of children is empty, as it must be, with every child reaped and
+// counted, and says what happened.
 import { KILL_AFTER_MS, signalChild, type ChildTable } from './child-table.js'
 import type { Log } from './log.js'
 
@@ -21,7 +22,10 @@ export class Shutdown {
   #draining = false
   /** The grace ran out: children were killed, and the exit status says so. */
   #forced = false
+  /** A second SIGINT cut the drain short. */
+  #cut = false
   #finished = false
+  #began: number | null = null
   readonly #timers: NodeJS.Timeout[] = []
   #exitWith!: (code: number) => void
   /** The exit status, once the shutdown is over. */
@@ -37,9 +41,19 @@ export class Shutdown {
     return this.#draining
   }
 
+  /**
+   * Until when the exit may wait to write the log (ms since the epoch): the
+   * end of the grace, counted from the drain's start (or from now, with no
+   * drain); no wait once a second SIGINT has asked for the exit at once.
+   */
+  get flushBy(): number {
+    return this.#cut ? Date.now() : (this.#began ?? Date.now()) + this.graceS * 1000
+  }
+
   begin(signal: NodeJS.Signals): void {
     if (this.#draining) return this.#again(signal)
     this.#draining = true
+    this.#began = Date.now()
     this.hooks.stopAccepting()
     this.hooks.log({ event: 'drain', signal, live: this.table.size, graceS: this.graceS })
     this.hooks.stopChildren()
@@ -57,22 +71,27 @@ export class Shutdown {
     if (this.#draining && this.table.size === 0) this.#finish()
   }
 
-  // Only a second SIGINT (Ctrl-C again) cuts the drain short.
+  // Only a second SIGINT (Ctrl-C again) cuts the drain short. The exit still
+  // waits for the killed children to be reaped, so that each is counted, but
+  // no longer than a SIGKILL takes.
   #again(signal: NodeJS.Signals): void {
-    if (signal !== 'SIGINT') return
+    if (signal !== 'SIGINT' || this.#cut) return
+    this.#cut = true
     this.hooks.warn(`second SIGINT: killing ${this.table.size} children`)
+    this.#timers.forEach(clearTimeout)
     this.#killAll('SIGKILL')
-    this.#finish(130)
+    this.#timers.push(setTimeout(() => this.#finish(), KILL_AFTER_MS))
   }
 
   #killAll(signal: NodeJS.Signals): void {
     for (const entry of this.table) signalChild(entry, signal)
   }
 
-  #finish(code = this.#forced ? 1 : 0): void {
+  #finish(code = this.#cut ? 130 : this.#forced ? 1 : 0): void {
     if (this.#finished) return
     this.#finished = true
     this.#timers.forEach(clearTimeout)
+    if (this.table.size > 0) this.hooks.warn(`${this.table.size} children were not reaped in time: the counts leave them out`)
     this.hooks.finish(code)
     this.#exitWith(code)
   }

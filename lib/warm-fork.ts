@@ -73,6 +73,8 @@ export interface Addon {
    * this process: its pid, or 0 when it could not be started.
    */
   spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
+  /** send(fd, buffer, MSG_DONTWAIT): the bytes a socket takes now; throws EAGAIN when it takes none. */
+  sendNow(fd: number, buffer: Buffer): number
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

@@ -10,6 +10,7 @@ import { isAllowed, parseCidr, type AccessRules } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
 import { runProgram, type ProgramExit } from './exec.js'
 import { createLog, errorMessage, type Log } from './log.js'
+import { LogWriter } from './log-writer.js'
 import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
 import { sendable } from './raw-handle.js'
 import type { Trace } from './trace.js'
@@ -75,7 +76,9 @@ class PreforkWorker {
     private readonly context: WorkerContext,
   ) {
     this.rules = { allow: spec.allow.map(parseCidr), deny: spec.deny.map(parseCidr) }
-    this.log = createLog(spec.logFormat, spec.verbose)
+    // It accepts: like the parent, it must not stop for a stderr nobody reads (what waits at its exit is lost).
+    const writer = new LogWriter(2, (dropped) => this.log({ event: 'warning', message: `stderr was not read: ${dropped} log lines dropped`, pid: process.pid }))
+    this.log = createLog(spec.logFormat, spec.verbose, writer.write)
     // --exec: accepted paused, for the program, not this process, to read.
     this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: spec.exec !== null })
   }

@@ -8,9 +8,9 @@ const record = (format: 'text' | 'json', verbose: boolean) => {
 
 const counters = { accepted: 5, served: 3, denied: 1, dropped: 1, failed: 0, peak: 2 }
 
-t.test('sanitize replaces control and non-ASCII characters and caps the length', async (t) => {
+t.test('sanitize escapes control and non-ASCII characters and caps the length', async (t) => {
   t.equal(sanitize('plain text'), 'plain text')
-  t.equal(sanitize('a\nb\rc\x1b[31md\u00e9'), 'a?b?c?[31md?')
+  t.equal(sanitize('a\nb\rc\x1b[31md\u00e9\t\u{1f600}'), 'a\\nb\\rc\\x1b[31md\\xe9\\t\\u{1f600}')
   t.equal(sanitize('x'.repeat(300)), `${'x'.repeat(200)}...`)
   t.equal(sanitize('abcdef', 3), 'abc...')
 })
@@ -25,7 +25,7 @@ t.test('text lines marked verbose are written only with -v; warnings and drops a
   ]
   const quiet = record('text', false)
   events.forEach(quiet.log)
-  t.same(quiet.written, ['warning: disk?full\n', 'warning: dropping connection, fork failed: 127.0.0.1:5555\n', 'listening on 127.0.0.1:7000, pid 1\n'])
+  t.same(quiet.written, ['warning: disk\\nfull\n', 'warning: dropping connection, fork failed: 127.0.0.1:5555\n', 'listening on 127.0.0.1:7000, pid 1\n'])
   const loud = record('text', true)
   events.forEach(loud.log)
   t.equal(loud.written[0], 'status: 0/40\n')
@@ -40,9 +40,10 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
   log({ event: 'drain', signal: 'SIGTERM', live: 2, graceS: 10 })
   log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, pid: 1 })
   log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, pid: 1 })
-  log({ event: 'shutdown', counters, code: 0 })
+  log({ event: 'shutdown', counters, code: 0, logDropped: 0 })
   log({ event: 'warning', message: 'handler failed', pid: 42, child: true })
   log({ event: 'fatal', message: 'listen EADDRINUSE', pid: 1 })
+  log({ event: 'shutdown', counters, code: 0, logDropped: 7 })
   t.same(written, [
     'pid 42 from [::1]:5000\n',
     'end 42 status 0\n',
@@ -53,7 +54,20 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1\n',
     'warning: pid 42: handler failed\n',
     'fatal: listen EADDRINUSE\n',
+    'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1, log lines dropped 7\n',
   ])
+})
+
+t.test('every string of every text line is cleaned, once: text from outside cannot split a line', async (t) => {
+  const { log, written } = record('text', true)
+  log({ event: 'listening', address: 'unix:/tmp/a\nfatal: forged', pid: 1 })
+  log({ event: 'drain', signal: 'SIG\rTERM', live: 0, graceS: 1 })
+  log({ event: 'drop', conn: 1, peer: 'p\n', reason: 'r\n', pid: 1 })
+  t.same(written, ['listening on unix:/tmp/a\\nfatal: forged, pid 1\n', 'SIG\\rTERM: draining 0 children, 1s grace\n', 'warning: dropping connection, r\\n: p\\n\n'])
+  const json = record('json', true)
+  json.log({ event: 'listening', address: 'unix:/tmp/a\nb', pid: 1 })
+  t.match(JSON.parse(json.written[0]!), { address: 'unix:/tmp/a\nb' }, 'JSON keeps the text, escaped by JSON itself')
+  t.equal(json.written[0]!.split('\n').length, 2, 'on one line')
 })
 
 t.test('the status table has a row per child, and is written without -v', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ChildTable, newEntry, type ChildEntry } from '../lib/child-table.js'
+import { ChildTable, KILL_AFTER_MS, newEntry, type ChildEntry } from '../lib/child-table.js'
 import type { LogEvent } from '../lib/log.js'
 import { Shutdown } from '../lib/shutdown.js'
 import type { Child } from '../lib/starter.js'
@@ -67,7 +67,7 @@ t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group
   t.equal(await shutdown.done, 1)
 })
 
-t.test('a second SIGTERM changes nothing; a second SIGINT kills every child and ends it with 130', async (t) => {
+t.test('a second SIGTERM changes nothing; a second SIGINT kills every child and, once they are reaped, ends it with 130', async (t) => {
   const { shutdown, calls, signals, table, exit } = setup(2, 60)
   shutdown.begin('SIGTERM')
   shutdown.begin('SIGTERM')
@@ -75,7 +75,39 @@ t.test('a second SIGTERM changes nothing; a second SIGINT kills every child and 
   shutdown.begin('SIGINT')
   t.same(signals, ['-100 SIGKILL', '-101 SIGKILL'])
   t.ok(calls.includes('warning: second SIGINT: killing 2 children'))
+  shutdown.begin('SIGINT')
+  t.equal(signals.length, 2, 'a third one changes nothing')
+  t.notOk(calls.some((c) => c.startsWith('finish')), 'not before the killed children are reaped (and counted)')
+  for (const entry of [...table]) exit(entry)
   t.equal(await shutdown.done, 130)
-  for (const entry of [...table]) exit(entry) // the killed children are reaped after
   t.same(calls.filter((c) => c.startsWith('finish')), ['finish 130'], 'it finishes once')
+})
+
+t.test('after a second SIGINT, a child that is not reaped does not hold the exit for longer than a SIGKILL takes', async (t) => {
+  const { shutdown, calls } = setup(1, 60)
+  shutdown.begin('SIGINT')
+  shutdown.begin('SIGINT')
+  const started = Date.now()
+  t.equal(await shutdown.done, 130)
+  t.ok(Date.now() - started >= KILL_AFTER_MS - 50, 'it waited for the reaping')
+  t.ok(calls.includes('warning: 1 children were not reaped in time: the counts leave them out'))
+})
+
+t.test('SIGQUIT drains as SIGTERM does', async (t) => {
+  const { shutdown, calls, table, exit } = setup(1, 60)
+  shutdown.begin('SIGQUIT')
+  t.same(calls, ['stop accepting', 'drain SIGQUIT 1 60s', 'stop children'])
+  for (const entry of [...table]) exit(entry)
+  t.equal(await shutdown.done, 0)
+})
+
+t.test('the log may be flushed until the grace is over, counted from the drain, and not at all after a second SIGINT', async (t) => {
+  const { shutdown } = setup(1, 60)
+  const before = Date.now()
+  t.ok(shutdown.flushBy >= before + 60_000 && shutdown.flushBy <= Date.now() + 60_000, 'no drain: the grace from now')
+  shutdown.begin('SIGTERM')
+  const began = Date.now()
+  t.ok(shutdown.flushBy >= before + 60_000 && shutdown.flushBy <= began + 60_000, 'the grace from the drain')
+  shutdown.begin('SIGINT')
+  t.ok(shutdown.flushBy <= Date.now(), 'now, after a second SIGINT')
 })

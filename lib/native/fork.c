@@ -420,12 +420,37 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#include <sys/socket.h> /* (here, with its one user, so that the lines above stay where docs/ quote them) */
+
+/*
+ * send(fd, buffer, MSG_DONTWAIT): as much of the buffer as a socket takes
+ * now, without waiting and without touching the descriptor's flags, which the
+ * processes that share it keep (the log, when stderr is a socket: lib/log-writer.ts).
+ * The bytes sent; throws EAGAIN when there is no room.
+ */
+static napi_value js_send_now(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t fd = -1;
+  void *data = NULL;
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok)
+    return throw_errno(env, "sendNow", EINVAL);
+  ssize_t n;
+  do n = send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "send", errno);
+  napi_create_int64(env, (int64_t)n, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
-    {"spawnProgram", js_spawn_program},
+    {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -1,8 +1,10 @@
-// SIGTERM and SIGINT drain the server: refuse new clients, close the queue,
-// give live children --grace seconds, then SIGTERM, then SIGKILL.
+// SIGTERM, SIGINT and SIGQUIT drain the server: refuse new clients, close the
+// queue, give live children --grace seconds, then SIGTERM, then SIGKILL.
+// SIGUSR2 is ignored.
 import { fileURLToPath } from 'node:url'
+import t from 'tap'
 import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
-import { alive, childrenOf, startServer } from '../fixtures/server.js'
+import { alive, childrenOf, startServer, stopServer } from '../fixtures/server.js'
 import { forEachStart } from '../fixtures/starts.js'
 
 const STUBBORN = fileURLToPath(new URL('../fixtures/handlers/stubborn.js', import.meta.url))
@@ -67,19 +69,48 @@ forEachStart('a child that ignores SIGTERM is killed 2 s later', async (t, start
   live.destroy()
 })
 
-forEachStart('a second SIGINT ends the server at once and kills its children', async (t, start) => {
-  const server = await startServer(t, [...start.args, '--grace', '60', '-v'])
+forEachStart('a second SIGINT ends the server at once and kills its children, and the counts still add up', async (t, start) => {
+  const server = await startServer(t, [...start.args, '--grace', '60', '--max-children', '1', '-v'])
   const live = await open(server.port)
   const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
   const closed = collect(live)
+  const queued = await open(server.port) // over --max-children: it waits in the queue
+  const dropped = collect(queued)
   server.signal('SIGINT')
   await server.waitFor(/^SIGINT: draining 1 children, 60s grace$/)
+  await server.waitFor(/^warning: dropping connection, shutting down: /)
   server.signal('SIGINT')
   t.same(await server.exited, { code: 130, signal: null })
   await closed
+  await dropped
   t.ok(server.lines.includes('warning: second SIGINT: killing 1 children'))
+  t.ok(server.lines.includes(`end ${pid} signal SIGKILL`), 'the killed child was reaped before the exit')
+  t.equal(server.lines.at(-1), 'shutdown: served 0, peak 1, failed 1, denied 0, dropped 1', 'two accepted: one failed, one dropped')
   t.notOk(childrenOf(server.pid).length, 'no child left')
   t.ok(!alive(pid) || childrenOf(1).some((c) => c.pid === pid && c.state === 'Z'), 'the child was killed')
+})
+
+forEachStart('SIGQUIT drains as SIGTERM does', async (t, start) => {
+  const server = await startServer(t, [...start.args, '-v'])
+  const live = await open(server.port)
+  live.write('before ')
+  t.equal((await readBytes(live, 7)).toString(), 'before ')
+  server.signal('SIGQUIT')
+  await server.waitFor(/^SIGQUIT: draining 1 children, 10s grace$/)
+  t.equal(await refused(server.port), 'ECONNREFUSED', 'the listener is closed')
+  const rest = collect(live)
+  live.end('after')
+  t.equal((await rest).data.toString(), 'after', 'the live connection is served to the end')
+  t.same(await server.exited, { code: 0, signal: null })
+  t.equal(server.lines.at(-1), 'shutdown: served 1, peak 1, failed 0, denied 0, dropped 0')
+})
+
+t.test('SIGUSR2 is ignored, with a warning: the server serves on', async (t) => {
+  const server = await startServer(t, [])
+  server.signal('SIGUSR2')
+  await server.waitFor(/^warning: SIGUSR2 ignored: SIGHUP reloads, SIGUSR1 prints the status, SIGTERM drains$/)
+  t.equal((await exchange(server.port, 'still here')).data.toString(), 'still here')
+  t.same(await stopServer(server), { code: 0, signal: null })
 })
 
 forEachStart('Ctrl-C (SIGINT to the whole process group) drains: children finish their connection', async (t, start) => {
