@@ -1,6 +1,7 @@
 // stderr a socket nobody reads (systemd's journal, a Node parent's stdio
 // 'pipe'): the log goes out by send(2) without waiting, from the native addon
-// (lib/log-writer.ts), so the server still serves and still stops.
+// (lib/log-writer.ts), so the server still serves and still stops. It needs
+// the addon, so it runs under --start zygote, where 300 connections are quick.
 import t from 'tap'
 import { loadWarmFork } from '../../lib/warm-fork.js'
 import { events, readUntil, serve, startUnread } from '../fixtures/unread-stderr.js'
@@ -8,7 +9,7 @@ import { events, readUntil, serve, startUnread } from '../fixtures/unread-stderr
 const { reason } = loadWarmFork()
 
 t.test('300 connections into a stderr socket nobody reads are all served, and SIGTERM ends the server within its grace', { skip: reason ?? false }, async (t) => {
-  const server = await startUnread(t, ['--log-format', 'json', '-v', '--grace', '2'], 'socket')
+  const server = await startUnread(t, ['--start', 'zygote', '--log-format', 'json', '-v', '--grace', '2'], 'socket')
   t.equal(await serve(server.port, 300), 300, 'every client got its echo')
   const stopped = Date.now()
   server.proc.kill('SIGTERM')
