@@ -100,9 +100,13 @@ class Zygote {
     return pid
   }
 
-  /** SIGCHLD: collect every child that has exited, and tell the parent. */
+  /**
+   * SIGCHLD: collect every child that has exited, and tell the parent. What a
+   * child left in its process group (a program's background job, a process
+   * its handler started) is killed first: the connection is over.
+   */
   reapAll(): void {
-    for (const { pid, code, signal } of reap(this.addon)) {
+    for (const { pid, code, signal } of reap(this.addon, -1, true)) {
       this.#live.delete(pid)
       send(message('exited', { pid, code, signal }))
     }
