@@ -15,6 +15,7 @@
 // is a zombie (lib/native/fork.c, reap); and by the parent only while the
 // child is not yet reaped (lib/starter.ts, signalProcess).
 import { readdirSync, readFileSync } from 'node:fs'
+import { signalProcess } from './starter.js'
 
 /** How long what is left in a group has, after SIGTERM, before SIGKILL. */
 export const GROUP_KILL_AFTER_MS = 1000
@@ -44,13 +45,8 @@ export const othersInGroup = (pgid: number): number[] =>
 /** Sleeps, blocking: the process is on its way out, with nothing else to do. */
 const pause = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
-const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(-pgid, signal)
-  } catch {
-    // empty meanwhile
-  }
-}
+/** (It never fails: this process is in the group.) */
+const signalGroup = (pgid: number, signal: NodeJS.Signals): void => void process.kill(-pgid, signal)
 
 /**
  * The last thing a child does before it exits: ends what is left in the
@@ -84,11 +80,7 @@ export const termEndsGroup = (): void => {
   const onTerm = (): void => {
     if (process.listenerCount('SIGTERM') > 1) return // the handler's own
     process.off('SIGTERM', onTerm) // back to the default action: die of it
-    try {
-      process.kill(-process.pid, 'SIGTERM')
-    } catch {
-      process.kill(process.pid, 'SIGTERM') // it leads no group
-    }
+    signalProcess(process.pid, 'SIGTERM', true) // (alone, if it leads no group)
   }
   process.on('SIGTERM', onTerm)
 }

@@ -62,6 +62,22 @@ forEachStart("--exec sh -c 'sleep 30 & echo hi': the client reads hi and end-of-
   await server.exited
 })
 
+forEachStart('a background job that ignores SIGTERM is killed with SIGKILL, and the client still gets end-of-file', async (t, start) => {
+  const { env, mark } = marked(t)
+  // (An ignored signal stays ignored across exec: sleep ignores SIGTERM too.)
+  const server = await startServer(t, [...start.args, '-v', '--exec', '--', 'sh', '-c', "trap '' TERM; sleep 30 & echo hi"], env)
+  const socket = await open(server.port)
+  const reply = await collect(socket, 10_000)
+  t.equal(reply.data.toString(), 'hi\n')
+  t.equal(reply.ended, 'end')
+  // Under spawn the child ends its group itself, after a second of SIGTERM, and dies of the SIGKILL with it;
+  // under zygote the zygote kills the group as it reaps the program.
+  await server.waitFor(start.name === 'spawn' ? /^end \d+ signal SIGKILL$/ : /^end \d+ status 0$/)
+  t.same(sleepers(mark), [], 'no sleep 30 is left')
+  server.signal('SIGTERM')
+  await server.exited
+})
+
 forEachStart('a handler that starts a background sleep and ends its connection: the sleep ends with the child', async (t, start) => {
   const { env, mark } = marked(t)
   const server = await startServer(t, [...start.args, '-v', '--handler', BACKGROUND], env)
