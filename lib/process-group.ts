@@ -69,6 +69,9 @@ export const endGroup = (): void => {
   }
 }
 
+/** SIGTERM's listeners from before any handler was loaded: tooling's (a coverage hook, say), not the handler's. */
+const TOOLING = new Set(process.listeners('SIGTERM'))
+
 /**
  * SIGTERM to a child that serves a connection (the drain's grace is over,
  * --max-lifetime) ends it, and its group with it: the child passes the
@@ -78,8 +81,8 @@ export const endGroup = (): void => {
  */
 export const termEndsGroup = (): void => {
   const onTerm = (): void => {
-    if (process.listenerCount('SIGTERM') > 1) return // the handler's own
-    process.off('SIGTERM', onTerm) // back to the default action: die of it
+    if (process.listeners('SIGTERM').some((listener) => listener !== onTerm && !TOOLING.has(listener))) return // the handler's own
+    process.off('SIGTERM', onTerm) // back to what it was: die of it
     signalProcess(process.pid, 'SIGTERM', true) // (alone, if it leads no group)
   }
   process.on('SIGTERM', onTerm)

@@ -98,10 +98,12 @@ forEachStart('SIGTERM while a handler with a background sleep still serves: once
   const { env, mark } = marked(t)
   const server = await startServer(t, [...start.args, '-v', '--grace', '1', '--handler', BACKGROUND], env)
   const socket = await open(server.port)
-  const { sleeper } = JSON.parse(await readLine(socket)) as { sleeper: number }
+  const { pid, sleeper } = JSON.parse(await readLine(socket)) as { pid: number; sleeper: number }
   socket.write('stay')
   const closed = collect(socket)
   server.signal('SIGTERM')
+  // The grace's SIGTERM ends the child, and (passed to its group, or by the zygote as it reaps) its sleep.
+  await server.waitFor(new RegExp(`^end ${pid} signal SIGTERM$`))
   t.equal((await server.exited).code, 1, 'the drain was cut short at the grace')
   await closed
   t.ok(await exitedWithin(sleeper, 1000), 'the sleep is gone')
