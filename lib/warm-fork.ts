@@ -47,11 +47,7 @@ export interface Addon {
   fork(): number
   /** _exit(2): no Node teardown, nothing flushed. */
   exit(status: number): never
-  /**
-   * waitpid(pid, WNOHANG) until nothing more is there; pid -1 (the default)
-   * for any child. With endGroups, SIGKILL to each child's process group
-   * first, while the child is still a zombie (so the group id is still its own).
-   */
+  /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
   reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
   setChildSubreaper(): void
   getrandom(size: number): Buffer

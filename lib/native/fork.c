@@ -7,9 +7,7 @@
  *
  *   fork()              -> pid in the parent, 0 in the child; throws on failure
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed
- *   reap(pid = -1, endGroups = false) -> [{pid, code, signal}] for each child
- *                          collected, WNOHANG; with endGroups, SIGKILL to each one's
- *                          process group first, while it is a zombie
+ *   reap(pid = -1, endGroups) -> [{pid, code, signal}] for each child collected, WNOHANG
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1)
  *   getrandom(n)        -> a Buffer of n bytes from the kernel
  *   getpid()            -> the real pid (process.pid is cached at start-up)
