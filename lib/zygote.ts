@@ -41,6 +41,9 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   }
   const { addon, reason } = loadWarmFork()
   if (addon === null) return unfit(reason)
+  // What its children leave behind comes to it when they exit, not to the
+  // parent, which would never reap it: the zygote reaps every child it has.
+  addon.setChildSubreaper()
   // --exec has no handler: the child becomes the program.
   let handler: Handler | null = null
   try {
@@ -107,7 +110,7 @@ class Zygote {
    */
   reapAll(): void {
     for (const { pid, code, signal } of reap(this.addon, -1, true)) {
-      this.#live.delete(pid)
+      if (!this.#live.delete(pid)) continue // one a child left behind: no connection of the parent's
       send(message('exited', { pid, code, signal }))
     }
     if (this.#stopping && this.#live.size === 0) process.exit(0)

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { collect, open, readLine } from '../fixtures/client.js'
 import { exitedWithin, processesWith, startServer } from '../fixtures/server.js'
-import { forEachStart } from '../fixtures/starts.js'
+import { connectionChildren, forEachStart } from '../fixtures/starts.js'
 
 const BACKGROUND = fileURLToPath(new URL('../fixtures/handlers/background.js', import.meta.url))
 
@@ -90,6 +90,10 @@ forEachStart('a handler that starts a background sleep and ends its connection: 
   await server.waitFor(new RegExp(`^end ${pid} status 0$`))
   t.ok(await exitedWithin(sleeper, 1000), 'its sleep is gone once the child has exited')
   t.same(sleepers(mark), [], 'no sleep 30 is left')
+  // Nor a zombie of it: under zygote the orphaned sleep comes to the zygote, which reaps it.
+  const underServer = (): boolean => connectionChildren(server, start).some((c) => c.pid === sleeper)
+  for (let i = 0; i < 100 && underServer(); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(underServer(), 'and it is reaped: no zombie of it is left under the server or its zygote')
   server.signal('SIGTERM')
   await server.exited
 })
