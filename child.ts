@@ -15,6 +15,7 @@ import { Socket, type SocketConstructorOpts } from 'node:net'
 import { loadHandler, runConnection, warn } from './lib/connection.js'
 import type { ProgramExit } from './lib/exec.js'
 import { errorMessage } from './lib/log.js'
+import { endGroup, termEndsGroup } from './lib/process-group.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, orphanSeconds, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/services/index.js'
 import { leaveDeadTerminal } from './lib/terminal.js'
@@ -22,9 +23,12 @@ import { openTrace } from './lib/trace.js'
 
 const trace = await openTrace('child')
 
+// The connection is over, and so is whatever this child started: what is
+// left in its process group is ended first (lib/process-group.ts).
 const exit = (status: ExitStatus, why: string): void => {
   trace('pid %d exit %d: %s', process.pid, status, why)
   leaveDeadTerminal()
+  endGroup()
   process.exit(status)
 }
 
@@ -72,6 +76,7 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   // services handle the half-close themselves; a --handler gets the socket
   // as net.createServer() would give it.
   socket = new Socket({ handle, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
+  termEndsGroup()
   exit(await runConnection(socket, info, spec, handler, trace), 'connection closed')
 }
 
@@ -97,6 +102,7 @@ const NOT_RAISED = new Set<NodeJS.Signals>(['SIGPIPE', 'SIGUSR1'])
 /** Ends this child as its program ended, so that the parent's `end` line shows the program's status or signal. */
 const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Signals) => number): void => {
   leaveDeadTerminal()
+  endGroup() // the program's background jobs, say
   if (signal === null) {
     trace('pid %d exit %d: the program exited', process.pid, code)
     return process.exit(code ?? ExitStatus.FAILED)

@@ -155,8 +155,10 @@ export const KILL_AFTER_MS = 2000
  * forked by a zygote, it made one), with whatever it started: the --exec
  * program, or a handler's own processes.
  * SIGKILL, which a child cannot pass on, goes to the whole group, and so does
- * everything sent to a prefork worker; a busy child passes SIGTERM on to its
- * program itself.
+ * everything sent to a prefork worker; a busy child passes SIGTERM on itself,
+ * to its program or its group (lib/process-group.ts). The parent signals a
+ * group only while its child is not yet reaped, so the group id is still the
+ * child's.
  */
 export const signalChild = ({ child, state }: ChildEntry, signal: NodeJS.Signals): void =>
   child.kill(signal, signal === 'SIGKILL' || state === 'worker')

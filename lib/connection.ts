@@ -22,6 +22,24 @@ export const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
   throw new Error(`unknown service ${String(spec.service)}`)
 }
 
+/** Once the handler has ended its side, how long the client has to end its own. */
+export const LINGER_MS = 2000
+
+/**
+ * The handler has ended its side (its writes are flushed), so the connection
+ * is over once the client ends too. But what the client sent and the handler
+ * never read stays buffered, and a stream that is not read never reaches its
+ * end: no 'end', so no 'close', and the child would wait for ever. So read
+ * and discard up to the client's FIN, as a lingering close does; then the
+ * socket closes itself. A client that never ends is cut off after LINGER_MS.
+ * (A handler that still reads, with 'data' or 'readable', reads on.)
+ */
+const linger = (socket: Socket): void => {
+  socket.resume()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  socket.once('close', () => clearTimeout(timer))
+}
+
 /**
  * Runs the handler on the socket and resolves, once the socket has closed,
  * with how the connection ended. Listeners go on before the handler runs, so
@@ -35,6 +53,7 @@ export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeS
       trace('connection %d: %s', info.id, err.message)
     })
     socket.on('close', () => resolve(status))
+    socket.once('finish', () => linger(socket))
     if (spec.idleTimeout > 0) {
       socket.setTimeout(spec.idleTimeout * 1000, () => {
         status = ExitStatus.IDLE

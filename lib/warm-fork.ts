@@ -47,8 +47,8 @@ export interface Addon {
   fork(): number
   /** _exit(2): no Node teardown, nothing flushed. */
   exit(status: number): never
-  /** waitpid(pid, WNOHANG) until nothing more is there; pid -1 (the default) for any child. */
-  reap(pid?: number): { pid: number; code: number | null; signal: number | null }[]
+  /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
+  reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
   setChildSubreaper(): void
   getrandom(size: number): Buffer
   /** The real pid (process.pid is cached at start-up). */
@@ -134,7 +134,8 @@ const signalNames = new Map(Object.entries(constants.signals).map(([name, number
 /**
  * Collects exited children without waiting. Pass a pid in a process that also
  * uses child_process: reaping any child (-1) would take those children too,
- * and Node would never report their exit.
+ * and Node would never report their exit. With `endGroups`, what is left in
+ * each child's process group is killed as the child is collected.
  */
-export const reap = (addon: Addon, pid = -1): Reaped[] =>
-  addon.reap(pid).map(({ pid, code, signal }) => ({ pid, code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }))
+export const reap = (addon: Addon, pid = -1, endGroups = false): Reaped[] =>
+  addon.reap(pid, endGroups).map(({ pid, code, signal }) => ({ pid, code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }))

@@ -182,7 +182,7 @@ export class ZygoteStarter implements Starter {
     const timer = setInterval(() => {
       for (const pid of orphans) {
         if (!this.#forked.has(pid)) orphans.delete(pid) // reported by a live zygote: one of its own
-        for (const { code, signal } of reap(this.addon, pid)) {
+        for (const { code, signal } of reap(this.addon, pid, true)) { // (what it left in its group goes with it, as under the zygote)
           orphans.delete(pid)
           this.#onExited({ type: 'exited', pid, code, signal })
         }

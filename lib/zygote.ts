@@ -41,6 +41,9 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   }
   const { addon, reason } = loadWarmFork()
   if (addon === null) return unfit(reason)
+  // What its children leave behind comes to it when they exit, not to the
+  // parent, which would never reap it: the zygote reaps every child it has.
+  addon.setChildSubreaper()
   // --exec has no handler: the child becomes the program.
   let handler: Handler | null = null
   try {
@@ -100,10 +103,14 @@ class Zygote {
     return pid
   }
 
-  /** SIGCHLD: collect every child that has exited, and tell the parent. */
+  /**
+   * SIGCHLD: collect every child that has exited, and tell the parent. What a
+   * child left in its process group (a program's background job, a process
+   * its handler started) is killed first: the connection is over.
+   */
   reapAll(): void {
-    for (const { pid, code, signal } of reap(this.addon)) {
-      this.#live.delete(pid)
+    for (const { pid, code, signal } of reap(this.addon, -1, true)) {
+      if (!this.#live.delete(pid)) continue // one a child left behind: no connection of the parent's
       send(message('exited', { pid, code, signal }))
     }
     if (this.#stopping && this.#live.size === 0) process.exit(0)

@@ -7,7 +7,7 @@
  *
  *   fork()              -> pid in the parent, 0 in the child; throws on failure
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed
- *   reap(pid = -1)      -> [{pid, code, signal}] for each child collected, WNOHANG
+ *   reap(pid = -1, endGroups) -> [{pid, code, signal}] for each child collected, WNOHANG
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1)
  *   getrandom(n)        -> a Buffer of n bytes from the kernel
  *   getpid()            -> the real pid (process.pid is cached at start-up)
@@ -159,19 +159,47 @@ static void set_int_or_null(napi_env env, napi_value obj, const char *name, int 
   napi_set_named_property(env, obj, name, v);
 }
 
+/* The second argument as a boolean; false when it is missing. */
+static int bool_arg2(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool value = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 2) napi_get_value_bool(env, argv[1], &value);
+  return value;
+}
+
 /*
  * Collects exited children without blocking. The signal is a number (JS maps
  * it to a name). With pid -1 this also takes children Node's child_process
  * started, whose 'exit' would then never come: pass a pid in such a process.
+ *
+ * With endGroups, each child's process group is sent SIGKILL just before the
+ * child is collected: whatever it left behind (a program's background job)
+ * ends with it. waitid(WNOWAIT) finds the child while it is still a zombie:
+ * until it is collected its pid is taken, so no other process can lead a
+ * group of that id, and -pid can only be its own group. (After the waitpid
+ * the id may be reused as soon as the group is empty.)
  */
 static napi_value js_reap(napi_env env, napi_callback_info info) {
   int which = int_arg(env, info, -1);
+  int end_groups = bool_arg2(env, info);
   napi_value list;
   napi_create_array(env, &list);
   uint32_t count = 0;
   for (;;) {
+    pid_t target = which;
+    if (end_groups) {
+      siginfo_t exited;
+      memset(&exited, 0, sizeof exited);
+      int r = waitid(which > 0 ? P_PID : P_ALL, which > 0 ? (id_t)which : 0, &exited, WEXITED | WNOHANG | WNOWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno != ECHILD) return throw_errno(env, "waitid", errno);
+      if (r < 0 || exited.si_pid == 0) break;
+      target = exited.si_pid;
+      kill(-target, SIGKILL); /* ESRCH: it led no group, or the group is empty */
+    }
     int status;
-    pid_t pid = waitpid(which, &status, WNOHANG);
+    pid_t pid = waitpid(target, &status, WNOHANG);
     if (pid < 0 && errno == EINTR) continue;
     if (pid < 0 && errno != ECHILD) return throw_errno(env, "waitpid", errno);
     if (pid <= 0) break;
