@@ -80,7 +80,7 @@ const yargsOption = (o: OptionDef): YargsOption => {
   const t = o.takes
   const alias = o.alias === undefined ? {} : { alias: o.alias }
   if (t.kind === 'flag' || t.kind === 'command') return { type: 'boolean', ...alias }
-  const coerce = t.kind === 'integer' ? integer(o.name, t.min, t.max) : t.kind === 'choice' ? choice(o.name, t.choices) : TEXT_VALUES[o.name] ?? text(o.name)
+  const coerce = t.kind === 'integer' ? integer(o.name, t.min, t.max, t.over) : t.kind === 'choice' ? choice(o.name, t.choices) : TEXT_VALUES[o.name] ?? text(o.name)
   return { type: 'string', requiresArg: true, coerce, ...alias, ...(o.repeatable ? { array: true, default: [] } : {}) }
 }
 
