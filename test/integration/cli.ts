@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { SERVER } from '../fixtures/server.js'
+import { SERVER, childrenOf, runServer } from '../fixtures/server.js'
 
 const run = (args: readonly string[]) => {
   const result = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -48,6 +48,7 @@ const BAD: [string[], RegExp][] = [
   [['--user', 'no-such-user-here'], /--user: no such user: no-such-user-here/],
   [['--group', 'no-such-group-here'], /--group: no such group: no-such-group-here/],
   [['--constructor'], /Unknown argument: constructor/],
+  [['--max-children', '1000000000'], /--max-children 1000000000 is more than this machine can hold: at most \d+ \(/],
   [['--spares', '5', '--max-children', '4'], /--spares 5 is more than --max-children 4: spares count toward it/],
   [['--model', 'prefork', '--spares', '2'], /--spares is not available with --model prefork/],
   [['--', 'stray'], /unexpected argument: stray \(to run a program per connection: --exec -- CMD \[ARGS\.\.\.\]\)/],
@@ -83,6 +84,20 @@ for (const [args, message] of BAD) {
     t.notMatch(stderr, /\n\s+at /, 'no stack trace')
   })
 }
+
+t.test('--model prefork --workers 100000 is refused within 5 s, in one line, with nothing forked', async (t) => {
+  const startedAt = Date.now()
+  const server = runServer(t, ['--model', 'prefork', '--workers', '100000', '--port', '0', '-v'])
+  let most = 0
+  const sampler = setInterval(() => (most = Math.max(most, childrenOf(server.pid).length)), 10)
+  const exit = await server.exited
+  clearInterval(sampler)
+  t.same(exit, { code: 2, signal: null })
+  t.ok(Date.now() - startedAt < 5000, `exited ${Date.now() - startedAt} ms after it started`)
+  t.equal(most, 0, 'no child seen while it ran')
+  t.equal(server.lines.filter((line) => line !== '').length, 1, 'one line, and no listening line: workers are forked once it listens')
+  t.match(server.lines[0], /^forkserver: --workers 100000 is more than this machine can hold: at most \d+ \(.+\) \(see --help\)$/)
+})
 
 t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
