@@ -1,7 +1,7 @@
 // Opening the listener: socket(), bind() and listen(), on a TCP address, on a
 // Unix-domain socket file, or on a descriptor inherited already listening
 // (--fd, or systemd's socket activation).
-import { lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { lstatSync, readFileSync, readlinkSync, renameSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { errorMessage } from './log.js'
 import type { Endpoint, Options } from './options.js'
@@ -69,34 +69,37 @@ export const clearStale = async (path: string): Promise<void> => {
   unlinkSync(path)
 }
 
-/** The identity of the socket file this server made, to remove it at exit only if it is still ours. */
-export const socketFileId = (path: string): number | null => {
+/** The identity (device and inode) of the file at `path`, to tell this server's socket file from a newer one; null when there is none. */
+export const socketFileId = (path: string): string | null => {
   try {
-    return statSync(path).ino
+    const { dev, ino } = lstatSync(path)
+    return `${dev}:${ino}`
   } catch {
     return null
   }
 }
 
 /** At exit: removes the socket file if it is still the one this server made. */
-export const removeSocketFile = (path: string, id: number | null): void => {
+export const removeSocketFile = (path: string, id: string | null): void => {
   if (id !== null && socketFileId(path) === id) unlinkSync(path)
 }
 
 /**
- * Closes the parent's copy of a listener that its prefork workers keep
- * serving. libuv unlinks a Unix socket's file when the handle that bound it
- * closes, which would leave the workers' socket without a name; the file is
- * moved aside for that moment.
+ * Closes a listener but not the socket file at `path`. libuv unlinks the
+ * path a Unix socket was bound to when its handle closes, whatever file is
+ * there by then; the file is moved aside for that moment.
  */
 export const closeKeepingFile = (server: Server, path: string | null): void => {
-  if (path === null) return void server.close()
   const aside = `${path}.closing-${process.pid}`
-  renameSync(path, aside)
+  try {
+    if (path !== null) renameSync(path, aside)
+  } catch {
+    return void server.close() // (no file there to keep)
+  }
   try {
     server.close()
   } finally {
-    renameSync(aside, path)
+    if (path !== null) renameSync(aside, path)
   }
 }
 
@@ -110,7 +113,7 @@ export class Listening {
   /** The port first bound, to listen on again (a port 0 is chosen once). */
   #port = 0
   /** The socket file this server made (--path), to remove at exit if it is still ours. */
-  #fileId: number | null = null
+  #fileId: string | null = null
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -136,15 +139,33 @@ export class Listening {
 
   /** prefork: the workers hold the listener now; the parent closes its copy. */
   close(server: Server): void {
-    closeKeepingFile(server, this.endpoint.kind === 'path' ? this.endpoint.path : null)
+    closeKeepingFile(server, this.#path())
+  }
+
+  /**
+   * Shutdown: stops listening. The socket file goes with the listener only
+   * while it is this server's: one that another server has bound since (the
+   * path was removed, and bound again) stays.
+   */
+  stop(server: Server): void {
+    const path = this.#path()
+    if (path === null || socketFileId(path) === this.#fileId) return void server.close()
+    closeKeepingFile(server, path)
   }
 
   /** At exit: removes the socket file, if it is still the one this server made. */
   removeFile(): void {
-    if (this.endpoint.kind === 'path') removeSocketFile(this.endpoint.path, this.#fileId)
+    const path = this.#path()
+    if (path !== null) removeSocketFile(path, this.#fileId)
+  }
+
+  /** The socket file's path, when this server bound one (--path). */
+  #path(): string | null {
+    return this.endpoint.kind === 'path' ? this.endpoint.path : null
   }
 
   #remember(): void {
-    if (this.endpoint.kind === 'path') this.#fileId = socketFileId(this.endpoint.path)
+    const path = this.#path()
+    if (path !== null) this.#fileId = socketFileId(path)
   }
 }
