@@ -1,8 +1,9 @@
 // Opening the listener: socket(), bind() and listen(), on a TCP address, on a
 // Unix-domain socket file, or on a descriptor inherited already listening
 // (--fd, or systemd's socket activation).
-import { lstatSync, readFileSync, readlinkSync, renameSync, unlinkSync } from 'node:fs'
+import { fstatSync, lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
+import { dirname } from 'node:path'
 import { errorMessage } from './log.js'
 import type { Endpoint, Options } from './options.js'
 
@@ -12,6 +13,7 @@ export type Bound = { readonly kind: 'tcp'; readonly address: string; readonly p
 /** Resolves once the server listens, with what it is bound to; rejects with the reason it cannot. */
 export const listen = async (server: Server, endpoint: Endpoint): Promise<Bound> => {
   if (endpoint.kind === 'path') await clearStale(endpoint.path)
+  if (endpoint.kind === 'fd') checkDescriptor(endpoint.fd)
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => reject(endpoint.kind === 'fd' ? new Error(`descriptor ${endpoint.fd}: ${err.message}`) : err)
     server.once('error', failed)
@@ -44,6 +46,20 @@ const inheritedPath = (fd: number): string => {
 }
 
 /**
+ * Throws, naming the cause, when `fd` is not an open socket: Node's listen()
+ * reports a closed descriptor, or a file, as EINVAL.
+ */
+export const checkDescriptor = (fd: number): void => {
+  let isSocket: boolean
+  try {
+    isSocket = fstatSync(fd).isSocket()
+  } catch (err) {
+    throw new Error(`descriptor ${fd}: not an open descriptor (${(err as NodeJS.ErrnoException).code})`)
+  }
+  if (!isSocket) throw new Error(`descriptor ${fd}: not a socket (ENOTSOCK)`)
+}
+
+/**
  * A socket file left by a server that died (SIGKILL, a crash) stops bind().
  * It is removed only when it is a socket and nothing answers on it: a live
  * server's socket, or a file that is not a socket, is never touched.
@@ -53,7 +69,9 @@ export const clearStale = async (path: string): Promise<void> => {
   try {
     isSocket = lstatSync(path).isSocket()
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    // (bind() in a missing directory is reported as EACCES)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return checkDirectory(path)
     throw new Error(`${path}: ${errorMessage(err)}`)
   }
   if (!isSocket) throw new Error(`${path} exists and is not a socket; not removing it`)
@@ -67,6 +85,23 @@ export const clearStale = async (path: string): Promise<void> => {
   if (answer === null) throw new Error(`${path}: another server is listening on it`)
   if (answer !== 'ECONNREFUSED') throw new Error(`${path}: ${answer}`)
   unlinkSync(path)
+}
+
+/**
+ * Throws, naming the cause, when the directory that is to hold the socket
+ * file `path` is missing or is not one. Called once `path` is found absent
+ * (ENOENT) or unreachable (ENOTDIR).
+ */
+const checkDirectory = (path: string): void => {
+  const dir = dirname(path)
+  let isDirectory: boolean
+  try {
+    isDirectory = statSync(dir).isDirectory()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(code === 'ENOENT' ? `${path}: its directory ${dir} does not exist (ENOENT)` : `${path}: a part of ${dir} is not a directory (${code})`)
+  }
+  if (!isDirectory) throw new Error(`${path}: ${dir} is not a directory (ENOTDIR)`)
 }
 
 /** The identity (device and inode) of the file at `path`, to tell this server's socket file from a newer one; null when there is none. */

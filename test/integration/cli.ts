@@ -152,3 +152,20 @@ t.test('a port in use is one fatal line and exit 1', async (t) => {
   t.equal(code, 1)
   t.equal(stderr, `fatal: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
 })
+
+const FATAL: [string[], string][] = [
+  [['--path', '/no/such/dir/fs.sock'], 'fatal: /no/such/dir/fs.sock: its directory /no/such/dir does not exist (ENOENT)\n'],
+  [['--path', `${SERVER}/fs.sock`], `fatal: ${SERVER}/fs.sock: ${SERVER} is not a directory (ENOTDIR)\n`],
+  [['--path', `${SERVER}/more/fs.sock`], `fatal: ${SERVER}/more/fs.sock: a part of ${SERVER}/more is not a directory (ENOTDIR)\n`],
+  [['--fd', '99'], 'fatal: descriptor 99: not an open descriptor (EBADF)\n'],
+  // (stdin is /dev/null here)
+  [['--fd', '0'], 'fatal: descriptor 0: not a socket (ENOTSOCK)\n'],
+]
+
+for (const [args, line] of FATAL) {
+  t.test(`forkserver ${args.join(' ')} fails to start with one fatal line that names the cause`, async (t) => {
+    const { status, stderr } = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] })
+    t.equal(status, 1)
+    t.equal(stderr, line)
+  })
+}
