@@ -46,6 +46,8 @@ t.test("cgroup v1: each controller's own hierarchy", async (t) => {
   }), 8 * GiB)
   t.equal(m.pidsMax, 300)
   t.equal(m.cgroupMemory, GiB, "v1's 'no limit', a huge number, is none")
+  const without = readMachine(files({ '/proc/self/cgroup': '3:cpu,cpuacct:/docker/ab\n' }), GiB)
+  t.match(without, { pidsMax: null, cgroupMemory: null }, 'no pids or memory hierarchy, no limit')
 })
 
 t.test('a machine where nothing can be read has no limits but its memory', async (t) => {
