@@ -1,8 +1,9 @@
 // Opening the listener: socket(), bind() and listen(), on a TCP address, on a
 // Unix-domain socket file, or on a descriptor inherited already listening
 // (--fd, or systemd's socket activation).
-import { lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { fstatSync, lstatSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
+import { dirname } from 'node:path'
 import { errorMessage } from './log.js'
 import type { Endpoint, Options } from './options.js'
 
@@ -12,6 +13,7 @@ export type Bound = { readonly kind: 'tcp'; readonly address: string; readonly p
 /** Resolves once the server listens, with what it is bound to; rejects with the reason it cannot. */
 export const listen = async (server: Server, endpoint: Endpoint): Promise<Bound> => {
   if (endpoint.kind === 'path') await clearStale(endpoint.path)
+  if (endpoint.kind === 'fd') checkDescriptor(endpoint.fd)
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => reject(endpoint.kind === 'fd' ? new Error(`descriptor ${endpoint.fd}: ${err.message}`) : err)
     server.once('error', failed)
@@ -44,6 +46,20 @@ const inheritedPath = (fd: number): string => {
 }
 
 /**
+ * Throws, naming the cause, when `fd` is not an open socket: Node's listen()
+ * reports a closed descriptor, or a file, as EINVAL.
+ */
+export const checkDescriptor = (fd: number): void => {
+  let isSocket: boolean
+  try {
+    isSocket = fstatSync(fd).isSocket()
+  } catch (err) {
+    throw new Error(`descriptor ${fd}: not an open descriptor (${(err as NodeJS.ErrnoException).code})`)
+  }
+  if (!isSocket) throw new Error(`descriptor ${fd}: not a socket (ENOTSOCK)`)
+}
+
+/**
  * A socket file left by a server that died (SIGKILL, a crash) stops bind().
  * It is removed only when it is a socket and nothing answers on it: a live
  * server's socket, or a file that is not a socket, is never touched.
@@ -53,7 +69,9 @@ export const clearStale = async (path: string): Promise<void> => {
   try {
     isSocket = lstatSync(path).isSocket()
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    // (bind() in a missing directory is reported as EACCES)
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return checkDirectory(path)
     throw new Error(`${path}: ${errorMessage(err)}`)
   }
   if (!isSocket) throw new Error(`${path} exists and is not a socket; not removing it`)
@@ -69,34 +87,54 @@ export const clearStale = async (path: string): Promise<void> => {
   unlinkSync(path)
 }
 
-/** The identity of the socket file this server made, to remove it at exit only if it is still ours. */
-export const socketFileId = (path: string): number | null => {
+/**
+ * Throws, naming the cause, when the directory that is to hold the socket
+ * file `path` is missing or is not one. Called once `path` is found absent
+ * (ENOENT) or unreachable (ENOTDIR).
+ */
+const checkDirectory = (path: string): void => {
+  const dir = dirname(path)
+  let isDirectory: boolean
   try {
-    return statSync(path).ino
+    isDirectory = statSync(dir).isDirectory()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(code === 'ENOENT' ? `${path}: its directory ${dir} does not exist (ENOENT)` : `${path}: a part of ${dir} is not a directory (${code})`)
+  }
+  if (!isDirectory) throw new Error(`${path}: ${dir} is not a directory (ENOTDIR)`)
+}
+
+/** The identity (device and inode) of the file at `path`, to tell this server's socket file from a newer one; null when there is none. */
+export const socketFileId = (path: string): string | null => {
+  try {
+    const { dev, ino } = lstatSync(path)
+    return `${dev}:${ino}`
   } catch {
     return null
   }
 }
 
 /** At exit: removes the socket file if it is still the one this server made. */
-export const removeSocketFile = (path: string, id: number | null): void => {
+export const removeSocketFile = (path: string, id: string | null): void => {
   if (id !== null && socketFileId(path) === id) unlinkSync(path)
 }
 
 /**
- * Closes the parent's copy of a listener that its prefork workers keep
- * serving. libuv unlinks a Unix socket's file when the handle that bound it
- * closes, which would leave the workers' socket without a name; the file is
- * moved aside for that moment.
+ * Closes a listener but not the socket file at `path`. libuv unlinks the
+ * path a Unix socket was bound to when its handle closes, whatever file is
+ * there by then; the file is moved aside for that moment.
  */
 export const closeKeepingFile = (server: Server, path: string | null): void => {
-  if (path === null) return void server.close()
   const aside = `${path}.closing-${process.pid}`
-  renameSync(path, aside)
+  try {
+    if (path !== null) renameSync(path, aside)
+  } catch {
+    return void server.close() // (no file there to keep)
+  }
   try {
     server.close()
   } finally {
-    renameSync(aside, path)
+    if (path !== null) renameSync(aside, path)
   }
 }
 
@@ -110,7 +148,7 @@ export class Listening {
   /** The port first bound, to listen on again (a port 0 is chosen once). */
   #port = 0
   /** The socket file this server made (--path), to remove at exit if it is still ours. */
-  #fileId: number | null = null
+  #fileId: string | null = null
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -136,15 +174,33 @@ export class Listening {
 
   /** prefork: the workers hold the listener now; the parent closes its copy. */
   close(server: Server): void {
-    closeKeepingFile(server, this.endpoint.kind === 'path' ? this.endpoint.path : null)
+    closeKeepingFile(server, this.#path())
+  }
+
+  /**
+   * Shutdown: stops listening. The socket file goes with the listener only
+   * while it is this server's: one that another server has bound since (the
+   * path was removed, and bound again) stays.
+   */
+  stop(server: Server): void {
+    const path = this.#path()
+    if (path === null || socketFileId(path) === this.#fileId) return void server.close()
+    closeKeepingFile(server, path)
   }
 
   /** At exit: removes the socket file, if it is still the one this server made. */
   removeFile(): void {
-    if (this.endpoint.kind === 'path') removeSocketFile(this.endpoint.path, this.#fileId)
+    const path = this.#path()
+    if (path !== null) removeSocketFile(path, this.#fileId)
+  }
+
+  /** The socket file's path, when this server bound one (--path). */
+  #path(): string | null {
+    return this.endpoint.kind === 'path' ? this.endpoint.path : null
   }
 
   #remember(): void {
-    if (this.endpoint.kind === 'path') this.#fileId = socketFileId(this.endpoint.path)
+    const path = this.#path()
+    if (path !== null) this.#fileId = socketFileId(path)
   }
 }

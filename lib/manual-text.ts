@@ -1,6 +1,8 @@
 // The manual's prose beside the option table: synopsis, description, exit
 // statuses, signals, environment and examples. --help (lib/help.ts) and the
 // man page (lib/man-page.ts) both print these, so the two say the same.
+import { MEMORY_PER_CHILD, THREADS_PER_CHILD } from './machine-limits.js'
+import { LONGEST_TIMER_S } from './option-table.js'
 import { HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, ExitStatus } from './protocol.js'
 import { TCPSERVER_FORM } from './tcpserver-form.js'
 
@@ -39,7 +41,11 @@ export const DESCRIPTION: readonly string[] = [
     'every event as a JSON object. Text from outside is escaped, so it cannot split a line. The log never stops the ' +
     'server: when stderr is a pipe nobody reads, lines wait in a 64 KiB buffer, then are dropped and counted (a warning ' +
     'once stderr is read again, and the count at the end of the summary).',
-  'Every option is checked before the server starts. A mistake is one line on stderr that names it, and exit status 2.',
+  'Every option is checked before the server starts. A mistake is one line on stderr that names it, and exit status 2. ' +
+    `Durations are at most ${LONGEST_TIMER_S} s (24.8 days), Node's longest timer. A --workers, --max-children or --spares ` +
+    'given is held to the children this machine can run: the lowest of ulimit -u, the cgroup\'s pids.max and kernel.pid_max ' +
+    `at ${THREADS_PER_CHILD} threads a child, and of memory at ${MEMORY_PER_CHILD / 2 ** 20} MiB a child; a --queue-limit given, to ulimit -n. ` +
+    'The error names the limit.',
 ]
 
 export const EXIT_STATUS: readonly Entry[] = [

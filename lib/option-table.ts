@@ -29,7 +29,8 @@ export type Takes =
   | { readonly kind: 'flag' }
   /** --exec: a flag, and the words after `--`. */
   | { readonly kind: 'command' }
-  | { readonly kind: 'integer'; readonly min: number; readonly max?: number }
+  /** `over`, when given, says why `max` is the most: the error quotes it. */
+  | { readonly kind: 'integer'; readonly min: number; readonly max?: number; readonly over?: string }
   | { readonly kind: 'choice'; readonly choices: readonly string[] }
   /** Checked by a parser of its own; `type` names it for a reader. */
   | { readonly kind: 'text'; readonly type: string }
@@ -64,6 +65,14 @@ const LOGS = 'Logging'
 const OTHER = 'Help'
 
 const count = (min: number): Takes => ({ kind: 'integer', min })
+
+/**
+ * Node's timers hold a signed 32-bit count of milliseconds: a longer delay
+ * fires after 1 ms instead (TimeoutOverflowWarning). Every duration option
+ * becomes such a timer, so none may be longer.
+ */
+export const LONGEST_TIMER_S = Math.floor((2 ** 31 - 1) / 1000)
+const duration: Takes = { kind: 'integer', min: 0, max: LONGEST_TIMER_S, over: `${LONGEST_TIMER_S} s (24.8 days), Node's longest timer` }
 
 export const OPTION_TABLE: readonly OptionDef[] = [
   { group: LISTEN, name: 'host', meta: 'HOST', takes: { kind: 'text', type: 'address' }, default: DEFAULTS.host,
@@ -104,11 +113,11 @@ export const OPTION_TABLE: readonly OptionDef[] = [
     describe: 'only peers in CIDR may connect; IPv4 and IPv6' },
   { group: ACCESS, name: 'deny', meta: 'CIDR', takes: { kind: 'text', type: 'CIDR' }, repeatable: true,
     describe: 'peers in CIDR may not connect; the most specific rule wins' },
-  { group: TIME, name: 'idle-timeout', meta: 'SECONDS', takes: count(0), default: String(DEFAULTS.idleTimeout),
+  { group: TIME, name: 'idle-timeout', meta: 'SECONDS', takes: duration, default: String(DEFAULTS.idleTimeout),
     describe: 'seconds of silence before the child closes the connection; 0 = never' },
-  { group: TIME, name: 'grace', meta: 'SECONDS', takes: count(0), default: String(DEFAULTS.grace),
+  { group: TIME, name: 'grace', meta: 'SECONDS', takes: duration, default: String(DEFAULTS.grace),
     describe: 'seconds children get to finish at shutdown, and old workers after SIGHUP' },
-  { group: TIME, name: 'max-lifetime', meta: 'SECONDS', takes: count(0), default: String(DEFAULTS.maxLifetime),
+  { group: TIME, name: 'max-lifetime', meta: 'SECONDS', takes: duration, default: String(DEFAULTS.maxLifetime),
     describe: 'seconds a child may live before it is ended (SIGTERM, then SIGKILL 2 s later); 0 = no limit' },
   { group: CHILDREN, name: 'user', meta: 'USER', takes: { kind: 'text', type: 'name or uid' },
     describe: 'run children as USER, with its group unless --group is given; needs root' },

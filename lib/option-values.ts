@@ -10,9 +10,13 @@ export const one = (name: string, value: unknown): unknown => {
   return value
 }
 
-/** `value` as an integer from `min` to `max`; `label` names it in the error (--port, or PORT). */
-export const checkInteger = (label: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+/**
+ * `value` as an integer from `min` to `max`; `label` names it in the error (--port, or PORT).
+ * `over` says why `max` is the most, for an error that names the limit.
+ */
+export const checkInteger = (label: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, over?: string): number => {
   const n = /^\d+$/.test(String(value)) ? Number(value) : NaN
+  if (over !== undefined && Number.isSafeInteger(n) && n > max) throw new Error(`${label} must be at most ${over}, got ${n}`)
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`
     throw new Error(`${label} must be ${range}, got ${JSON.stringify(value)}`)
@@ -20,8 +24,8 @@ export const checkInteger = (label: string, value: unknown, min: number, max = N
   return n
 }
 
-export const integer = (name: string, min: number, max?: number) => (raw: unknown): number =>
-  checkInteger(`--${name}`, one(name, raw), min, max)
+export const integer = (name: string, min: number, max?: number, over?: string) => (raw: unknown): number =>
+  checkInteger(`--${name}`, one(name, raw), min, max, over)
 
 export const choice = <T extends string>(name: string, choices: readonly T[]) => (raw: unknown): T => {
   const value = String(one(name, raw))

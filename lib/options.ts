@@ -7,6 +7,7 @@ import { loadWarmFork } from './warm-fork.js'
 import { resolveCredentials, type Credentials } from './credentials.js'
 import { helpWidth, renderHelp } from './help.js'
 import { withSuggestion } from './hints.js'
+import { childCeiling, queueCeiling, readMachine, type Machine } from './machine-limits.js'
 import { DEFAULTS, OPTION_TABLE, onlyFor, type Model, type OptionDef } from './option-table.js'
 import { choice, cidrs, handlerPath, integer, rate, socketPath, text } from './option-values.js'
 import { packageVersion } from './package-version.js'
@@ -80,7 +81,7 @@ const yargsOption = (o: OptionDef): YargsOption => {
   const t = o.takes
   const alias = o.alias === undefined ? {} : { alias: o.alias }
   if (t.kind === 'flag' || t.kind === 'command') return { type: 'boolean', ...alias }
-  const coerce = t.kind === 'integer' ? integer(o.name, t.min, t.max) : t.kind === 'choice' ? choice(o.name, t.choices) : TEXT_VALUES[o.name] ?? text(o.name)
+  const coerce = t.kind === 'integer' ? integer(o.name, t.min, t.max, t.over) : t.kind === 'choice' ? choice(o.name, t.choices) : TEXT_VALUES[o.name] ?? text(o.name)
   return { type: 'string', requiresArg: true, coerce, ...alias, ...(o.repeatable ? { array: true, default: [] } : {}) }
 }
 
@@ -122,9 +123,10 @@ const precheck = (options: readonly string[]): Parsed | null => {
  * Parses argv (without node and script) into options, or into what to print
  * and the exit code. What follows `--`, or tcpserver's PROGRAM, is the
  * program's, left as it is. `env` is read for systemd's LISTEN_FDS and
- * LISTEN_PID, and for COLUMNS when --help is not written to a terminal.
+ * LISTEN_PID, and for COLUMNS when --help is not written to a terminal;
+ * `machine`, for the limits that counts are held to.
  */
-export const parseOptions = async (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Parsed> =>
+export const parseOptions = async (argv: readonly string[], env: NodeJS.ProcessEnv = process.env, machine: () => Machine = () => readMachine()): Promise<Parsed> =>
   new Promise((done) => {
     const split = splitArgv(argv)
     const mistake = precheck(split.options)
@@ -136,7 +138,7 @@ export const parseOptions = async (argv: readonly string[], env: NodeJS.ProcessE
         if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
         const form = readTcpserverForm(args, split)
         if (typeof form === 'string') return done(usage(form))
-        done(toOptions(form.args, form.command, env))
+        done(toOptions(form.args, form.command, env, machine))
       })
     } catch (err) {
       // Should yargs throw after all, the user still gets one line.
@@ -216,8 +218,28 @@ const zygoteProblem = (spares: number): string | null => {
   return reason === null ? null : `--start zygote is unavailable: ${reason}`
 }
 
+/** Counts held to what the machine can run: children (processes), or queued sockets (descriptors). */
+const COUNTS = ['workers', 'max-children', 'spares', 'queue-limit'] as const
+
+/**
+ * A count given over what this machine can hold, as a usage error's
+ * message; or null. Defaults are left to the run-time checks (a failed fork
+ * is a warning, and descriptors are kept in reserve).
+ */
+const overCeiling = (args: Args, machine: () => Machine): string | null => {
+  const counts = COUNTS.filter((name) => args[name] !== undefined)
+  if (counts.length === 0) return null
+  const m = machine()
+  for (const name of counts) {
+    const ceiling = name === 'queue-limit' ? queueCeiling(m) : childCeiling(m)
+    const value = args[name] as number
+    if (ceiling !== null && value > ceiling.most) return `--${name} ${value} is more than this machine can hold: at most ${ceiling.most} (${ceiling.why})`
+  }
+  return null
+}
+
 /** The parsed arguments, checked across options and given their defaults. */
-const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEnv): Parsed => {
+const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEnv, machine: () => Machine): Parsed => {
   const stray = (args._ as unknown[] | undefined) ?? []
   if (stray.length > 0) return usage(`unexpected argument: ${String(stray[0])}`)
   const serving = toServing(args, command)
@@ -227,6 +249,8 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const model = (args.model as Model | undefined) ?? DEFAULTS.model
   const wrongModel = misplaced(args, model)
   if (wrongModel !== null) return usage(wrongModel)
+  const tooMany = overCeiling(args, machine)
+  if (tooMany !== null) return usage(tooMany)
   const credentials = toCredentials(args)
   if (typeof credentials === 'string') return usage(credentials)
   const maxChildren = (args['max-children'] as number | undefined) ?? DEFAULTS.maxChildren

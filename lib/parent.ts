@@ -203,7 +203,7 @@ export abstract class Parent {
   // New connects are refused from here: the parent closes its listener (its
   // callback may never come), and workers close theirs when told to stop.
   private stopAccepting(): void {
-    if (this.server.listening) this.server.close()
+    if (this.server.listening) this.listening.stop(this.server)
     this.supervisor.stop()
     this.starter.stop?.()
   }

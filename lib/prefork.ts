@@ -3,10 +3,12 @@
 // replace any that exits, with a growing delay while they keep crashing.
 //
 // The parent itself never accepts. It listens, hands the listener to the
-// first workers from the 'listening' callback, and closes its own listener
+// first worker from the 'listening' callback, and closes its own listener
 // (a net.Server sent to a child stays open, and accepting, in the sender).
-// For the workers it forks later, it keeps one more copy of the listening
-// socket, lent back by a first worker: a raw handle that nothing polls.
+// For the workers it forks after that, it keeps one more copy of the
+// listening socket, lent back by the first worker: a raw handle that nothing
+// polls. It forks them one per turn of the event loop, never in one blocking
+// loop, so that signals and exits are heard while many start.
 import type { Server } from 'node:net'
 import { Backoff } from './backoff.js'
 import { signalChild, type ChildEntry, type ChildTable } from './child-table.js'
@@ -38,6 +40,8 @@ export class Supervisor {
   #relistening = false
   #stopped = false
   readonly #timers = new Set<NodeJS.Timeout>()
+  /** The next turn's fork, while workers are owed. */
+  #pacing: NodeJS.Immediate | null = null
 
   constructor(
     readonly workers: number,
@@ -48,14 +52,16 @@ export class Supervisor {
 
   /**
    * Call from the server's 'listening' callback, when nothing has been
-   * accepted yet: forks the workers owed, then closes the parent's listener.
-   * Each lends a copy back, so that the parent gets one even if some die at
-   * once; it keeps the first and closes the others.
+   * accepted yet: forks the first worker owed, asking it to lend a copy of
+   * the listener back, then closes the parent's listener. The others are
+   * forked from that copy (keep()).
    */
   start(server: Server): void {
     this.#relistening = false
-    const listener = rawHandle(server)
-    if (!this.#stopped) for (; this.#owed > 0; this.#owed--) this.hooks.spawn(listener, true)
+    if (!this.#stopped && this.#owed > 0) {
+      this.#owed--
+      this.hooks.spawn(rawHandle(server), true)
+    }
     this.hooks.closeListener(server)
   }
 
@@ -63,7 +69,22 @@ export class Supervisor {
   keep(listener: RawHandle): void {
     if (this.#keeper !== null || this.#stopped) return listener.close()
     this.#keeper = listener
-    for (; this.#owed > 0; this.#owed--) this.hooks.spawn(listener, false)
+    this.#forkOwed()
+  }
+
+  /**
+   * Forks the workers owed from the kept copy, one per turn of the event
+   * loop: a fork blocks the parent for milliseconds, and between them it
+   * still hears signals (a SIGINT stops a start in progress) and reaps.
+   */
+  #forkOwed(): void {
+    if (this.#stopped || this.#keeper === null || this.#owed === 0 || this.#pacing !== null) return
+    this.#owed--
+    this.hooks.spawn(this.#keeper, false)
+    this.#pacing = setImmediate(() => {
+      this.#pacing = null
+      this.#forkOwed()
+    })
   }
 
   /**
@@ -85,8 +106,8 @@ export class Supervisor {
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
       if (this.#stopped) return
-      if (this.#keeper !== null) return this.hooks.spawn(this.#keeper, false)
       this.#owed++
+      if (this.#keeper !== null) return this.#forkOwed()
       // Nobody lent a copy and no worker is left: the listener is gone with
       // them (new connects are refused). Listen afresh.
       if (this.hooks.liveWorkers() === 0 && !this.#relistening) {
@@ -107,7 +128,8 @@ export class Supervisor {
     // Replacements still waiting out a backoff are part of the fresh set.
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
-    for (let i = 0; i < this.workers; i++) this.hooks.spawn(this.#keeper, false)
+    this.#owed = this.workers
+    this.#forkOwed()
     return true
   }
 
@@ -122,6 +144,7 @@ export class Supervisor {
   stop(): void {
     this.#stopped = true
     for (const timer of this.#timers) clearTimeout(timer)
+    clearImmediate(this.#pacing ?? undefined)
     this.#keeper?.close()
     this.#keeper = null
   }

@@ -86,3 +86,20 @@ t.test('--log-format is text or json', async (t) => {
   t.equal((await serve(['--log-format', 'json'])).logFormat, 'json')
   t.match(await parseOptions(['--log-format', 'xml']), { kind: 'exit', output: /--log-format: unknown value "xml" \(choose from text, json\)/ })
 })
+
+t.test("a count over the machine's ceiling is one usage line naming the ceiling and why; the defaults are not held to it", async (t) => {
+  // A small container: pids.max 550 (49 children at 11 threads each), 1024 descriptors.
+  const small = () => ({ processLimit: null, pidsMax: 550, pidMax: null, cgroupMemory: null, ram: 2 ** 36, descriptorLimit: 1024 })
+  const refused = async (argv: string[], message: RegExp): Promise<void> => {
+    t.match(await parseOptions(argv, {}, small), { kind: 'exit', code: USAGE_EXIT, output: message })
+  }
+  await refused(['--model', 'prefork', '--workers', '100000'], /^forkserver: --workers 100000 is more than this machine can hold: at most 49 \(the cgroup's pids\.max 550, at 11 threads a child\) \(see --help\)\n$/)
+  await refused(['--max-children', '50'], /--max-children 50 is more than this machine can hold: at most 49 /)
+  await refused(['--spares', '60', '--max-children', '40'], /--spares 60 is more than this machine can hold: at most 49 /)
+  await refused(['--queue-limit', '1009'], /--queue-limit 1009 is more than this machine can hold: at most 1008 \(ulimit -n 1024, less 16 kept in reserve\)/)
+  const at = await parseOptions(['--max-children', '49', '--spares', '49', '--queue-limit', '1008'], {}, small)
+  t.match(at, { kind: 'serve', options: { maxChildren: 49, spares: 49, queueLimit: 1008 } }, 'the ceilings themselves are taken')
+  let read = 0
+  t.match(await parseOptions([], {}, () => (read++, small())), { kind: 'serve', options: { maxChildren: 40, queueLimit: 128 } })
+  t.equal(read, 0, 'the machine is not read when no count is given')
+})

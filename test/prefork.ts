@@ -33,18 +33,31 @@ const setup = (workers = 2) => {
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-t.test('start forks every worker with the listener, each asked to lend, then closes the parent listener', async (t) => {
+t.test('start forks one worker with the listener, asked to lend, then closes the parent listener', async (t) => {
   const { supervisor, spawned, server } = setup(3)
   const s = server()
   supervisor.start(s.server)
-  t.same(spawned.map((x) => x.lend), [true, true, true])
-  t.ok(spawned.every((x) => x.listener === s.h))
+  t.same(spawned, [{ listener: s.h, lend: true }])
   t.ok(s.server.closed, 'the parent does not accept')
   supervisor.stop()
 })
 
+t.test('the lent copy forks the rest, one per turn of the event loop, and stop ends a start in progress', async (t) => {
+  const { supervisor, spawned, handle, started } = setup(5)
+  started()
+  const keeper = handle()
+  supervisor.keep(keeper)
+  t.equal(spawned.length, 1, 'one fork in this turn')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(spawned.length, 2, 'the next in the next turn')
+  supervisor.stop()
+  await tick(20)
+  t.equal(spawned.length, 2, 'none after stop')
+  t.ok(spawned.every((x) => x.listener === keeper && !x.lend))
+})
+
 t.test('a replacement uses the lent copy; extra copies are closed; stop lets go', async (t) => {
-  const { supervisor, spawned, handle, setLive, started } = setup()
+  const { supervisor, spawned, handle, setLive, started } = setup(1)
   started()
   setLive(1)
   const keeper = handle()
@@ -60,7 +73,7 @@ t.test('a replacement uses the lent copy; extra copies are closed; stop lets go'
 })
 
 t.test('with no copy kept and no worker left, the supervisor listens afresh and forks what it owes', async (t) => {
-  const { supervisor, spawned, lines, server, setLive, relistens, started } = setup(2)
+  const { supervisor, spawned, lines, server, handle, setLive, relistens, started } = setup(2)
   started()
   setLive(0)
   supervisor.replace(undefined, 1, null, 0, 'fork failed: spawn /x ENOENT')
@@ -73,15 +86,18 @@ t.test('with no copy kept and no worker left, the supervisor listens afresh and 
   ])
   const s = server()
   supervisor.start(s.server)
-  t.equal(spawned.length, 2, 'both owed workers forked with the new listener')
+  t.same(spawned, [{ listener: s.h, lend: true }], 'the first owed worker forked with the new listener')
   t.ok(s.server.closed)
+  const lent = handle()
+  supervisor.keep(lent)
+  t.same(spawned.at(-1), { listener: lent, lend: false }, 'and the other with the copy it lends')
   supervisor.relistenFailed('cannot listen again: EADDRINUSE')
   t.match(lines.at(-1), /^warning: cannot listen again: EADDRINUSE; a new worker in /)
   supervisor.stop()
 })
 
 t.test('crashes in a row double the delay; a clean exit resets it', async (t) => {
-  const { supervisor, lines, handle, started } = setup()
+  const { supervisor, lines, handle, started } = setup(1)
   started()
   supervisor.keep(handle())
   for (let i = 0; i < 4; i++) supervisor.replace(20 + i, 1, null, 10)
@@ -102,7 +118,7 @@ t.test('crashes in a row double the delay; a clean exit resets it', async (t) =>
 })
 
 t.test('the delay stops growing at 10 s, and stop cancels what is pending', async (t) => {
-  const { supervisor, spawned, lines, handle, started } = setup()
+  const { supervisor, spawned, lines, handle, started } = setup(1)
   started()
   supervisor.keep(handle())
   for (let i = 0; i < 12; i++) supervisor.replace(i, 1, null, 10)
@@ -119,10 +135,12 @@ t.test('a reload forks a fresh set of workers with the kept copy, and cancels re
   t.equal(spawned.length, 0)
   const keeper = handle()
   supervisor.keep(keeper)
+  await tick(10)
+  spawned.length = 0
   supervisor.replace(20, 1, null, 10)
   t.ok(supervisor.reload())
-  t.same(spawned, Array.from({ length: 3 }, () => ({ listener: keeper, lend: false })), 'three fresh workers')
   await tick(150)
+  t.same(spawned, Array.from({ length: 3 }, () => ({ listener: keeper, lend: false })), 'three fresh workers')
   t.equal(spawned.length, 3, 'the replacement that was waiting out its backoff is not forked as well')
   supervisor.stop()
   t.notOk(supervisor.reload(), 'no reload once stopped')

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { SERVER } from '../fixtures/server.js'
+import { SERVER, childrenOf, runServer } from '../fixtures/server.js'
 
 const run = (args: readonly string[]) => {
   const result = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -22,8 +22,8 @@ const BAD: [string[], RegExp][] = [
   [['--max-children', '0'], /--max-children must be an integer >= 1, got "0"/],
   [['--queue-limit', '-3'], /--queue-limit must be an integer >= 1/],
   [['--max-per-ip', 'many'], /--max-per-ip must be an integer >= 0/],
-  [['--idle-timeout', '1.5'], /--idle-timeout must be an integer >= 0/],
-  [['--grace', 'x'], /--grace must be an integer >= 0/],
+  [['--idle-timeout', '1.5'], /--idle-timeout must be an integer from 0 to 2147483/],
+  [['--grace', 'x'], /--grace must be an integer from 0 to 2147483/],
   [['--overflow', 'drop'], /--overflow: unknown value "drop" \(choose from queue, reject\)/],
   [['--allow', '10.0.0.0/33'], /--allow: prefix length out of range in 10\.0\.0\.0\/33/],
   [['--deny', 'not-an-ip'], /--deny: not an IPv4 or IPv6 address or CIDR: not-an-ip/],
@@ -41,10 +41,14 @@ const BAD: [string[], RegExp][] = [
   [['--rate', '10'], /--rate: expected N\/SECONDS with both at least 1, such as 20\/10, got "10"/],
   [['--rate', '0/10'], /--rate: expected N\/SECONDS/],
   [['--model', 'prefork', '--rate', '5/1'], /--rate is not available with --model prefork/],
-  [['--max-lifetime', '-5'], /--max-lifetime must be an integer >= 0/],
+  [['--max-lifetime', '-5'], /--max-lifetime must be an integer from 0 to 2147483/],
+  [['--max-lifetime', '2592000'], /--max-lifetime must be at most 2147483 s \(24\.8 days\), Node's longest timer, got 2592000/],
+  [['--grace', '2147484'], /--grace must be at most 2147483 s \(24\.8 days\), Node's longest timer, got 2147484/],
+  [['--idle-timeout', '9999999999'], /--idle-timeout must be at most 2147483 s/],
   [['--user', 'no-such-user-here'], /--user: no such user: no-such-user-here/],
   [['--group', 'no-such-group-here'], /--group: no such group: no-such-group-here/],
   [['--constructor'], /Unknown argument: constructor/],
+  [['--max-children', '1000000000'], /--max-children 1000000000 is more than this machine can hold: at most \d+ \(/],
   [['--spares', '5', '--max-children', '4'], /--spares 5 is more than --max-children 4: spares count toward it/],
   [['--model', 'prefork', '--spares', '2'], /--spares is not available with --model prefork/],
   [['--', 'stray'], /unexpected argument: stray \(to run a program per connection: --exec -- CMD \[ARGS\.\.\.\]\)/],
@@ -80,6 +84,20 @@ for (const [args, message] of BAD) {
     t.notMatch(stderr, /\n\s+at /, 'no stack trace')
   })
 }
+
+t.test('--model prefork --workers 100000 is refused within 5 s, in one line, with nothing forked', async (t) => {
+  const startedAt = Date.now()
+  const server = runServer(t, ['--model', 'prefork', '--workers', '100000', '--port', '0', '-v'])
+  let most = 0
+  const sampler = setInterval(() => (most = Math.max(most, childrenOf(server.pid).length)), 10)
+  const exit = await server.exited
+  clearInterval(sampler)
+  t.same(exit, { code: 2, signal: null })
+  t.ok(Date.now() - startedAt < 5000, `exited ${Date.now() - startedAt} ms after it started`)
+  t.equal(most, 0, 'no child seen while it ran')
+  t.equal(server.lines.filter((line) => line !== '').length, 1, 'one line, and no listening line: workers are forked once it listens')
+  t.match(server.lines[0], /^forkserver: --workers 100000 is more than this machine can hold: at most \d+ \(.+\) \(see --help\)$/)
+})
 
 t.test('--help lists every option and exits 0', async (t) => {
   const { code, stdout } = run(['--help'])
@@ -134,3 +152,20 @@ t.test('a port in use is one fatal line and exit 1', async (t) => {
   t.equal(code, 1)
   t.equal(stderr, `fatal: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
 })
+
+const FATAL: [string[], string][] = [
+  [['--path', '/no/such/dir/fs.sock'], 'fatal: /no/such/dir/fs.sock: its directory /no/such/dir does not exist (ENOENT)\n'],
+  [['--path', `${SERVER}/fs.sock`], `fatal: ${SERVER}/fs.sock: ${SERVER} is not a directory (ENOTDIR)\n`],
+  [['--path', `${SERVER}/more/fs.sock`], `fatal: ${SERVER}/more/fs.sock: a part of ${SERVER}/more is not a directory (ENOTDIR)\n`],
+  [['--fd', '99'], 'fatal: descriptor 99: not an open descriptor (EBADF)\n'],
+  // (stdin is /dev/null here)
+  [['--fd', '0'], 'fatal: descriptor 0: not a socket (ENOTSOCK)\n'],
+]
+
+for (const [args, line] of FATAL) {
+  t.test(`forkserver ${args.join(' ')} fails to start with one fatal line that names the cause`, async (t) => {
+    const { status, stderr } = spawnSync(process.execPath, [SERVER, ...args], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] })
+    t.equal(status, 1)
+    t.equal(stderr, line)
+  })
+}

@@ -65,6 +65,25 @@ for (const model of ['fork', 'prefork'] as const) {
   })
 }
 
+for (const model of ['fork', 'prefork'] as const) {
+  t.test(`with the ${model} model, a server whose socket file was removed and bound again by another leaves the new one at its exit`, async (t) => {
+    const path = join(socketDir(t), 'fs.sock')
+    const args = model === 'prefork' ? ['--model', 'prefork', '--workers', '1'] : []
+    const a = runServer(t, ['--path', path, '-v', ...args])
+    await listening(a)
+    rmSync(path)
+    const b = runServer(t, ['--path', path, '-v', ...args])
+    await listening(b)
+    if (model === 'prefork') await b.waitFor(/^status: 1\/1$/)
+    const ours = lstatSync(path).ino
+    t.same(await stopServer(a), { code: 0, signal: null }, 'the first server exits')
+    t.equal(lstatSync(path).ino, ours, "the second server's socket file is in place")
+    t.equal(await exchangeUnix(path, 'still here'), 'still here', 'and answering')
+    t.same(await stopServer(b), { code: 0, signal: null })
+    t.notOk(exists(path), 'the second server removes its own file at its exit')
+  })
+}
+
 t.test('--path replaces a stale socket file, but not a live one and not a plain file', async (t) => {
   const dir = socketDir(t)
   // A stale socket: bound, then its process died (here: closed without unlink).

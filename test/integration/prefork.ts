@@ -132,5 +132,6 @@ t.test('a SIGTERM that comes while the workers are still starting stops them cle
   const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '--grace', '30', '-v'])
   server.signal('SIGTERM')
   t.same(await server.exited, { code: 0, signal: null }, 'no worker had to be killed')
-  t.match(server.lines.at(-1), /^shutdown: served 0, peak 2, failed 0, /)
+  // (the second is forked once the first lends back its copy of the listener, if the SIGTERM has not come first)
+  t.match(server.lines.at(-1), /^shutdown: served 0, peak [12], failed 0, /)
 })
