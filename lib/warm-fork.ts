@@ -73,6 +73,11 @@ export interface Addon {
    * this process: its pid, or 0 when it could not be started.
    */
   spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
+  /**
+   * True when the peer of the connected socket `fd` has left: it reset, or
+   * closed with nothing unread (recv with MSG_PEEK, which reads nothing).
+   */
+  peerGone(fd: number): boolean
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

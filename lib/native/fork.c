@@ -20,6 +20,8 @@
  *   spawnProgram(fd, file, argv, env) -> the program's pid, started by
  *                          posix_spawnp as execProgram would start it, with no
  *                          copy of this process; 0 when it cannot be started
+ *   peerGone(fd)        -> true when the peer of this connected socket has left:
+ *                          reset, or closed with nothing unread (one recv peek)
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -33,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -420,12 +423,33 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Has the peer of a queued connection left? The parent holds such a socket
+ * paused and must not read it: its bytes belong to the child. A peek reads
+ * nothing: 0 is end-of-file (the peer closed and nothing is unread: it has
+ * left), an error such as ECONNRESET says it reset, EAGAIN that it is still
+ * there. Bytes waiting (a client that sent, perhaps half-closed) keep its
+ * place. One system call per socket, however many sockets the host has:
+ * /proc/net/tcp, its fallback, lists them all.
+ */
+static napi_value js_peer_gone(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, -1);
+  char byte;
+  ssize_t n;
+  do n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  int gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  napi_value result;
+  napi_get_boolean(env, fd >= 0 && gone, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
-    {"spawnProgram", js_spawn_program},
+    {"spawnProgram", js_spawn_program}, {"peerGone", js_peer_gone},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
