@@ -18,7 +18,7 @@
 // the child table, reaping, logging and the drain are the same for both.
 import type { Socket } from 'node:net'
 import { connectionInfo, listenerName, peerOf } from './lib/address.js'
-import { admit, hasRoom, passed } from './lib/admission.js'
+import { admit, mayStart, passed } from './lib/admission.js'
 import { newEntry, signalChild, type ChildEntry } from './lib/child-table.js'
 import { FORK_RESERVE } from './lib/descriptors.js'
 import { errorMessage } from './lib/log.js'
@@ -76,7 +76,7 @@ class ForkServer extends Parent {
       this.queue.push(waiting)
       return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
     }
-    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info)
+    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, verdict.step === 'queue')
     table.totals.denied++
     log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
     socket.destroy()
@@ -136,7 +136,7 @@ class ForkServer extends Parent {
       entry.handoffMs = Date.now() - entry.acceptedAt
       this.log({ event: 'handoff', conn: entry.info.id, pid: entry.child.pid, peer: peerOf(entry.info), handoffMs: entry.handoffMs })
     }
-    this.spares.replenish()
+    this.next() // (it has booted: another may)
   }
 
   // fork() failed (C: if (pid < 0) perror("fork")): no child, so no exit to reap either.
@@ -171,10 +171,10 @@ class ForkServer extends Parent {
     this.next()
   }
 
-  // next: a child slot is free. Start the connection that has waited longest.
+  // next: a child slot (or a boot slot) is free. Start the connection that has waited longest.
   next(): void {
     if (this.shutdown.draining) return this.shutdown.childGone()
-    for (let waiting; hasRoom(this.options, this.table.size, this.table.spare() !== undefined) && (waiting = this.queue.shift()); ) this.start(waiting)
+    for (let waiting; mayStart(this.options, this.children()) && (waiting = this.queue.shift()); ) this.start(waiting)
     this.spares.replenish()
   }
 }

@@ -11,7 +11,7 @@
 //   deny PEER                     -v, when --allow/--deny turns a peer away
 //   SIGNAL: draining ...          always, at shutdown
 //   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
-//   shutdown: served N, ...       always, last
+//   shutdown: served N, ...       always, last (`dropped D (queue full Q)` when Q > 0)
 //   warning: dropping connection, REASON: PEER    always
 //   warning: MESSAGE              always
 //   fatal: MESSAGE                always, then a non-zero exit
@@ -34,6 +34,8 @@ export interface Counters {
   readonly served: number
   readonly denied: number
   readonly dropped: number
+  /** Of the dropped, those turned away because the queue was full. */
+  readonly queueFull: number
   readonly failed: number
   readonly peak: number
 }
@@ -136,7 +138,8 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
     case 'shutdown': {
       const c = e.counters
-      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}`, 'always']
+      const full = c.queueFull > 0 ? ` (queue full ${c.queueFull})` : ''
+      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}${full}`, 'always']
     }
     case 'warning': return [`warning: ${e.child ? `pid ${e.pid}: ` : ''}${sanitize(e.message)}`, 'always']
     case 'fatal': return [`fatal: ${sanitize(e.message)}`, 'always']

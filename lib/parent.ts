@@ -119,10 +119,15 @@ export abstract class Parent {
       descriptorsShort: this.descriptors.short(ACCEPT_RESERVE),
       recent: this.rate?.recent(address) ?? 0,
       fromPeer: table.countFrom(address) + queue.countFrom(address),
-      live: table.size,
-      spareWaiting: table.spare() !== undefined,
+      ...this.children(),
       queued: queue.size,
     }
+  }
+
+  /** The children, as admission counts them: live, whether a spare waits, and how many boot. */
+  children(): Pick<LiveCounts, 'live' | 'spareWaiting' | 'booting'> {
+    const { table } = this
+    return { live: table.size, spareWaiting: table.spare() !== undefined, booting: table.booting() }
   }
 
   readonly warn = (text: string): void => this.log({ event: 'warning', message: text, pid: this.pid })
@@ -132,8 +137,10 @@ export abstract class Parent {
     this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
   }
 
-  drop(socket: Socket, reason: string, info: ConnectionInfo): void {
+  /** Closes a connection unserved; `queueFull`: the full queue turned it away. */
+  drop(socket: Socket, reason: string, info: ConnectionInfo, queueFull = false): void {
     this.table.totals.dropped++
+    if (queueFull) this.table.totals.queueFull++
     this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: this.pid })
     socket.destroy()
   }
