@@ -12,6 +12,7 @@ import { Listening } from './listen.js'
 import { createLog, type Log } from './log.js'
 import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
+import { lowerPriority } from './priority.js'
 import { isMessage, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
 import { RateLimiter } from './rate-limit.js'
 import type { RawHandle } from './raw-handle.js'
@@ -156,6 +157,7 @@ export abstract class Parent {
   spawned(entry: ChildEntry, state: ChildEntry['state']): void {
     const { child, info } = entry
     this.trace('pid %d spawned', child.pid)
+    if (state !== 'worker') lowerPriority(child.pid) // (a worker serves many: it keeps the parent's priority)
     this.log({ event: 'fork', pid: child.pid, state, conn: info?.id ?? null })
     this.status()
     // (A spare, or a child still starting, says `from` once it has both its pid and its connection.)

@@ -12,6 +12,7 @@
 // them by pid.
 import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
 import { Backoff } from './backoff.js'
+import { lowerPriority } from './priority.js'
 import { isMessage, message, type MessageOf } from './protocol.js'
 import type { Credentials } from './credentials.js'
 import { CHILD, EXEC_PATH, signalProcess, type Child, type ChildEvents, type Starter, type StarterParts } from './starter.js'
@@ -109,6 +110,8 @@ export class ZygoteStarter implements Starter {
       execArgv: [...zygoteFlags], execPath: EXEC_PATH, env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...this.credentials,
     })
     const startedAt = Date.now()
+    // Nicer than the parent, and so is every child it forks (lib/priority.ts).
+    zygote.once('spawn', () => lowerPriority(zygote.pid))
     let fit = false
     // (An unfit zygote says why, then exits: one warning, not two.)
     let told = false
