@@ -8,7 +8,7 @@
 import { getPriority, setPriority } from 'node:os'
 
 /** How much nicer than the parent a child runs: at 10, the kernel gives the parent about 10 times a child's share. */
-export const CHILD_NICENESS = 10
+export const CHILD_NICENESS = 5
 
 /** The highest (nicest) value Linux allows. */
 const NICEST = 19
