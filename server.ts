@@ -29,6 +29,7 @@ import { rawHandle, sendable } from './lib/raw-handle.js'
 import { chooseStarter } from './lib/starter.js'
 import { leaveDeadTerminal } from './lib/terminal.js'
 import { openTrace } from './lib/trace.js'
+import { verdictTimer } from './lib/verdict.js'
 import type { Waiting } from './lib/wait-queue.js'
 
 class ForkServer extends Parent {
@@ -112,10 +113,11 @@ class ForkServer extends Parent {
     entry.socket = socket
     entry.acceptedAt = acceptedAt
     if (child.pid !== undefined) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) }) // (a fresh child's says so once it runs)
-    entry.handoffTimer = setTimeout(() => {
+    // (Judged only once what the child sent has been read: a stopped parent is not a child that failed.)
+    entry.handoffTimer = verdictTimer(HANDOFF_TIMEOUT_S * 1000 + 1000, () => entry.socket === socket, () => {
       this.warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       signalChild(entry, 'SIGKILL')
-    }, HANDOFF_TIMEOUT_S * 1000 + 1000)
+    })
     // The parent keeps its copy until the child confirms: handedOff() or reap() closes it.
     child.send(message('serve', { info, spec: this.spec }), sendable(rawHandle(socket)), (err) => {
       if (err === null || child.pid === undefined) return // (one never started reports that itself)
