@@ -113,7 +113,6 @@ class ForkServer extends Parent {
     entry.socket = socket
     entry.acceptedAt = acceptedAt
     if (child.pid !== undefined) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) }) // (a fresh child's says so once it runs)
-    // (Judged only once what the child sent has been read: a stopped parent is not a child that failed.)
     entry.handoffTimer = verdictTimer(HANDOFF_TIMEOUT_S * 1000 + 1000, () => entry.socket === socket, () => {
       this.warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       signalChild(entry, 'SIGKILL')
