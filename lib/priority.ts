@@ -6,12 +6,16 @@
 // left as it was started; a child can only be made nicer, never less nice,
 // without privilege, so the step is taken from the parent's value.
 //
-// Where the kernel groups processes by session (autogroup, sched(7), on by
-// default in many distributions), a process's nice value counts only within
-// its session's group, and each group gets a fair share against the others.
-// Every child is started in a session of its own, so its group's value is set
-// too, never that of a group the parent is in.
-import { readFileSync, writeFileSync } from 'node:fs'
+// Where the kernel groups processes by session (autogroup, sched(7): on by
+// default in many distributions, for processes outside a cgroup with the cpu
+// controller), a nice value counts only within its session's group, and each
+// child leads a session of its own: there the step does nothing, and the boot
+// bound alone holds the storm back. The group's own value (/proc/PID/autogroup)
+// is left alone on purpose: it would make the children nicer than everything
+// else on the host too, and on a busy 2-core VM it starved them (a zygote's
+// fork self-test timed out; clients waited 20 s for a child to boot). Where
+// the server's processes share a cgroup with the cpu controller (a systemd
+// service with CPUWeight=, say), there is no autogroup, and the step counts.
 import { getPriority, setPriority } from 'node:os'
 
 /**
@@ -27,28 +31,15 @@ const NICEST = 19
 /** The value a child gets: the parent's, CHILD_NICENESS nicer, as far as it goes. */
 export const childNiceness = (parent = getPriority()): number => Math.min(NICEST, parent + CHILD_NICENESS)
 
-/** A process's autogroup (`/autogroup-123`), or null without one (no autogroup, or gone). */
-export const autogroupOf = (pid: number | 'self'): string | null => {
-  try {
-    return /^\/autogroup-\d+/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[0] ?? null
-  } catch {
-    return null
-  }
-}
-
 /**
- * Makes `pid` nicer than the parent, and its autogroup when it is not the
- * parent's. It may have exited already (ESRCH), or belong to another user
- * (EPERM, with --user but no root): either way there is nothing to do, and
- * the child runs as it was started.
+ * Makes `pid` nicer than the parent. It may have exited already (ESRCH), or
+ * belong to another user (EPERM, with --user but no root): either way there
+ * is nothing to do, and the child runs as it was started.
  */
 export const lowerPriority = (pid: number | undefined): void => {
   if (pid === undefined) return
-  const value = childNiceness()
   try {
-    setPriority(pid, value)
-    const group = autogroupOf(pid)
-    if (group !== null && group !== autogroupOf('self')) writeFileSync(`/proc/${pid}/autogroup`, String(value))
+    setPriority(pid, childNiceness())
   } catch {
     // gone, or not ours to change
   }

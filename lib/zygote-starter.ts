@@ -110,8 +110,6 @@ export class ZygoteStarter implements Starter {
       execArgv: [...zygoteFlags], execPath: EXEC_PATH, env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...this.credentials,
     })
     const startedAt = Date.now()
-    // Nicer than the parent, and so is every child it forks (lib/priority.ts).
-    zygote.once('spawn', () => lowerPriority(zygote.pid))
     let fit = false
     // (An unfit zygote says why, then exits: one warning, not two.)
     let told = false
@@ -122,6 +120,8 @@ export class ZygoteStarter implements Starter {
     zygote.on('message', (m: unknown) => {
       if (isMessage(m, 'ready')) {
         fit = true
+        // Nicer than the parent from now on, and so is every child it forks (lib/priority.ts); not before: its fork self-test has a deadline.
+        lowerPriority(zygote.pid)
         this.#zygote = zygote
         this.#ready = true
         this.hooks.trace('zygote %d ready in %d ms', zygote.pid, Date.now() - startedAt)

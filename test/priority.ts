@@ -2,12 +2,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { getPriority } from 'node:os'
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { autogroupOf, CHILD_NICENESS, childNiceness, lowerPriority } from '../lib/priority.js'
-
-/** The nice value of a process's autogroup. */
-const groupNice = (pid: number | 'self'): number => Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1])
-const noAutogroup = autogroupOf('self') === null && 'the kernel has no autogroup'
+import { CHILD_NICENESS, childNiceness, lowerPriority } from '../lib/priority.js'
 
 t.test('a child runs CHILD_NICENESS steps nicer than the parent, up to the nicest value', async (t) => {
   t.equal(childNiceness(0), CHILD_NICENESS)
@@ -33,17 +28,3 @@ t.test('a process that is gone, or none at all, is no error', async (t) => {
   t.doesNotThrow(() => lowerPriority(undefined))
 })
 
-t.test('a child in a session of its own has its autogroup made nicer too; one in the parent\'s group leaves that group alone', { skip: noAutogroup }, async (t) => {
-  const before = groupNice('self')
-  const own = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore', detached: true })
-  const shared = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' })
-  t.teardown(() => [own, shared].forEach((c) => c.kill('SIGKILL')))
-  await Promise.all([once(own, 'spawn'), once(shared, 'spawn')])
-  t.not(autogroupOf(own.pid!), autogroupOf('self'), 'a new session is a new autogroup')
-  t.equal(autogroupOf(shared.pid!), autogroupOf('self'))
-  lowerPriority(own.pid)
-  lowerPriority(shared.pid)
-  t.equal(groupNice(own.pid!), childNiceness(), "the detached child's group is nicer")
-  t.equal(getPriority(shared.pid), childNiceness(), 'the other child is nicer')
-  t.equal(groupNice('self'), before, "but the group it shares with this process is not")
-})

@@ -1,11 +1,10 @@
 // A connection storm: the parent's accept loop outranks its children. It
 // accepts at once, boots at most BOOT_LIMIT children at a time, turns away
 // what the queue cannot hold as "queue full", and its children run nicer.
-import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { getPriority } from 'node:os'
 import { BOOT_LIMIT } from '../../lib/admission.js'
-import { autogroupOf, childNiceness } from '../../lib/priority.js'
+import { childNiceness } from '../../lib/priority.js'
 import { collect, open, readLine } from '../fixtures/client.js'
 import { startServer, stopServer } from '../fixtures/server.js'
 import { forEachStart, zygotesOf } from '../fixtures/starts.js'
@@ -103,11 +102,6 @@ forEachStart("a connection's child runs nicer than the parent", async (t, start)
   const report = JSON.parse(await readLine(held)) as { pid: number }
   t.equal(getPriority(server.pid), getPriority(), 'the parent runs as it was started')
   t.equal(getPriority(report.pid), childNiceness(), 'its child, CHILD_NICENESS steps nicer')
-  const group = autogroupOf(report.pid)
-  if (group !== null) {
-    t.not(group, autogroupOf(server.pid), "in a group of its own (autogroup), not the parent's")
-    t.match(readFileSync(`/proc/${report.pid}/autogroup`, 'utf8'), ` nice ${childNiceness()}`, 'and that group is as nice')
-  }
   if (start.name === 'zygote') t.same(zygotesOf(server).map((pid) => getPriority(pid)), [childNiceness()], 'and so does the zygote')
   held.end()
   await collect(held)
