@@ -92,6 +92,8 @@ forEachStart('600 connects in 1 s with --max-children 40 --queue-limit 64: every
   const summary = events.find((e) => e.event === 'shutdown') as { counters: Record<string, number> } | undefined
   t.match(summary?.counters, { accepted: CLIENTS, served: counts.served, dropped: counts.closed, queueFull: counts.closed },
     'the summary counts every drop as queue full')
+  const handoffs = events.filter((e) => e.event === 'handoff').map((e) => Number(e.handoffMs)).sort((a, b) => a - b)
+  t.comment(`accept to handoff: median ${handoffs[handoffs.length >> 1]} ms, most ${handoffs.at(-1)} ms (${handoffs.length} handoffs)`)
   t.ok(mostBooting(events) <= BOOT_LIMIT, `at most BOOT_LIMIT (${BOOT_LIMIT}) children booted at once (${mostBooting(events)})`)
 })
 
