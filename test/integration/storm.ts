@@ -92,8 +92,11 @@ forEachStart('600 connects in 1 s with --max-children 40 --queue-limit 64: every
   const summary = events.find((e) => e.event === 'shutdown') as { counters: Record<string, number> } | undefined
   t.match(summary?.counters, { accepted: CLIENTS, served: counts.served, dropped: counts.closed, queueFull: counts.closed },
     'the summary counts every drop as queue full')
-  const handoffs = events.filter((e) => e.event === 'handoff').map((e) => Number(e.handoffMs)).sort((a, b) => a - b)
-  t.comment(`accept to handoff: median ${handoffs[handoffs.length >> 1]} ms, most ${handoffs.at(-1)} ms (${handoffs.length} handoffs)`)
+  // How long a child took to boot (its fork to its handoff): what this host gives a child.
+  const forkedAt = new Map(events.filter((e) => e.event === 'fork').map((e) => [e.pid, Date.parse(String(e.time))]))
+  const boots = events.filter((e) => e.event === 'handoff' && forkedAt.has(e.pid))
+    .map((e) => Date.parse(String(e.time)) - forkedAt.get(e.pid)!).sort((a, b) => a - b)
+  t.comment(`a child's boot, fork to handoff: median ${boots[boots.length >> 1]} ms, longest ${boots.at(-1)} ms (${boots.length} children)`)
   t.ok(mostBooting(events) <= BOOT_LIMIT, `at most BOOT_LIMIT (${BOOT_LIMIT}) children booted at once (${mostBooting(events)})`)
 })
 
