@@ -11,7 +11,7 @@
 //
 // That table lists every TCP socket of the host, so reading it costs what the
 // host holds, not what the queue holds (44% of a core every 250 ms with 14,000
-// sockets). Where the native addon is built, peerGone() asks the one socket
+// sockets). Where the native addon is built, peerState() asks the one socket
 // instead: a recv peek, which reads nothing (lib/native/fork.c).
 import type { Socket } from 'node:net'
 import { endianness } from 'node:os'
@@ -95,8 +95,13 @@ export const fdOf = (socket: Socket): number | null => {
   return typeof fd === 'number' && fd >= 0 ? fd : null
 }
 
-/** Has this paused socket's peer left? Asks the socket itself (the addon's peerGone), not the host's table. */
-export const peerGone = (addon: Pick<Addon, 'peerGone'>, socket: Socket): boolean => {
+/** What a paused socket's peer did: still there, closed its side with nothing sent (or left: it cannot be told apart), or reset. */
+export type PeerState = 'there' | 'closed' | 'reset'
+
+const STATES: readonly PeerState[] = ['there', 'closed', 'reset']
+
+/** Asks the socket itself (the addon's peerState), not the host's table; a socket already closed counts as reset. */
+export const peerState = (addon: Pick<Addon, 'peerState'>, socket: Socket): PeerState => {
   const fd = fdOf(socket)
-  return fd === null || addon.peerGone(fd)
+  return fd === null ? 'reset' : (STATES[addon.peerState(fd)] ?? 'reset')
 }

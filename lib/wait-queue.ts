@@ -4,10 +4,10 @@
 // hold the rest. Node cannot pause accept(), so the parent accepts and holds
 // the paused socket here instead, until a child exits. A waiting client that
 // goes away leaves the queue (see peer-state.ts): found by a sweep while any
-// wait, and, where the addon can ask one socket, again as it leaves the queue,
-// so that no child is forked for a client that has gone.
+// wait, and, where the addon can ask one socket, a client that reset is found
+// again as it leaves the queue, so that no child is forked for it.
 import type { Socket } from 'node:net'
-import { departed, peerGone } from './peer-state.js'
+import { departed, peerState } from './peer-state.js'
 import type { ConnectionInfo } from './protocol.js'
 import { loadWarmFork, type Addon } from './warm-fork.js'
 
@@ -31,7 +31,7 @@ const SWEEP_MS = 250
 const TABLE_SWEEP_MS = 2000
 const TABLE_SHARE = 100
 
-type PeerCheck = Pick<Addon, 'peerGone'> | null
+type PeerCheck = Pick<Addon, 'peerState'> | null
 
 export class WaitQueue {
   readonly #items: Waiting[] = []
@@ -63,10 +63,15 @@ export class WaitQueue {
     return true
   }
 
-  /** Takes the connection that has waited longest and whose client, as far as can be told, is still there. */
+  /**
+   * Takes the connection that has waited longest, passing over any whose
+   * client reset. (One that closed its side with nothing sent may still want
+   * an answer, as `nc -N` with nothing to send does: only the sweep, as ever,
+   * takes it to have left.)
+   */
   shift(): Waiting | undefined {
     for (let waiting; (waiting = this.#items.shift()); ) {
-      if (this.addon === null || !peerGone(this.addon, waiting.socket)) return waiting
+      if (this.addon === null || peerState(this.addon, waiting.socket) !== 'reset') return waiting
       this.#leave(waiting)
     }
     return undefined
@@ -99,7 +104,7 @@ export class WaitQueue {
       const items = [...this.#items]
       const { addon } = this
       if (addon !== null) {
-        for (const waiting of items) if (peerGone(addon, waiting.socket)) this.#leave(waiting)
+        for (const waiting of items) if (peerState(addon, waiting.socket) !== 'there') this.#leave(waiting)
       } else {
         const began = performance.now()
         const gone = await departed(items.map((w) => w.info))

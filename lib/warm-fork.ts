@@ -74,10 +74,11 @@ export interface Addon {
    */
   spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
   /**
-   * True when the peer of the connected socket `fd` has left: it reset, or
-   * closed with nothing unread (recv with MSG_PEEK, which reads nothing).
+   * What a recv with MSG_PEEK (which reads nothing) sees of the peer of the
+   * connected socket `fd`: 0 there (bytes wait, or none yet), 1 it closed its
+   * side with nothing unread, 2 it reset (or any error, such as a bad fd).
    */
-  peerGone(fd: number): boolean
+  peerState(fd: number): 0 | 1 | 2
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

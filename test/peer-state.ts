@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
-import { decodeEndpoint, departed, fdOf, parseProcNetTcp, peerGone, type Endpoints } from '../lib/peer-state.js'
+import { decodeEndpoint, departed, fdOf, parseProcNetTcp, peerState, type Endpoints } from '../lib/peer-state.js'
 import { loadWarmFork } from '../lib/warm-fork.js'
 import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
@@ -75,26 +75,26 @@ const untilGone = async (check: () => boolean): Promise<boolean> => {
   return false
 }
 
-t.test('the addon asks one socket: a connected peer is there; one that closed or reset has left', { skip: skipUnlessBuilt() }, async (t) => {
+t.test('the addon asks one socket: a connected peer is there; one that closed its side or reset is told apart', { skip: skipUnlessBuilt() }, async (t) => {
   const { addon } = loadWarmFork()
   if (addon === null) return
   const open = await pair()
   t.teardown(open.close)
   t.type(fdOf(open.accepted), 'number', 'the paused socket has a descriptor')
-  t.notOk(peerGone(addon, open.accepted), 'connected: present')
+  t.equal(peerState(addon, open.accepted), 'there', 'connected: there')
   open.client.end()
-  t.ok(await untilGone(() => peerGone(addon, open.accepted)), 'closed (FIN) with nothing unread: left')
+  t.ok(await untilGone(() => peerState(addon, open.accepted) === 'closed'), 'closed its side (FIN) with nothing unread: closed')
 
   const reset = await pair()
   t.teardown(reset.close)
   reset.client.resetAndDestroy()
-  t.ok(await untilGone(() => peerGone(addon, reset.accepted)), 'reset: left')
+  t.ok(await untilGone(() => peerState(addon, reset.accepted) === 'reset'), 'reset: reset')
 
   const half = await pair()
   t.teardown(half.close)
   half.client.end('an answer, please')
   await new Promise((resolve) => half.client.once('finish', resolve))
-  t.notOk(peerGone(addon, half.accepted), 'half-closed with bytes unread: still waiting')
+  t.equal(peerState(addon, half.accepted), 'there', 'half-closed with bytes unread: still there')
   let read = ''
   half.accepted.on('data', (d: Buffer) => (read += d.toString()))
   half.accepted.resume()
@@ -103,5 +103,5 @@ t.test('the addon asks one socket: a connected peer is there; one that closed or
 
   half.accepted.destroy()
   t.equal(fdOf(half.accepted), null, 'a closed socket has no descriptor')
-  t.ok(peerGone(addon, half.accepted), 'and counts as gone')
+  t.equal(peerState(addon, half.accepted), 'reset', 'and counts as reset')
 })

@@ -20,8 +20,8 @@
  *   spawnProgram(fd, file, argv, env) -> the program's pid, started by
  *                          posix_spawnp as execProgram would start it, with no
  *                          copy of this process; 0 when it cannot be started
- *   peerGone(fd)        -> true when the peer of this connected socket has left:
- *                          reset, or closed with nothing unread (one recv peek)
+ *   peerState(fd)       -> what a recv peek sees of this connected socket's peer:
+ *                          0 there, 1 closed its side with nothing unread, 2 reset
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -426,21 +426,21 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
 /*
  * Has the peer of a queued connection left? The parent holds such a socket
  * paused and must not read it: its bytes belong to the child. A peek reads
- * nothing: 0 is end-of-file (the peer closed and nothing is unread: it has
- * left), an error such as ECONNRESET says it reset, EAGAIN that it is still
- * there. Bytes waiting (a client that sent, perhaps half-closed) keep its
- * place. One system call per socket, however many sockets the host has:
- * /proc/net/tcp, its fallback, lists them all.
+ * nothing: 0 bytes is end-of-file (the peer closed its side and nothing is
+ * unread), an error such as ECONNRESET says it reset, EAGAIN or bytes waiting
+ * that it is still there. One system call per socket, however many sockets
+ * the host has: /proc/net/tcp, the fallback, lists them all.
+ * Returns 0 (there), 1 (closed, nothing unread) or 2 (reset, or any error).
  */
-static napi_value js_peer_gone(napi_env env, napi_callback_info info) {
+static napi_value js_peer_state(napi_env env, napi_callback_info info) {
   int fd = int_arg(env, info, -1);
   char byte;
   ssize_t n;
   do n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  int gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  int state = n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ? 0 : n == 0 ? 1 : 2;
   napi_value result;
-  napi_get_boolean(env, fd >= 0 && gone, &result);
+  napi_create_int32(env, state, &result);
   return result;
 }
 
@@ -449,7 +449,7 @@ NAPI_MODULE_INIT() {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
-    {"spawnProgram", js_spawn_program}, {"peerGone", js_peer_gone},
+    {"spawnProgram", js_spawn_program}, {"peerState", js_peer_state},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
