@@ -18,7 +18,7 @@
 // the child table, reaping, logging and the drain are the same for both.
 import type { Socket } from 'node:net'
 import { connectionInfo, listenerName, peerOf } from './lib/address.js'
-import { admit, hasRoom, passed } from './lib/admission.js'
+import { admit, mayStart, passed } from './lib/admission.js'
 import { newEntry, signalChild, type ChildEntry } from './lib/child-table.js'
 import { FORK_RESERVE } from './lib/descriptors.js'
 import { errorMessage } from './lib/log.js'
@@ -29,6 +29,7 @@ import { rawHandle, sendable } from './lib/raw-handle.js'
 import { answerSignals } from './lib/signals.js'
 import { chooseStarter } from './lib/starter.js'
 import { openTrace } from './lib/trace.js'
+import { verdictTimer } from './lib/verdict.js'
 import type { Waiting } from './lib/wait-queue.js'
 
 class ForkServer extends Parent {
@@ -76,7 +77,7 @@ class ForkServer extends Parent {
       this.queue.push(waiting)
       return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
     }
-    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info)
+    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, verdict.step === 'queue')
     table.totals.denied++
     log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
     socket.destroy()
@@ -112,10 +113,10 @@ class ForkServer extends Parent {
     entry.socket = socket
     entry.acceptedAt = acceptedAt
     if (child.pid !== undefined) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) }) // (a fresh child's says so once it runs)
-    entry.handoffTimer = setTimeout(() => {
+    entry.handoffTimer = verdictTimer(HANDOFF_TIMEOUT_S * 1000 + 1000, () => entry.socket === socket, () => {
       this.warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       signalChild(entry, 'SIGKILL')
-    }, HANDOFF_TIMEOUT_S * 1000 + 1000)
+    })
     // The parent keeps its copy until the child confirms: handedOff() or reap() closes it.
     child.send(message('serve', { info, spec: this.spec }), sendable(rawHandle(socket)), (err) => {
       if (err === null || child.pid === undefined) return // (one never started reports that itself)
@@ -136,7 +137,7 @@ class ForkServer extends Parent {
       entry.handoffMs = Date.now() - entry.acceptedAt
       this.log({ event: 'handoff', conn: entry.info.id, pid: entry.child.pid, peer: peerOf(entry.info), handoffMs: entry.handoffMs })
     }
-    this.spares.replenish()
+    this.next() // (it has booted: another may)
   }
 
   // fork() failed (C: if (pid < 0) perror("fork")): no child, so no exit to reap either.
@@ -171,10 +172,10 @@ class ForkServer extends Parent {
     this.next()
   }
 
-  // next: a child slot is free. Start the connection that has waited longest.
+  // next: a child slot (or a boot slot) is free. Start the connection that has waited longest.
   next(): void {
     if (this.shutdown.draining) return this.shutdown.childGone()
-    for (let waiting; hasRoom(this.options, this.table.size, this.table.spare() !== undefined) && (waiting = this.queue.shift()); ) this.start(waiting)
+    for (let waiting; mayStart(this.options, this.children()) && (waiting = this.queue.shift()); ) this.start(waiting)
     this.spares.replenish()
   }
 }

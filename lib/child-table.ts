@@ -62,13 +62,15 @@ interface Totals {
   failed: number
   denied: number
   dropped: number
+  /** Of the dropped, those the full queue turned away. */
+  queueFull: number
 }
 
 export class ChildTable {
   readonly #entries = new Map<Child, ChildEntry>()
   #peak = 0
   /** Connections the parent accepted (the next one's number is one more), and how the ended ones went. */
-  readonly totals: Totals = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0 }
+  readonly totals: Totals = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0, queueFull: 0 }
 
   add(entry: ChildEntry): void {
     this.#entries.set(entry.child, entry)
@@ -114,10 +116,16 @@ export class ChildTable {
     return n
   }
 
-  /** Spares that are still loading their service (not those a reload is replacing). */
+  /**
+   * Children that are booting: spares still loading their service (not those
+   * a reload is replacing), and busy children that have not yet taken their
+   * socket (the parent holds its copy until then).
+   */
   booting(): number {
     let n = 0
-    for (const entry of this.#entries.values()) if (entry.state === 'spare' && !entry.ready && entry.retiring === null) n++
+    for (const entry of this.#entries.values()) {
+      if (entry.state === 'spare' ? !entry.ready && entry.retiring === null : entry.state === 'busy' && entry.socket !== null) n++
+    }
     return n
   }
 

@@ -11,7 +11,7 @@
 //   deny PEER                     -v, when --allow/--deny turns a peer away
 //   SIGNAL: draining ...          always, at shutdown
 //   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
-//   shutdown: served N, ...       always, last
+//   shutdown: served N, ...       always, last (`dropped D (queue full Q)` when Q > 0)
 //   warning: the log was blocked ...   always, when stderr is read again after lines were dropped
 //   warning: dropping connection, REASON: PEER    always
 //   warning: MESSAGE              always
@@ -35,6 +35,8 @@ export interface Counters {
   readonly served: number
   readonly denied: number
   readonly dropped: number
+  /** Of the dropped, those turned away because the queue was full. */
+  readonly queueFull: number
   readonly failed: number
   readonly peak: number
 }
@@ -150,8 +152,9 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
     case 'shutdown': {
       const c = e.counters
+      const full = c.queueFull > 0 ? ` (queue full ${c.queueFull})` : ''
       const lost = e.logDropped > 0 ? `, log lines dropped ${e.logDropped}` : ''
-      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}${lost}`, 'always']
+      return [`shutdown: served ${c.served}, peak ${c.peak}, failed ${c.failed}, denied ${c.denied}, dropped ${c.dropped}${full}${lost}`, 'always']
     }
     case 'warning': return [`warning: ${e.child ? `pid ${e.pid}: ` : ''}${e.message}`, 'always']
     case 'fatal': return [`fatal: ${e.message}`, 'always']

@@ -13,6 +13,7 @@ import { createLog, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
+import { lowerPriority } from './priority.js'
 import { isMessage, isTally, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
 import { RateLimiter } from './rate-limit.js'
 import type { RawHandle } from './raw-handle.js'
@@ -123,10 +124,15 @@ export abstract class Parent {
       descriptorsShort: this.descriptors.short(ACCEPT_RESERVE),
       recent: this.rate?.recent(address) ?? 0,
       fromPeer: table.countFrom(address) + queue.countFrom(address),
-      live: table.size,
-      spareWaiting: table.spare() !== undefined,
+      ...this.children(),
       queued: queue.size,
     }
+  }
+
+  /** The children, as admission counts them: live, whether a spare waits, and how many boot. */
+  children(): Pick<LiveCounts, 'live' | 'spareWaiting' | 'booting'> {
+    const { table } = this
+    return { live: table.size, spareWaiting: table.spare() !== undefined, booting: table.booting() }
   }
 
   readonly warn = (text: string): void => this.log({ event: 'warning', message: text, pid: this.pid })
@@ -136,8 +142,10 @@ export abstract class Parent {
     this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
   }
 
-  drop(socket: Socket, reason: string, info: ConnectionInfo): void {
+  /** Closes a connection unserved; `queueFull`: the full queue turned it away. */
+  drop(socket: Socket, reason: string, info: ConnectionInfo, queueFull = false): void {
     this.table.totals.dropped++
+    if (queueFull) this.table.totals.queueFull++
     this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: this.pid })
     socket.destroy()
   }
@@ -153,6 +161,7 @@ export abstract class Parent {
   spawned(entry: ChildEntry, state: ChildEntry['state']): void {
     const { child, info } = entry
     this.trace('pid %d spawned', child.pid)
+    if (state !== 'worker') lowerPriority(child.pid) // (a worker serves many: it keeps the parent's priority)
     this.log({ event: 'fork', pid: child.pid, state, conn: info?.id ?? null })
     this.status()
     // (A spare, or a child still starting, says `from` once it has both its pid and its connection.)

@@ -8,9 +8,17 @@
 //     left; with bytes unread it may have half-closed and still want an answer.
 // Elsewhere (no /proc) nobody is ever seen to leave, and a queued client that
 // gave up is served, and finds out, when its turn comes.
+//
+// That table lists every TCP socket of the host, so reading it costs what the
+// host holds, not what the queue holds (44% of a core every 250 ms with 14,000
+// sockets). Where the native addon is built, peerState() asks the one socket
+// instead: a recv peek, which reads nothing (lib/native/fork.c).
+import type { Socket } from 'node:net'
 import { endianness } from 'node:os'
 import { readFile } from 'node:fs/promises'
 import { addressKey } from './cidr.js'
+import { rawHandle } from './raw-handle.js'
+import type { Addon } from './warm-fork.js'
 
 export interface Endpoints {
   readonly localAddress: string
@@ -79,4 +87,21 @@ export const departed = async (connections: readonly Endpoints[]): Promise<Set<n
     if (kernel === undefined || (kernel.state === CLOSE_WAIT && kernel.unread <= 1)) gone.add(i)
   })
   return gone
+}
+
+/** The descriptor under a socket, from its libuv handle; null once it is closed. */
+export const fdOf = (socket: Socket): number | null => {
+  const fd = (rawHandle(socket) as { fd?: unknown } | null)?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : null
+}
+
+/** What a paused socket's peer did: still there, closed its side with nothing sent (or left: it cannot be told apart), or reset. */
+export type PeerState = 'there' | 'closed' | 'reset'
+
+const STATES: readonly PeerState[] = ['there', 'closed', 'reset']
+
+/** Asks the socket itself (the addon's peerState), not the host's table; a socket already closed counts as reset. */
+export const peerState = (addon: Pick<Addon, 'peerState'>, socket: Socket): PeerState => {
+  const fd = fdOf(socket)
+  return fd === null ? 'reset' : (STATES[addon.peerState(fd)] ?? 'reset')
 }

@@ -1,13 +1,12 @@
 // --spares: keep that many children started ahead, loading the service, so
 // that a connection finds one ready. Spares count toward --max-children. One
-// that dies waiting is replaced later and later while they keep dying. At
-// most one boots per CPU: a burst of Node start-ups would take the CPU from
-// the spares serving.
-import { availableParallelism } from 'node:os'
+// that dies waiting is replaced later and later while they keep dying. They
+// boot within the parent's BOOT_LIMIT (one per core, with the children that
+// are booting for a connection): a burst of Node start-ups would take the CPU
+// from the spares serving.
+import { BOOT_LIMIT } from './admission.js'
 import { Backoff } from './backoff.js'
 import type { ChildEntry, ChildTable } from './child-table.js'
-
-const CPUS = availableParallelism()
 
 export interface SpareHooks {
   /** Starts a spare and sends it `prepare`. */
@@ -32,7 +31,7 @@ export class SparePool {
 
   /** Starts spares until there are `wanted`, as far as the limits allow. */
   replenish(): void {
-    while (!this.#stopped && this.#timer === null && this.table.booting() < CPUS) {
+    while (!this.#stopped && this.#timer === null && this.table.booting() < BOOT_LIMIT) {
       if (this.table.count('spare') >= this.wanted || !this.hooks.room()) return
       this.hooks.start()
     }

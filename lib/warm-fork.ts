@@ -75,6 +75,12 @@ export interface Addon {
   spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
   /** send(fd, buffer, MSG_DONTWAIT): the bytes a socket takes now; throws EAGAIN when it takes none. */
   sendNow(fd: number, buffer: Buffer): number
+  /**
+   * What a recv with MSG_PEEK (which reads nothing) sees of the peer of the
+   * connected socket `fd`: 0 there (bytes wait, or none yet), 1 it closed its
+   * side with nothing unread, 2 it reset (or any error, such as a bad fd).
+   */
+  peerState(fd: number): 0 | 1 | 2
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

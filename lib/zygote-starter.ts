@@ -12,6 +12,7 @@
 // them by pid.
 import { fork, type ChildProcess, type SendHandle } from 'node:child_process'
 import { Backoff } from './backoff.js'
+import { lowerPriority } from './priority.js'
 import { isMessage, message, type MessageOf } from './protocol.js'
 import type { Credentials } from './credentials.js'
 import { CHILD, EXEC_PATH, signalProcess, type Child, type ChildEvents, type Starter, type StarterParts } from './starter.js'
@@ -119,6 +120,8 @@ export class ZygoteStarter implements Starter {
     zygote.on('message', (m: unknown) => {
       if (isMessage(m, 'ready')) {
         fit = true
+        // Nicer than the parent from now on, and so is every child it forks (lib/priority.ts); not before: its fork self-test has a deadline.
+        lowerPriority(zygote.pid)
         this.#zygote = zygote
         this.#ready = true
         this.hooks.trace('zygote %d ready in %d ms', zygote.pid, Date.now() - startedAt)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ADMISSION_ORDER, admit, hasRoom, passed, type LiveCounts, type Peer, type Rules, type Step } from '../lib/admission.js'
+import { ADMISSION_ORDER, BOOT_LIMIT, admit, hasRoom, mayStart, passed, type LiveCounts, type Peer, type Rules, type Step } from '../lib/admission.js'
 import { parseCidr } from '../lib/cidr.js'
 
 const rules: Rules = {
@@ -12,7 +12,7 @@ const rules: Rules = {
 }
 
 /** Counts under every limit: a connection from 10.0.0.1 is admitted. */
-const calm: LiveCounts = { draining: false, descriptorsShort: null, recent: 0, fromPeer: 0, live: 0, spareWaiting: false, queued: 0 }
+const calm: LiveCounts = { draining: false, descriptorsShort: null, recent: 0, fromPeer: 0, live: 0, spareWaiting: false, booting: 0, queued: 0 }
 const peer = { address: '10.0.0.1', unix: false }
 
 t.test('under every limit, a connection is admitted', async (t) => {
@@ -33,6 +33,18 @@ t.test('at --max-children, it waits in the queue while the queue has room', asyn
 
 t.test('a full queue drops it, naming the limit', async (t) => {
   t.same(admit(peer, rules, { ...calm, live: 4, queued: 5 }), { kind: 'drop', step: 'queue', reason: 'queue full (5 waiting)' })
+})
+
+t.test('below --max-children, with BOOT_LIMIT children booting, it waits in the queue, even under --overflow reject', async (t) => {
+  t.ok(BOOT_LIMIT >= 1, 'one per core')
+  const busy = { ...calm, live: 1, booting: BOOT_LIMIT }
+  const wide = { ...rules, maxChildren: BOOT_LIMIT + 2 }
+  t.same(admit(peer, wide, busy), { kind: 'queue', step: 'queue' })
+  t.same(admit(peer, { ...wide, overflow: 'reject' }, busy), { kind: 'queue', step: 'queue' })
+  t.same(admit(peer, wide, { ...busy, queued: 5 }), { kind: 'drop', step: 'queue', reason: 'queue full (5 waiting)' })
+  t.same(admit(peer, wide, { ...busy, spareWaiting: true }), { kind: 'admit', step: 'max-children' }, 'a ready spare needs no boot')
+  t.notOk(mayStart(wide, busy))
+  t.ok(mayStart(wide, { ...busy, booting: BOOT_LIMIT - 1 }))
 })
 
 t.test('--overflow reject drops it at --max-children instead of queueing', async (t) => {
@@ -83,7 +95,7 @@ t.test('the steps run in the order of the table: the first that decides gives th
   let c: Case = {
     who: { address: '192.0.2.1', unix: false },
     rules: { ...rules, overflow: 'reject' },
-    now: { draining: true, descriptorsShort: 'short', recent: 3, fromPeer: 2, live: 4, spareWaiting: false, queued: 5 },
+    now: { draining: true, descriptorsShort: 'short', recent: 3, fromPeer: 2, live: 4, spareWaiting: false, booting: 0, queued: 5 },
   }
   for (const step of ADMISSION_ORDER) {
     t.equal(admit(c.who, c.rules, c.now).step, step, `with the steps before it lifted, ${step} decides`)

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Child } from '../lib/starter.js'
 import t from 'tap'
 import { ChildTable, newEntry, type ChildEntry } from '../lib/child-table.js'
@@ -76,7 +77,7 @@ t.test('an ended child is counted by how it went: a busy one served or failed, a
   table.ended(spare, null)
   table.ended(retired, 0)
   t.equal(table.size, 0)
-  t.same(table.counters(), { accepted: 7, served: 5, failed: 2, denied: 2, dropped: 0, peak: 4 })
+  t.same(table.counters(), { accepted: 7, served: 5, failed: 2, denied: 2, dropped: 0, queueFull: 0, peak: 4 })
 })
 
 t.test('the counters add what live workers last reported to the totals, and leave the totals alone', async (t) => {
@@ -85,14 +86,19 @@ t.test('the counters add what live workers last reported to the totals, and leav
   live.tally = { accepted: 3, served: 2, failed: 0, denied: 1 }
   table.add(live)
   table.totals.served = 10
-  t.same(table.counters(), { accepted: 3, served: 12, failed: 0, denied: 1, dropped: 0, peak: 1 })
+  t.same(table.counters(), { accepted: 3, served: 12, failed: 0, denied: 1, dropped: 0, queueFull: 0, peak: 1 })
   t.equal(table.totals.served, 10, 'a live worker is counted again at its next report, not kept')
 })
 
-t.test('booting spares are those not yet ready, and not being replaced', async (t) => {
+t.test('booting: spares not yet ready (and not being replaced), and busy children not yet holding their socket', async (t) => {
   const table = new ChildTable()
   const spare = (pid: number, ready: boolean, retiring: ChildEntry['retiring'] = null): ChildEntry => ({ ...newEntry('spare', { pid } as Child), ready, retiring })
   for (const entry of [spare(1, false), spare(2, true), spare(3, false, 'stopping'), worker(4)]) table.add(entry)
   t.equal(table.booting(), 1)
+  const handing: ChildEntry = { ...newEntry('busy', { pid: 6 } as Child), socket: {} as Socket }
+  table.add(handing)
+  t.equal(table.booting(), 2, 'a busy child that has not yet taken its socket is booting too')
+  handing.socket = null
+  t.equal(table.booting(), 1, 'once it has, it is not')
   t.equal(newEntry('busy', { pid: 5 } as Child).info, null, 'a new entry has no connection yet')
 })

@@ -6,7 +6,7 @@ const record = (format: 'text' | 'json', verbose: boolean) => {
   return { log: createLog(format, verbose, (s) => written.push(s)), written }
 }
 
-const counters = { accepted: 5, served: 3, denied: 1, dropped: 1, failed: 0, peak: 2 }
+const counters = { accepted: 5, served: 3, denied: 1, dropped: 1, queueFull: 0, failed: 0, peak: 2 }
 
 t.test('sanitize escapes control and non-ASCII characters and caps the length', async (t) => {
   t.equal(sanitize('plain text'), 'plain text')
@@ -41,6 +41,7 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
   log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, pid: 1 })
   log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, pid: 1 })
   log({ event: 'shutdown', counters, code: 0, logDropped: 0 })
+  log({ event: 'shutdown', counters: { ...counters, dropped: 7, queueFull: 6 }, code: 0, logDropped: 0 })
   log({ event: 'warning', message: 'handler failed', pid: 42, child: true })
   log({ event: 'fatal', message: 'listen EADDRINUSE', pid: 1 })
   log({ event: 'shutdown', counters, code: 0, logDropped: 7 })
@@ -52,6 +53,7 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
     'reload: SIGHUP, replacing 1 spare and 0 workers\n',
     'reload: SIGHUP, replacing 0 spares and 4 workers\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1\n',
+    'shutdown: served 3, peak 2, failed 0, denied 1, dropped 7 (queue full 6)\n',
     'warning: pid 42: handler failed\n',
     'fatal: listen EADDRINUSE\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1, log lines dropped 7\n',

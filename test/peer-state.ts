@@ -1,7 +1,9 @@
 import { once } from 'node:events'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
-import { decodeEndpoint, departed, parseProcNetTcp, type Endpoints } from '../lib/peer-state.js'
+import { decodeEndpoint, departed, fdOf, parseProcNetTcp, peerState, type Endpoints } from '../lib/peer-state.js'
+import { loadWarmFork } from '../lib/warm-fork.js'
+import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 t.test('decodes /proc/net/tcp endpoints in host byte order', async (t) => {
   t.same(decodeEndpoint('0100007F:1B58', true), ['127.0.0.1', 7000])
@@ -23,7 +25,7 @@ t.test('parses states and unread bytes per connection', async (t) => {
   t.same([...table.values()].map((k) => k.unread), [0, 1])
 })
 
-const pair = async (): Promise<{ client: Socket; endpoints: Endpoints; close: () => void }> => {
+const pair = async (): Promise<{ client: Socket; accepted: Socket; endpoints: Endpoints; close: () => void }> => {
   const server = createServer({ pauseOnConnect: true })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -33,7 +35,7 @@ const pair = async (): Promise<{ client: Socket; endpoints: Endpoints; close: ()
     localAddress: accepted.localAddress ?? '', localPort: accepted.localPort ?? 0,
     remoteAddress: accepted.remoteAddress ?? '', remotePort: accepted.remotePort ?? 0,
   }
-  return { client, endpoints, close: () => { accepted.destroy(); client.destroy(); server.close() } }
+  return { client, accepted, endpoints, close: () => { accepted.destroy(); client.destroy(); server.close() } }
 }
 
 // Wait for the kernel's view to change: it does within microseconds on loopback.
@@ -62,4 +64,44 @@ t.test('a connected peer is there; one that closed or reset has left', { skip: p
   half.client.end('an answer, please')
   await new Promise((resolve) => half.client.once('finish', resolve))
   t.notOk((await departed([half.endpoints])).has(0), 'half-closed with bytes unread: still waiting')
+})
+
+// The addon's check asks the one socket; wait for the kernel as above.
+const untilGone = async (check: () => boolean): Promise<boolean> => {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return true
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return false
+}
+
+t.test('the addon asks one socket: a connected peer is there; one that closed its side or reset is told apart', { skip: skipUnlessBuilt() }, async (t) => {
+  const { addon } = loadWarmFork()
+  if (addon === null) return
+  const open = await pair()
+  t.teardown(open.close)
+  t.type(fdOf(open.accepted), 'number', 'the paused socket has a descriptor')
+  t.equal(peerState(addon, open.accepted), 'there', 'connected: there')
+  open.client.end()
+  t.ok(await untilGone(() => peerState(addon, open.accepted) === 'closed'), 'closed its side (FIN) with nothing unread: closed')
+
+  const reset = await pair()
+  t.teardown(reset.close)
+  reset.client.resetAndDestroy()
+  t.ok(await untilGone(() => peerState(addon, reset.accepted) === 'reset'), 'reset: reset')
+
+  const half = await pair()
+  t.teardown(half.close)
+  half.client.end('an answer, please')
+  await new Promise((resolve) => half.client.once('finish', resolve))
+  t.equal(peerState(addon, half.accepted), 'there', 'half-closed with bytes unread: still there')
+  let read = ''
+  half.accepted.on('data', (d: Buffer) => (read += d.toString()))
+  half.accepted.resume()
+  await new Promise((resolve) => half.accepted.once('end', resolve))
+  t.equal(read, 'an answer, please', 'the peek took none of its bytes')
+
+  half.accepted.destroy()
+  t.equal(fdOf(half.accepted), null, 'a closed socket has no descriptor')
+  t.equal(peerState(addon, half.accepted), 'reset', 'and counts as reset')
 })

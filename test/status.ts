@@ -19,7 +19,7 @@ const entry = (pid: number, state: ChildEntry['state'], id: number | null = null
   ready: false,
 })
 
-const counters = { accepted: 3, served: 1, denied: 0, dropped: 0, failed: 0, peak: 2 }
+const counters = { accepted: 3, served: 1, denied: 0, dropped: 0, queueFull: 0, failed: 0, peak: 2 }
 
 t.test('the status event has a row per child, by pid, with its age and connection', async (t) => {
   const table = new ChildTable()

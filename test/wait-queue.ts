@@ -3,6 +3,7 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { ConnectionInfo } from '../lib/protocol.js'
 import { WaitQueue, type Waiting } from '../lib/wait-queue.js'
+import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 // Real paused sockets from a real listener, as the parent holds them.
 const accepted = async (t: Test, n: number): Promise<{ waiting: Waiting[]; clients: Socket[] }> => {
@@ -61,10 +62,13 @@ t.test('drain takes everyone', async (t) => {
   t.equal(queue.size, 0)
 })
 
-t.test('a client that goes away while waiting is noticed and removed', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
+for (const [how, addon, skip] of [
+  ['by asking each socket (the addon)', undefined, skipUnlessBuilt()],
+  ['by reading the host\'s table, without the addon', null, process.platform !== 'linux' && 'needs /proc'],
+] as const) t.test(`a client that goes away while waiting is noticed and removed, ${how}`, { skip }, async (t) => {
   const { waiting, clients } = await accepted(t, 2)
   const left = new Promise<Waiting>((resolve) => {
-    const queue = new WaitQueue(5, resolve)
+    const queue = new WaitQueue(5, resolve, addon)
     waiting.forEach((w) => queue.push(w))
     t.teardown(() => queue.drain())
   })
@@ -72,4 +76,19 @@ t.test('a client that goes away while waiting is noticed and removed', { skip: p
   const gone = await left
   t.equal(gone, waiting[0], 'the one that closed')
   t.ok(gone.socket.destroyed, 'its socket is closed')
+})
+
+t.test('a client that reset is passed over as the queue hands out the next, with no sweep needed; one that only closed its side is not', { skip: skipUnlessBuilt() }, async (t) => {
+  const { waiting, clients } = await accepted(t, 3)
+  const left: Waiting[] = []
+  const queue = new WaitQueue(5, (w) => left.push(w))
+  waiting.forEach((w) => queue.push(w))
+  t.teardown(() => queue.drain())
+  clients[0]!.resetAndDestroy()
+  clients[1]!.end()
+  await Promise.all([once(clients[0]!, 'close'), once(clients[1]!, 'finish')])
+  t.equal(queue.shift(), waiting[1], 'the one that closed its side with nothing sent: it may want an answer')
+  t.same(left, [waiting[0]], 'the one that reset, told')
+  t.ok(waiting[0]!.socket.destroyed, 'its socket is closed')
+  t.equal(queue.shift(), waiting[2])
 })

@@ -20,6 +20,9 @@
  *   spawnProgram(fd, file, argv, env) -> the program's pid, started by
  *                          posix_spawnp as execProgram would start it, with no
  *                          copy of this process; 0 when it cannot be started
+ *   peerState(fd)       -> what a recv peek sees of this connected socket's peer:
+ *                          0 there, 1 closed its side with nothing unread, 2 reset
+ *   sendNow(fd, buffer) -> send(MSG_DONTWAIT): the bytes a socket takes now (the log)
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -33,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -448,8 +452,6 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-#include <sys/socket.h> /* (here, with its one user, so that the lines above stay where docs/ quote them) */
-
 /*
  * send(fd, buffer, MSG_DONTWAIT): as much of the buffer as a socket takes
  * now, without waiting and without touching the descriptor's flags, which the
@@ -473,12 +475,33 @@ static napi_value js_send_now(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * Has the peer of a queued connection left? The parent holds such a socket
+ * paused and must not read it: its bytes belong to the child. A peek reads
+ * nothing: 0 bytes is end-of-file (the peer closed its side and nothing is
+ * unread), an error such as ECONNRESET says it reset, EAGAIN or bytes waiting
+ * that it is still there. One system call per socket, however many sockets
+ * the host has: /proc/net/tcp, the fallback, lists them all.
+ * Returns 0 (there), 1 (closed, nothing unread) or 2 (reset, or any error).
+ */
+static napi_value js_peer_state(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, -1);
+  char byte;
+  ssize_t n;
+  do n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  int state = n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ? 0 : n == 0 ? 1 : 2;
+  napi_value result;
+  napi_create_int32(env, state, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
-    {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now},
+    {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now}, {"peerState", js_peer_state},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
