@@ -44,6 +44,7 @@ class ForkServer extends Parent {
       log({ event: 'fatal', message: errorMessage(err), pid })
       return 1
     }
+    if (this.startedTooLate()) return this.shutdown.done
     const { endpoint } = options
     this.trace('listening on %s (%s)', listenerName(bound), endpoint.kind === 'fd' ? `descriptor ${endpoint.fd} from ${endpoint.from}` : endpoint.kind)
     // prefork: hand out the listener before the first accept can happen here.

@@ -204,6 +204,17 @@ export abstract class Parent {
     return this.logWriter.flush(this.shutdown.flushBy)
   }
 
+  /**
+   * A signal that came while the server started (a zygote loading, say) has
+   * drained it already, with nothing to wait for: close what has opened since,
+   * and never say `listening`.
+   */
+  startedTooLate(): boolean {
+    if (!this.shutdown.draining) return false
+    this.stopAccepting()
+    return true
+  }
+
   /** SIGHUP, unless the server is shutting down. */
   reload(signal: NodeJS.Signals): void {
     if (!this.shutdown.draining) this.reloads.reload(signal)

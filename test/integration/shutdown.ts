@@ -1,13 +1,17 @@
 // SIGTERM, SIGINT and SIGQUIT drain the server: refuse new clients, close the
 // queue, give live children --grace seconds, then SIGTERM, then SIGKILL.
 // SIGUSR2 is ignored.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
-import { alive, childrenOf, startServer, stopServer } from '../fixtures/server.js'
-import { forEachStart } from '../fixtures/starts.js'
+import { alive, childrenOf, runServer, startServer, stopServer } from '../fixtures/server.js'
+import { forEachStart, ZYGOTE } from '../fixtures/starts.js'
 
 const STUBBORN = fileURLToPath(new URL('../fixtures/handlers/stubborn.js', import.meta.url))
+const SLOW_LOAD = fileURLToPath(new URL('../fixtures/handlers/slow-load.js', import.meta.url))
 
 forEachStart('SIGTERM drains: new clients are refused, the live one finishes, exit 0', async (t, start) => {
   const server = await startServer(t, [...start.args, '-v'])
@@ -130,4 +134,17 @@ forEachStart('an idle server stops at once on SIGTERM', async (t, start) => {
   t.equal((await exchange(server.port, 'x')).data.toString(), 'x')
   server.signal('SIGTERM')
   t.same(await server.exited, { code: 0, signal: null })
+})
+
+t.test('SIGTERM while the zygote still loads the handler ends the server before it ever listens', { skip: ZYGOTE.skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-slow-load-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const server = runServer(t, ['--port', '0', '--start', 'zygote', '--handler', SLOW_LOAD], { FORKSERVER_TEST_LOAD_DIR: dir })
+  // The zygote is loading the handler: the server is between its start and its listen.
+  while (!existsSync(join(dir, 'loading'))) await new Promise((resolve) => setTimeout(resolve, 20))
+  server.signal('SIGTERM')
+  await server.waitFor(/^shutdown: served 0,/)
+  writeFileSync(join(dir, 'go'), '') // the load finishes, after the drain
+  t.same(await server.exited, { code: 0, signal: null })
+  t.notOk(server.lines.some((line) => line.startsWith('listening')), `it never listened: ${server.lines.join(' | ')}`)
 })
