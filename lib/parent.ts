@@ -67,7 +67,11 @@ export abstract class Parent {
     this.max = this.prefork ? options.workers : options.maxChildren
     this.logWriter = new LogWriter(2, (dropped) => this.warn(`stderr was not read: ${dropped} log lines dropped`))
     this.log = createLog(options.logFormat, options.verbose, this.logWriter.write)
-    this.queue = new WaitQueue(options.queueLimit, ({ info }) => trace('queued %s left', peerOf(info)))
+    // A client that left while it waited is dropped like any other, so that the counts add up.
+    this.queue = new WaitQueue(options.queueLimit, ({ socket, info }) => {
+      trace('queued %s left', peerOf(info))
+      this.drop(socket, 'left while it waited', info)
+    })
     this.rate = options.rate && new RateLimiter(options.rate)
     this.listening = new Listening(options.endpoint)
     this.server = this.prefork ? createServer() : createServer({ pauseOnConnect: true }, (socket) => this.accept(socket))

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
-import { verdictTimer } from '../lib/verdict.js'
+import { STALL_MS, verdictTimer } from '../lib/verdict.js'
 
 // A connected pair on loopback: what `client` writes, `server` reads, by the loop.
 const pair = async (t: Test): Promise<{ client: Socket; server: Socket }> => {
@@ -47,4 +47,25 @@ t.test('with nothing to read, the verdict is given', async (t) => {
   verdictTimer(20, () => false, () => (given = true))
   await new Promise((resolve) => setTimeout(resolve, 60))
   t.notOk(given, 'and not when it is no longer due')
+})
+
+t.test('a timer that fires late because the loop stalled judges nothing, and gives the child its time again', async (t) => {
+  const judgedAt: number[] = []
+  const armedAt = performance.now()
+  verdictTimer(100, () => true, () => judgedAt.push(performance.now() - armedAt))
+  // The loop stalls past the deadline by more than STALL_MS: the timer is late.
+  setImmediate(() => stall(100 + STALL_MS + 200))
+  while (judgedAt.length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(judgedAt[0]! >= 100 + STALL_MS + 200 + 100, `judged only a whole period after the stall (${Math.round(judgedAt[0]!)} ms)`)
+})
+
+t.test('a re-armed timer is still stopped by clearTimeout', async (t) => {
+  let judged = false
+  const timer = verdictTimer(50, () => true, () => (judged = true))
+  setImmediate(() => stall(50 + STALL_MS + 100))
+  // Once it has fired late and re-armed itself, clear it.
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  clearTimeout(timer)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.notOk(judged, 'cleared after its late firing, it judges nothing')
 })

@@ -76,11 +76,13 @@ t.test('peers that reset during the handoff, or connect and vanish before their 
     socket.once('error', reject)
   })))
   const accepts = await server.waitForCount(/forkserver:parent accept(?: 127\.0\.0\.1:(\d+))?/, 10, from)
-  // An accepted peer whose address the parent could still read gets a child.
-  const forked = accepts.flatMap((m) => (m[1] === undefined ? [] : [Number(m[1])]))
-  await Promise.all(forked.map((port) => childOf(server, port, from)))
-  t.ok(forked.every((port) => ports.includes(port)), 'every child was forked for one of these clients')
-  t.comment(`${forked.length} of 10 vanished clients got a child`)
+  // An accepted peer whose address the parent could still read gets a child,
+  // or, queued while others boot, is found gone there and dropped.
+  const seen = accepts.flatMap((m) => (m[1] === undefined ? [] : [Number(m[1])]))
+  const fates = await Promise.all(seen.map((port) =>
+    server.waitFor(new RegExp(`^(?:pid \\d+ from|warning: dropping connection, left while it waited:) 127\\.0\\.0\\.1:${port}$`), from)))
+  t.ok(seen.every((port) => ports.includes(port)), 'every child was forked, or drop made, for one of these clients')
+  t.comment(`of 10 vanished clients, ${fates.filter((m) => m[0].startsWith('pid ')).length} got a child, ${fates.filter((m) => m[0].startsWith('warning')).length} were dropped from the queue`)
   await backToIdle(t, server, idleFds, '10 connect-and-close clients')
   t.same(await stopServer(server), { code: 0, signal: null }, 'the server drains and exits 0')
 })
@@ -157,7 +159,9 @@ t.test('slowloris under --idle-timeout 1', async (t) => {
     // Each `end` line is followed by a `status` line: the one after the last end says 0.
     const lastEnd = server.lines.reduce((last, l, i) => (/^end \d+ /.test(l) ? i : last), from)
     await server.waitFor(/^status: 0\/40$/, lastEnd)
-    t.ok(server.lines.slice(from).includes('status: 20/40'), 'all 20 were served at once')
+    // (Not all 20 at once: at most BOOT_LIMIT children boot together, and the first may be done before the last starts.)
+    const peak = Math.max(...server.lines.slice(from).map((l) => Number(/^status: (\d+)\/40$/.exec(l)?.[1] ?? 0)))
+    t.ok(peak >= 2, `they were served side by side (${peak} at most at once)`)
     t.same(childrenOf(server.pid), [], 'no child left')
     t.equal(await settledFdCount(server.pid, idleFds), idleFds, 'the parent is back to its idle descriptor count')
   })
