@@ -7,21 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { runServer } from '../fixtures/server.js'
-import { events, readUntil, serve, startUnread } from '../fixtures/unread-stderr.js'
+import { servesAndStopsUnread } from '../fixtures/unread-stderr.js'
 
-t.test('300 connections into a stderr pipe nobody reads are all served, and SIGTERM ends the server within its grace', async (t) => {
-  const server = await startUnread(t, ['--log-format', 'json', '-v', '--grace', '2'])
-  t.equal(await serve(server.port, 300), 300, 'every client got its echo')
-  const stopped = Date.now()
-  server.proc.kill('SIGTERM')
-  t.same(await server.exited, { code: 0, signal: null })
-  const took = Date.now() - stopped
-  t.ok(took < 2000 + 1000, `it exited within its grace (${took} ms)`)
-  // What did get through is whole lines: none was split or mixed with another.
-  const got = events(t, await readUntil(server, server.text))
-  t.ok(got.length > 100, `${got.length} events got through`)
-  t.notOk(got.some((e) => e.event === 'shutdown'), 'not all of them: the pipe stayed full')
-})
+t.test('300 connections into a stderr pipe nobody reads are all served, and SIGTERM ends the server within its grace', (t) =>
+  servesAndStopsUnread(t, 'pipe'))
 
 t.test('a newline in --path is escaped in the log: it cannot split or forge a line', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'forkserver-log-'))

@@ -5,28 +5,31 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { collect, exchange, open, readBytes, readLine, refused } from '../fixtures/client.js'
 import { alive, childrenOf, runServer, startServer, stopServer } from '../fixtures/server.js'
-import { forEachStart, ZYGOTE } from '../fixtures/starts.js'
+import { forEachStart, ZYGOTE, type Start } from '../fixtures/starts.js'
 
 const STUBBORN = fileURLToPath(new URL('../fixtures/handlers/stubborn.js', import.meta.url))
 const SLOW_LOAD = fileURLToPath(new URL('../fixtures/handlers/slow-load.js', import.meta.url))
 
-forEachStart('SIGTERM drains: new clients are refused, the live one finishes, exit 0', async (t, start) => {
+/** A signal that drains: new clients are refused, the live one is served to the end, exit 0. */
+const drains = (signal: 'SIGTERM' | 'SIGQUIT') => async (t: Test, start: Start): Promise<void> => {
   const server = await startServer(t, [...start.args, '-v'])
   const live = await open(server.port)
   live.write('before ')
   t.equal((await readBytes(live, 7)).toString(), 'before ')
-  server.signal('SIGTERM')
-  await server.waitFor(/^SIGTERM: draining 1 children, 10s grace$/)
+  server.signal(signal)
+  await server.waitFor(new RegExp(`^${signal}: draining 1 children, 10s grace$`))
   t.equal(await refused(server.port), 'ECONNREFUSED', 'the listener is closed')
   const rest = collect(live)
   live.end('after')
   t.equal((await rest).data.toString(), 'after', 'the live connection is served to the end')
   t.same(await server.exited, { code: 0, signal: null })
   t.equal(server.lines.at(-1), 'shutdown: served 1, peak 1, failed 0, denied 0, dropped 0')
-})
+}
+
+forEachStart('SIGTERM drains: new clients are refused, the live one finishes, exit 0', drains('SIGTERM'))
 
 forEachStart('SIGTERM closes queued connections at once', async (t, start) => {
   const server = await startServer(t, [...start.args, '--max-children', '1', '-v'], { DEBUG: 'forkserver:parent' })
@@ -94,20 +97,7 @@ forEachStart('a second SIGINT ends the server at once and kills its children, an
   t.ok(!alive(pid) || childrenOf(1).some((c) => c.pid === pid && c.state === 'Z'), 'the child was killed')
 })
 
-forEachStart('SIGQUIT drains as SIGTERM does', async (t, start) => {
-  const server = await startServer(t, [...start.args, '-v'])
-  const live = await open(server.port)
-  live.write('before ')
-  t.equal((await readBytes(live, 7)).toString(), 'before ')
-  server.signal('SIGQUIT')
-  await server.waitFor(/^SIGQUIT: draining 1 children, 10s grace$/)
-  t.equal(await refused(server.port), 'ECONNREFUSED', 'the listener is closed')
-  const rest = collect(live)
-  live.end('after')
-  t.equal((await rest).data.toString(), 'after', 'the live connection is served to the end')
-  t.same(await server.exited, { code: 0, signal: null })
-  t.equal(server.lines.at(-1), 'shutdown: served 1, peak 1, failed 0, denied 0, dropped 0')
-})
+forEachStart('SIGQUIT drains as SIGTERM does', drains('SIGQUIT'))
 
 t.test('SIGUSR2 is ignored, with a warning: the server serves on', async (t) => {
   const server = await startServer(t, [])
