@@ -5,7 +5,7 @@
 // here accepts or forks; server.ts does, and this wires the parts to it.
 import { createServer, type Server, type Socket } from 'node:net'
 import { peerOf } from './address.js'
-import type { LiveCounts } from './admission.js'
+import { hasRoom, type LiveCounts } from './admission.js'
 import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
 import { Listening } from './listen.js'
@@ -68,10 +68,11 @@ export abstract class Parent {
     this.logWriter = new LogWriter(2, (dropped) => this.warn(`stderr was not read: ${dropped} log lines dropped`))
     this.log = createLog(options.logFormat, options.verbose, this.logWriter.write)
     // A client that left while it waited is dropped like any other, so that the counts add up.
+    // (One that closed its side with nothing sent has left only while the server is at --max-children.)
     this.queue = new WaitQueue(options.queueLimit, ({ socket, info }) => {
       trace('queued %s left', peerOf(info))
       this.drop(socket, 'left while it waited', info)
-    })
+    }, undefined, () => !hasRoom(options, table.size, false))
     this.rate = options.rate && new RateLimiter(options.rate)
     this.listening = new Listening(options.endpoint)
     this.server = this.prefork ? createServer() : createServer({ pauseOnConnect: true }, (socket) => this.accept(socket))

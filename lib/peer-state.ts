@@ -68,8 +68,11 @@ export const parseProcNetTcp = (text: string, into = new Map<string, Kernel>()):
   return into
 }
 
-/** The connections among `connections` whose peer has left, by index. */
-export const departed = async (connections: readonly Endpoints[]): Promise<Set<number>> => {
+/**
+ * The connections among `connections` whose peer has left, by index: reset,
+ * or, with `closedLeft`, closed its side with nothing unread.
+ */
+export const departed = async (connections: readonly Endpoints[], closedLeft = true): Promise<Set<number>> => {
   const gone = new Set<number>()
   const files = await Promise.allSettled([readFile('/proc/net/tcp', 'utf8'), readFile('/proc/net/tcp6', 'utf8')])
   const table = new Map<string, Kernel>()
@@ -84,7 +87,7 @@ export const departed = async (connections: readonly Endpoints[]): Promise<Set<n
   connections.forEach((c, i) => {
     const kernel = table.get(key(c.localAddress, c.localPort, c.remoteAddress, c.remotePort))
     // The FIN takes a sequence number, so after it rx_queue counts one more than the bytes unread.
-    if (kernel === undefined || (kernel.state === CLOSE_WAIT && kernel.unread <= 1)) gone.add(i)
+    if (kernel === undefined || (closedLeft && kernel.state === CLOSE_WAIT && kernel.unread <= 1)) gone.add(i)
   })
   return gone
 }

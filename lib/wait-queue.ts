@@ -41,11 +41,17 @@ export class WaitQueue {
   /**
    * `onLeave` hears of each waiting client that went away; its socket is
    * already closed. `addon`: how one socket is asked (null: by the table only).
+   * `closedLeft`: whether a client that closed its side with nothing sent is
+   * taken to have left, asked at each sweep. Such a client may still want an
+   * answer (`nc -N` with nothing to send, a daytime client), so the parent
+   * says yes only while its clients wait for a child slot, which may take
+   * long; one that waits only for a boot slot keeps its place.
    */
   constructor(
     readonly limit: number,
     private readonly onLeave: (waiting: Waiting) => void,
     private readonly addon: PeerCheck = loadWarmFork().addon,
+    private readonly closedLeft: () => boolean = () => true,
   ) {
     if (addon === null) this.#nextMs = TABLE_SWEEP_MS
   }
@@ -103,11 +109,15 @@ export class WaitQueue {
     this.#sweeping = setTimeout(async () => {
       const items = [...this.#items]
       const { addon } = this
+      const closedLeft = this.closedLeft()
       if (addon !== null) {
-        for (const waiting of items) if (peerState(addon, waiting.socket) !== 'there') this.#leave(waiting)
+        for (const waiting of items) {
+          const state = peerState(addon, waiting.socket)
+          if (state === 'reset' || (state === 'closed' && closedLeft)) this.#leave(waiting)
+        }
       } else {
         const began = performance.now()
-        const gone = await departed(items.map((w) => w.info))
+        const gone = await departed(items.map((w) => w.info), closedLeft)
         this.#nextMs = Math.max(TABLE_SWEEP_MS, (performance.now() - began) * TABLE_SHARE)
         for (const i of gone) {
           const waiting = items[i]

@@ -92,3 +92,28 @@ t.test('a client that reset is passed over as the queue hands out the next, with
   t.ok(waiting[0]!.socket.destroyed, 'its socket is closed')
   t.equal(queue.shift(), waiting[2])
 })
+
+for (const [how, addon, skip] of [
+  ['by asking each socket (the addon)', undefined, skipUnlessBuilt()],
+  ['by reading the host\'s table, without the addon', null, process.platform !== 'linux' && 'needs /proc'],
+] as const) t.test(`a client that closed its side with nothing sent keeps its place while the parent says it may want an answer, ${how}`, { skip }, async (t) => {
+  const { waiting, clients } = await accepted(t, 2)
+  let closedLeft = false
+  const left: Waiting[] = []
+  const gone = new Promise<void>((resolve) => {
+    const queue = new WaitQueue(5, (w) => {
+      left.push(w)
+      resolve()
+    }, addon, () => closedLeft)
+    waiting.forEach((w) => queue.push(w))
+    t.teardown(() => queue.drain())
+  })
+  clients[0]!.end()
+  clients[1]!.resetAndDestroy()
+  await gone
+  t.same(left, [waiting[1]], 'the one that reset has left; the one that only closed its side has not')
+  // Now the parent is at --max-children: a closed client is taken to have left.
+  closedLeft = true
+  while (left.length < 2) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(left, [waiting[1], waiting[0]], 'then the one that closed its side leaves too')
+})
