@@ -363,7 +363,10 @@ t.test('the lab, step by step', async (t) => {
   const parent = Number((await server.waitFor(/^listening on .*, pid (\d+)$/)).match[1])
   t.equal(parent, serverPid(server), 'a new server, named by its listening line')
   await oneGo(parent)
-  const { match: end, at: traced } = await server.waitFor(/^end (\d+) status 0$/)
+  const { match: end, at: ended } = await server.waitFor(/^end (\d+) status 0$/)
+  // The trace ends with the count the reap leaves, a line of its own that
+  // may reach the pipe after the `end` line.
+  const { at: traced } = await server.waitFor(/^status: 0\/\d+$/, ended + 1)
   const numbers = new Map([[EXAMPLE.server, String(parent)], [EXAMPLE.traced, end[1]!], [EXAMPLE.tracedPort, '\\d+'], [7000, String(port)]])
   const trace = labOutputs()[1] ?? []
   const place = (lines: readonly string[], from: number, to = server.lines.length): number => {
