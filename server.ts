@@ -4,7 +4,7 @@
 //
 //   the classic C server                   forkserver
 //   socket(); bind(); listen();            listen(): createServer({ pauseOnConnect: true })
-//   connfd = accept(listenfd);             accept(socket), then admit() (lib/admission.ts)
+//   connfd = accept(listenfd);             accept(socket) (and its PROXY header), then admit() (lib/admission.ts)
 //   if (fork() == 0) serve(connfd);        start(): a child (lib/starter.ts), then handOff() the socket
 //   close(connfd);                         handedOff(): socket.destroy(), once the child has its copy
 //   SIGCHLD, waitpid();                    reap(), on the child's exit; then next() from the queue
@@ -57,7 +57,7 @@ class ForkServer extends Parent {
     return this.shutdown.done
   }
 
-  // accept: a connection, then admission: start a child for it now, queue it, or turn it away.
+  // accept: a connection. Behind a balancer, its PROXY header first says whose it is.
   accept(socket: Socket): void {
     socket.on('error', (err) => this.trace('socket error before handoff: %s', err.message))
     const path = this.listening.unixPath
@@ -65,21 +65,28 @@ class ForkServer extends Parent {
       this.trace('accept: the peer is already gone')
       return void socket.destroy()
     }
-    const { table, log, pid } = this
-    const waiting: Waiting = { socket, info: connectionInfo(socket, ++table.totals.accepted, path), acceptedAt: Date.now() }
-    const { info } = waiting
+    const waiting: Waiting = { socket, info: connectionInfo(socket, ++this.table.totals.accepted, path), acceptedAt: Date.now() }
+    if (this.proxy === null) return this.admit(waiting)
+    // (lib/proxy-read.ts: it reads the header and nothing more; null: it closed the connection)
+    void this.proxy.read(socket, waiting.info).then((info) => info && this.admit({ ...waiting, info }))
+  }
+
+  // admit: start a child for it now, queue it, or turn it away (lib/admission.ts).
+  admit(waiting: Waiting): void {
+    const { log, pid } = this
+    const { socket, info } = waiting
     const from = info.remoteAddress
     this.trace('accept %s', peerOf(info))
     log({ event: 'accept', conn: info.id, peer: peerOf(info), pid })
-    const verdict = admit({ address: from, unix: path !== null }, this.options, this.liveCounts(from))
+    const verdict = admit({ address: from, unix: info.protocol === 'UNIX' }, this.options, this.liveCounts(from))
     if (passed(verdict, 'rate')) this.rate?.record(from)
     if (verdict.kind === 'admit') return this.start(waiting)
     if (verdict.kind === 'queue') {
       this.queue.push(waiting)
       return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
     }
-    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, verdict.step === 'queue')
-    table.totals.denied++
+    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, { queueFull: verdict.step === 'queue' })
+    this.table.totals.denied++
     log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
     socket.destroy()
   }

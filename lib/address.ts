@@ -1,6 +1,7 @@
 // Peer addresses as the access rules, the per-IP limit and the logs see them.
 import { isIPv4, type Socket } from 'node:net'
 import type { ConnectionInfo } from './protocol.js'
+import type { ProxyHeader } from './proxy-header.js'
 
 const MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
 
@@ -34,9 +35,36 @@ export const connectionInfo = (socket: Socket, id: number, path: string | null):
       }
     : { id, protocol: 'UNIX', remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0 }
 
-/** The peer as the logs show it: `1.2.3.4:5678`, or `unix:PATH`. */
-export const peerOf = (info: ConnectionInfo): string =>
-  info.protocol === 'UNIX' ? `unix:${info.localAddress}` : formatHostPort(info.remoteAddress, info.remotePort)
+/**
+ * The peer as the logs show it: `1.2.3.4:5678`, or `unix:PATH`; through a
+ * balancer, the client and then the balancer: `1.2.3.4:5678 via 10.0.0.1:40000`.
+ */
+export const peerOf = (info: ConnectionInfo): string => {
+  const peer = info.protocol === 'UNIX' ? `unix:${info.localAddress}` : formatHostPort(info.remoteAddress, info.remotePort)
+  return info.via === undefined ? peer : `${peer} via ${info.via}`
+}
+
+/**
+ * The connection as a PROXY header names it (lib/proxy-read.ts): the
+ * client's address and the one it reached, with the balancer beside them.
+ * A header that does not know them (UNKNOWN) leaves the connection's own.
+ */
+export const proxiedInfo = (info: ConnectionInfo, header: ProxyHeader): ConnectionInfo => {
+  const via = peerOf(info)
+  if (header.kind !== 'proxy') return { ...info, via }
+  const { source, destination } = header
+  return header.family === 'UNIX'
+    ? { id: info.id, protocol: 'UNIX', remoteAddress: source.address, remotePort: 0, localAddress: destination.address, localPort: 0, via }
+    : {
+        id: info.id,
+        protocol: 'TCP',
+        remoteAddress: normalizeAddress(source.address),
+        remotePort: source.port,
+        localAddress: normalizeAddress(destination.address),
+        localPort: destination.port,
+        via,
+      }
+}
 
 /** A listener as the `listening on` line shows it: `HOST:PORT`, or `unix:PATH`. */
 export const listenerName = (bound: { kind: 'tcp'; address: string; port: number } | { kind: 'unix'; path: string }): string =>

@@ -153,6 +153,7 @@ const addTally = (totals: Totals, tally: Tally): void => {
   totals.served += tally.served
   totals.failed += tally.failed
   totals.denied += tally.denied
+  totals.dropped += tally.dropped
 }
 
 /** After SIGTERM, how long a child has before SIGKILL. */

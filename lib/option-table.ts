@@ -22,6 +22,7 @@ export const DEFAULTS = {
   grace: 10,
   maxLifetime: 0,
   logFormat: 'text',
+  proxyTimeout: 3,
 } as const
 
 /** What an option takes after its name. */
@@ -59,6 +60,7 @@ const SERVE = 'What serves each connection'
 const FORK = 'Fork model only (--model fork)'
 const PREFORK = 'Prefork model only (--model prefork)'
 const ACCESS = 'Who may connect'
+const BALANCER = 'Behind a load balancer'
 const TIME = 'Time limits'
 const CHILDREN = 'Children'
 const LOGS = 'Logging'
@@ -113,6 +115,12 @@ export const OPTION_TABLE: readonly OptionDef[] = [
     describe: 'only peers in CIDR may connect; IPv4 and IPv6' },
   { group: ACCESS, name: 'deny', meta: 'CIDR', takes: { kind: 'text', type: 'CIDR' }, repeatable: true,
     describe: 'peers in CIDR may not connect; the most specific rule wins' },
+  { group: BALANCER, name: 'proxy-protocol', takes: { kind: 'flag' }, otherwise: 'off',
+    describe: "every connection begins with a PROXY header (HAProxy's, v1 or v2) naming the client; the rules, the logs, the handler and --exec's variables see that client" },
+  { group: BALANCER, name: 'proxy-from', meta: 'CIDR', takes: { kind: 'text', type: 'CIDR' }, repeatable: true,
+    describe: 'the balancers trusted to send a PROXY header; needed with --proxy-protocol, and other peers are closed without a fork' },
+  { group: BALANCER, name: 'proxy-timeout', meta: 'SECONDS', takes: { kind: 'integer', min: 1, max: LONGEST_TIMER_S, over: `${LONGEST_TIMER_S} s (24.8 days), Node's longest timer` }, default: String(DEFAULTS.proxyTimeout),
+    describe: 'seconds for the whole PROXY header to arrive; a slower one is closed without a fork' },
   { group: TIME, name: 'idle-timeout', meta: 'SECONDS', takes: duration, default: String(DEFAULTS.idleTimeout),
     describe: 'seconds of silence before the child closes the connection; 0 = never' },
   { group: TIME, name: 'grace', meta: 'SECONDS', takes: duration, default: String(DEFAULTS.grace),

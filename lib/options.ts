@@ -11,6 +11,7 @@ import { childCeiling, queueCeiling, readMachine, type Machine } from './machine
 import { DEFAULTS, OPTION_TABLE, onlyFor, type Model, type OptionDef } from './option-table.js'
 import { choice, cidrs, handlerPath, integer, rate, socketPath, text } from './option-values.js'
 import { packageVersion } from './package-version.js'
+import type { ProxySettings } from './proxy-read.js'
 import type { Rate } from './rate-limit.js'
 import { readTcpserverForm, splitArgv, type Args } from './tcpserver-form.js'
 
@@ -58,6 +59,8 @@ export interface Options {
   readonly credentials: Credentials | null
   readonly verbose: boolean
   readonly logFormat: LogFormat
+  /** --proxy-protocol: the balancers trusted to send a PROXY header, and its time limit; null when off. */
+  readonly proxy: ProxySettings | null
 }
 
 /** What the command line asks for: serve with these options, or print and exit. */
@@ -73,6 +76,7 @@ const TEXT_VALUES: Readonly<Record<string, (raw: unknown) => unknown>> = {
   handler: handlerPath,
   allow: cidrs('allow'),
   deny: cidrs('deny'),
+  'proxy-from': cidrs('proxy-from'),
   rate,
 }
 
@@ -159,7 +163,8 @@ const toEndpoint = (args: Args, env: NodeJS.ProcessEnv): Endpoint | string => {
   if (given(args, 'fd')) return { kind: 'fd', fd: args.fd as number, from: '--fd' }
   if (given(args, 'path') && tcp) return '--path cannot be given with --host or --port: a Unix socket has neither'
   if (given(args, 'path')) {
-    const tcpOnly = TCP_ONLY.find((name) => given(args, name))
+    // (Behind a balancer, the peers are the clients its headers name, and they have addresses.)
+    const tcpOnly = args['proxy-protocol'] === true ? undefined : TCP_ONLY.find((name) => given(args, name))
     if (tcpOnly !== undefined) return `--${tcpOnly} cannot be given with --path: a Unix socket's peers have no address`
     return { kind: 'path', path: args.path as string }
   }
@@ -218,6 +223,22 @@ const zygoteProblem = (spares: number): string | null => {
   return reason === null ? null : `--start zygote is unavailable: ${reason}`
 }
 
+/**
+ * --proxy-protocol and its two companions, or null when it is off; a usage
+ * error's message when they do not fit together, or the header cannot be read
+ * here (it is read by peeking, through the native addon).
+ */
+const toProxy = (args: Args): ProxySettings | null | string => {
+  const on = args['proxy-protocol'] === true
+  const from = args['proxy-from'] as ProxySettings['from']
+  const companion = ['proxy-from', 'proxy-timeout'].find((name) => given(args, name))
+  if (!on) return companion === undefined ? null : `--${companion} needs --proxy-protocol`
+  if (from.length === 0) return '--proxy-protocol needs --proxy-from CIDR: the balancers trusted to name the client (0.0.0.0/0 for any)'
+  const { reason } = loadWarmFork()
+  if (reason !== null) return `--proxy-protocol is unavailable: it reads the header through the native addon, which is ${reason}`
+  return { from, timeoutS: (args['proxy-timeout'] as number | undefined) ?? DEFAULTS.proxyTimeout }
+}
+
 /** Counts held to what the machine can run: children (processes), or queued sockets (descriptors). */
 const COUNTS = ['workers', 'max-children', 'spares', 'queue-limit'] as const
 
@@ -259,6 +280,8 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
   const zygote = start === 'zygote' ? zygoteProblem(spares) : null
   if (zygote !== null) return usage(zygote)
+  const proxy = toProxy(args)
+  if (typeof proxy === 'string') return usage(proxy)
   return {
     kind: 'serve',
     options: {
@@ -281,6 +304,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
       credentials,
       verbose: args.verbose === true,
       logFormat: (args['log-format'] as LogFormat | undefined) ?? DEFAULTS.logFormat,
+      proxy,
     },
   }
 }

@@ -15,6 +15,7 @@ import type { Options } from './options.js'
 import { superviseWorkers, type Supervisor } from './prefork.js'
 import { lowerPriority } from './priority.js'
 import { isMessage, isTally, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
+import { headerCalls, ProxyReader } from './proxy-read.js'
 import { RateLimiter } from './rate-limit.js'
 import type { RawHandle } from './raw-handle.js'
 import { Reload } from './reload.js'
@@ -37,6 +38,8 @@ export abstract class Parent {
   /** Connections over --max-children, waiting for a child. */
   readonly queue: WaitQueue
   readonly rate: RateLimiter | null
+  /** --proxy-protocol: reads each connection's PROXY header before it is judged; null when off. */
+  readonly proxy: ProxyReader | null
   readonly descriptors = new Descriptors()
   readonly listening: Listening
   /** What a child needs to serve a connection, parsed once here. */
@@ -74,6 +77,7 @@ export abstract class Parent {
       this.drop(socket, 'left while it waited', info)
     }, undefined, () => !hasRoom(options, table.size, false))
     this.rate = options.rate && new RateLimiter(options.rate)
+    this.proxy = options.proxy && new ProxyReader(options.proxy, headerCalls(), (socket, reason, info, shown) => this.drop(socket, reason, info, { shown }), this.warn, trace)
     this.listening = new Listening(options.endpoint)
     this.server = this.prefork ? createServer() : createServer({ pauseOnConnect: true }, (socket) => this.accept(socket))
     this.spares = new SparePool(options.spares, table, {
@@ -147,11 +151,14 @@ export abstract class Parent {
     this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
   }
 
-  /** Closes a connection unserved; `queueFull`: the full queue turned it away. */
-  drop(socket: Socket, reason: string, info: ConnectionInfo, queueFull = false): void {
+  /**
+   * Closes a connection unserved, and counts it; `queueFull`: the full queue
+   * turned it away; `shown: false`: one of a flood whose lines are held back.
+   */
+  drop(socket: Socket, reason: string, info: ConnectionInfo, { queueFull = false, shown = true } = {}): void {
     this.table.totals.dropped++
     if (queueFull) this.table.totals.queueFull++
-    this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: this.pid })
+    if (shown) this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: this.pid })
     socket.destroy()
   }
 
@@ -242,9 +249,10 @@ export abstract class Parent {
 
   /** What a prefork worker needs: the service and its own copy of the rules and limits. */
   private workSpec(): WorkSpec {
-    const { access, verbose, maxConnsPerChild } = this.options
+    const { access, verbose, maxConnsPerChild, proxy } = this.options
     const rules = { allow: access.allow.map((c) => c.text), deny: access.deny.map((c) => c.text) }
-    return { ...this.spec, ...rules, verbose, maxConnsPerChild, unixPath: this.listening.unixPath }
+    const header = proxy && { from: proxy.from.map((c) => c.text), timeoutS: proxy.timeoutS }
+    return { ...this.spec, ...rules, verbose, maxConnsPerChild, unixPath: this.listening.unixPath, proxy: header }
   }
 }
 

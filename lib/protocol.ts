@@ -15,6 +15,8 @@ export interface ConnectionInfo {
   readonly remotePort: number
   readonly localAddress: string
   readonly localPort: number
+  /** --proxy-protocol: the balancer the connection came through (`HOST:PORT`); the rest is the client's, from its header. */
+  readonly via?: string
 }
 
 /** What the child must do with the socket: everything it needs, parsed once by the parent. */
@@ -40,6 +42,8 @@ export interface WorkSpec extends ServeSpec {
   readonly maxConnsPerChild: number
   /** The listener's path when it is a Unix-domain socket (its peers have no address); null for TCP. */
   readonly unixPath: string | null
+  /** --proxy-protocol: the trusted balancers (CIDR texts) and the header's time limit; null when off. */
+  readonly proxy: { readonly from: readonly string[]; readonly timeoutS: number } | null
 }
 
 /** A prefork worker's counts so far, sent when the parent asks and as it exits. */
@@ -48,12 +52,14 @@ export interface Tally {
   readonly served: number
   readonly failed: number
   readonly denied: number
+  /** Closed unserved before any service saw them: a PROXY header that was missing, bad or untrusted. */
+  readonly dropped: number
 }
 
 /** True when `tally` is a worker's counts: a count is a whole number, not below 0. */
 export const isTally = (tally: unknown): tally is Tally =>
   typeof tally === 'object' && tally !== null &&
-  (['accepted', 'served', 'failed', 'denied'] as const).every((key) => Number.isSafeInteger((tally as Record<string, unknown>)[key]) && ((tally as Record<string, number>)[key] ?? -1) >= 0)
+  (['accepted', 'served', 'failed', 'denied', 'dropped'] as const).every((key) => Number.isSafeInteger((tally as Record<string, unknown>)[key]) && ((tally as Record<string, number>)[key] ?? -1) >= 0)
 
 /**
  * Every message on the channel, one type each:

@@ -81,6 +81,17 @@ export interface Addon {
    * side with nothing unread, 2 it reset (or any error, such as a bad fd).
    */
   peerState(fd: number): 0 | 1 | 2
+  /** recv(MSG_PEEK): up to `size` bytes that wait, left unread; empty at end-of-file, null when none wait yet. Throws on an error (ECONNRESET). */
+  peek(fd: number, size: number): Buffer | null
+  /** recv: reads and drops the first `size` bytes, which a peek has seen; the bytes read. */
+  discard(fd: number, size: number): number
+  /**
+   * Calls back once, when `fd` has `atLeast` bytes or an end to read (`ended`:
+   * the peer closed its side, or reset), without reading them; an id for unwatch().
+   */
+  whenReadable(fd: number, atLeast: number, callback: (ended: boolean) => void): number
+  /** Stops a whenReadable() that has not called back (its socket is being closed). */
+  unwatch(id: number): void
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

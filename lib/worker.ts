@@ -4,7 +4,7 @@
 // accepting when the parent says stop, when it has served
 // --max-conns-per-child connections, or when the parent is gone; then it
 // finishes the connections it has and exits.
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net'
 import { connectionInfo, peerOf } from './address.js'
 import { isAllowed, parseCidr, type AccessRules } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
@@ -12,7 +12,8 @@ import { runProgram, type ProgramExit } from './exec.js'
 import { createLog, errorMessage, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
-import { sendable } from './raw-handle.js'
+import { headerCalls, ProxyReader } from './proxy-read.js'
+import { rawHandle, sendable } from './raw-handle.js'
 import type { Trace } from './trace.js'
 
 export interface WorkerContext {
@@ -61,9 +62,11 @@ export function work({ spec, lend }: MessageOf<'work'>, handle: unknown, context
 
 /** A worker's state: its server, the connections it serves, and its counts. */
 class PreforkWorker {
-  private readonly tally = { accepted: 0, served: 0, failed: 0, denied: 0 }
+  private readonly tally = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0 }
   private readonly rules: AccessRules
   private readonly log: Log
+  /** --proxy-protocol: reads each connection's PROXY header first; null when off. */
+  private readonly proxy: ProxyReader | null
   private readonly live = new Set<Socket>()
   /** An orphan's programs are killed at its deadline, with its connections. */
   private readonly orphaned = new AbortController()
@@ -79,8 +82,14 @@ class PreforkWorker {
     // It accepts: like the parent, it must not stop for a stderr nobody reads (what waits at its exit is lost).
     const writer = new LogWriter(2, (dropped) => this.log({ event: 'warning', message: `stderr was not read: ${dropped} log lines dropped`, pid: process.pid }))
     this.log = createLog(spec.logFormat, spec.verbose, writer.write)
-    // --exec: accepted paused, for the program, not this process, to read.
-    this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: spec.exec !== null })
+    const { proxy } = spec
+    this.proxy = proxy && new ProxyReader({ from: proxy.from.map(parseCidr), timeoutS: proxy.timeoutS }, headerCalls(), (socket, reason, info, shown) => {
+      this.tally.dropped++
+      if (shown) this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: process.pid })
+      socket.destroy()
+    }, (text) => this.log({ event: 'warning', message: text, pid: process.pid }), context.trace)
+    // --exec: accepted paused, for the program, not this process, to read; so is a PROXY header, read by a peek.
+    this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: spec.exec !== null || proxy !== null })
   }
 
   /** Sends a message to the parent, with a handle if given; a failure is only traced. */
@@ -131,17 +140,31 @@ class PreforkWorker {
     }, seconds * 1000)
   }
 
-  /** Admits one connection, or turns it away, and serves it. */
+  /** Takes one connection; behind a balancer, its PROXY header first says whose it is. */
   private accept(serve: Serve, socket: Socket): void {
-    const { spec, tally, log, live } = this
+    const { spec, tally, live } = this
     const path = spec.unixPath
     if (path === null && socket.remoteAddress === undefined) return void socket.destroy() // the peer is gone
     const acceptedAt = Date.now()
     const info = connectionInfo(socket, ++tally.accepted, path)
+    if (this.proxy === null) return this.admit(serve, socket, info, acceptedAt)
+    live.add(socket) // (a drain waits for its header too)
+    void this.proxy.read(socket, info).then((real) => {
+      live.delete(socket)
+      if (real === null) return void (this.stopping && live.size === 0 && this.finish())
+      // Accepted paused for the peek: a service's socket is wrapped afresh, as accept() would give it (so does child.ts).
+      const fresh = spec.exec === null ? new Socket({ handle: rawHandle(socket), allowHalfOpen: spec.handler === null } as SocketConstructorOpts) : socket
+      this.admit(serve, fresh, real, acceptedAt)
+    })
+  }
+
+  /** Admits one connection, or turns it away, and serves it. */
+  private admit(serve: Serve, socket: Socket, info: ConnectionInfo, acceptedAt: number): void {
+    const { spec, tally, log, live } = this
     const peer = peerOf(info)
     const { pid } = process
     log({ event: 'accept', conn: info.id, peer, pid })
-    if (path === null && !isAllowed(this.rules, info.remoteAddress)) {
+    if (info.protocol !== 'UNIX' && !isAllowed(this.rules, info.remoteAddress)) {
       tally.denied++
       log({ event: 'deny', conn: info.id, peer, pid })
       return void socket.destroy()

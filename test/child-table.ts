@@ -69,7 +69,7 @@ t.test('a spare or worker a reload is replacing is neither counted nor handed a 
 t.test('an ended child is counted by how it went: a busy one served or failed, a worker by its tally, a spare not at all', async (t) => {
   const table = new ChildTable()
   const [ok, failed, spare, retired] = [busy(1, '10.0.0.1'), busy(2, '10.0.0.1'), { ...worker(8), state: 'spare' as const }, worker(9)]
-  retired.tally = { accepted: 5, served: 4, failed: 1, denied: 2 }
+  retired.tally = { accepted: 5, served: 4, failed: 1, denied: 2, dropped: 0 }
   for (const entry of [ok, failed, spare, retired]) table.add(entry)
   table.totals.accepted += 2
   table.ended(ok, 0)
@@ -83,7 +83,7 @@ t.test('an ended child is counted by how it went: a busy one served or failed, a
 t.test('the counters add what live workers last reported to the totals, and leave the totals alone', async (t) => {
   const table = new ChildTable()
   const live = worker(7)
-  live.tally = { accepted: 3, served: 2, failed: 0, denied: 1 }
+  live.tally = { accepted: 3, served: 2, failed: 0, denied: 1, dropped: 0 }
   table.add(live)
   table.totals.served = 10
   t.same(table.counters(), { accepted: 3, served: 12, failed: 0, denied: 1, dropped: 0, queueFull: 0, peak: 1 })

@@ -23,6 +23,13 @@
  *   peerState(fd)       -> what a recv peek sees of this connected socket's peer:
  *                          0 there, 1 closed its side with nothing unread, 2 reset
  *   sendNow(fd, buffer) -> send(MSG_DONTWAIT): the bytes a socket takes now (the log)
+ *   peek(fd, size)      -> recv(MSG_PEEK): up to size bytes that wait, left unread; an
+ *                          empty Buffer at end-of-file, null when none wait yet
+ *   discard(fd, size)   -> recv: reads and drops exactly the first size bytes (a PROXY header)
+ *   whenReadable(fd, atLeast, callback) -> an id; calls back once, callback(ended), when
+ *                          fd has atLeast bytes or an end to read, without reading them
+ *                          (a uv_poll on a dup of fd, with SO_RCVLOWAT set until then)
+ *   unwatch(id)         -> stops a whenReadable that has not called back
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -496,12 +503,187 @@ static napi_value js_peer_state(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * The PROXY protocol header (lib/proxy-read.ts). The process that accepts
+ * reads the header, and only the header: the bytes after it belong to the
+ * service, or to an --exec program that reads the descriptor itself. Node
+ * cannot read a set number of bytes (a read takes whatever waits), so the
+ * header is found with a peek, which leaves everything in the kernel, and
+ * then exactly its length is read and dropped.
+ */
+static napi_value js_peek(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t fd = -1, size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok ||
+      size <= 0 || size > 65536)
+    return throw_errno(env, "peek", EINVAL);
+  char buffer[65536];
+  ssize_t n;
+  do n = recv(fd, buffer, (size_t)size, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  if (n < 0) return throw_errno(env, "recv", errno);
+  napi_create_buffer_copy(env, (size_t)n, buffer, NULL, &result);
+  return result;
+}
+
+static napi_value js_discard(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t fd = -1, size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok ||
+      size <= 0 || size > 65536)
+    return throw_errno(env, "discard", EINVAL);
+  char buffer[65536];
+  ssize_t n;
+  /* MSG_WAITALL is not needed: the bytes were seen by a peek, so they are there. */
+  do n = recv(fd, buffer, (size_t)size, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "recv", errno);
+  napi_create_int32(env, (int32_t)n, &result);
+  return result;
+}
+
+/*
+ * Waiting for a header's bytes without reading them. Node's socket would read
+ * whatever comes, so a uv_poll watches a dup of the descriptor instead (libuv
+ * keeps one watcher per descriptor number; the dup is a number of its own for
+ * the same socket). It fires once, then stops, and the dup is closed.
+ * Polling is level-triggered: while part of a header waits unread, the socket
+ * is always readable. SO_RCVLOWAT says how many bytes make it readable, so a
+ * watch for the rest wakes when more has come (or the peer has closed), not at
+ * once; it is put back to 1, the default, before the socket goes on.
+ */
+typedef struct watch {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int fd; /* the dup */
+  int32_t id;
+  struct watch *next;
+} watch_t;
+
+static watch_t *watches;
+static int32_t last_watch_id;
+
+static void set_low_water(int fd, int bytes) {
+  setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
+}
+
+static void watch_closed(uv_handle_t *handle) {
+  watch_t *w = handle->data;
+  close(w->fd);
+  free(w);
+}
+
+/* Takes w off the list and stops its poll; the dup closes with the handle. Its callback is the caller's to let go of. */
+static void watch_stop(watch_t *w) {
+  for (watch_t **p = &watches; *p != NULL; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  uv_poll_stop(&w->poll);
+  set_low_water(w->fd, 1);
+  uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+static void watch_release(napi_env env, napi_ref callback, napi_async_context context) {
+  napi_delete_reference(env, callback);
+  napi_async_destroy(env, context);
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  watch_t *w = handle->data;
+  napi_env env = w->env;
+  napi_ref ref = w->callback;
+  napi_async_context context = w->context;
+  watch_stop(w); /* first: the callback may close the socket, or watch it again */
+  napi_handle_scope scope;
+  napi_value callback, global, ended, ignored;
+  napi_open_handle_scope(env, &scope);
+  napi_get_reference_value(env, ref, &callback);
+  napi_get_global(env, &global);
+  /* An error (a reset) counts as an end: the peek that follows says which. */
+  napi_get_boolean(env, status < 0 || (events & UV_DISCONNECT) != 0, &ended);
+  if (napi_make_callback(env, context, global, callback, 1, &ended, &ignored) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err); /* as an uncaught exception */
+  }
+  napi_close_handle_scope(env, scope);
+  watch_release(env, ref, context);
+}
+
+static napi_value js_when_readable(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], name, result;
+  int32_t fd = -1, at_least = 1;
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &at_least) != napi_ok ||
+      at_least < 1 || napi_typeof(env, argv[2], &type) != napi_ok || type != napi_function)
+    return throw_errno(env, "whenReadable", EINVAL);
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return throw_errno(env, "dup", errno);
+  watch_t *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    close(copy);
+    return throw_errno(env, "whenReadable", ENOMEM);
+  }
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  int err = uv_poll_init(loop, &w->poll, copy);
+  if (err != 0) {
+    close(copy);
+    free(w);
+    return throw_errno(env, "uv_poll_init", -err);
+  }
+  w->poll.data = w;
+  w->env = env;
+  w->fd = copy;
+  w->id = ++last_watch_id;
+  napi_create_reference(env, argv[2], 1, &w->callback);
+  napi_create_string_utf8(env, "forkserver:when-readable", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &w->context);
+  w->next = watches;
+  watches = w;
+  set_low_water(copy, at_least);
+  err = uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_readable);
+  if (err != 0) {
+    watch_release(env, w->callback, w->context);
+    watch_stop(w);
+    return throw_errno(env, "uv_poll_start", -err);
+  }
+  napi_create_int32(env, w->id, &result);
+  return result;
+}
+
+static napi_value js_unwatch(napi_env env, napi_callback_info info) {
+  int32_t id = int_arg(env, info, -1);
+  for (watch_t *w = watches; w != NULL; w = w->next)
+    if (w->id == id) {
+      watch_release(env, w->callback, w->context);
+      watch_stop(w);
+      break;
+    }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
     {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now}, {"peerState", js_peer_state},
+    {"peek", js_peek}, {"discard", js_discard}, {"whenReadable", js_when_readable}, {"unwatch", js_unwatch},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
