@@ -56,14 +56,25 @@ const cluster = async (t: Test, args: readonly string[]): Promise<Cluster> => {
 const answer = (payload: Buffer): Buffer => Buffer.concat([Buffer.from('127.0.0.2\n'), payload])
 
 /** One connection through HAProxy from 127.0.0.2 that sends `payload` at once; resolves with its port and whether all came back. */
-const roundTrip = async (port: number, payload: Buffer): Promise<{ port: number; ok: boolean; detail: string }> => {
+interface Trip {
+  readonly port: number
+  readonly ok: boolean
+  readonly detail: string
+}
+
+const roundTrip = async (port: number, payload: Buffer): Promise<Trip> => {
   const socket = await openFrom(port, '127.0.0.2')
+  const own = socket.localPort ?? 0
   const reply = collect(socket)
   socket.end(payload)
   const { data, ended } = await reply
   const ok = data.equals(answer(payload)) && ended === 'end'
-  return { port: socket.localPort ?? 0, ok, detail: `${data.length} of ${answer(payload).length} bytes, ${ended}, starting ${JSON.stringify(data.subarray(0, 12).toString('latin1'))}` }
+  return { port: own, ok, detail: `${data.length} of ${answer(payload).length} bytes, ${ended}, starting ${JSON.stringify(data.subarray(0, 12).toString('latin1'))}` }
 }
+
+/** The connections that failed, each with HAProxy's log line for it (which instance, and how it ended). */
+const failed = (trips: readonly Trip[], haproxy: Haproxy): string[] =>
+  trips.filter((trip) => !trip.ok).map((trip) => `${trip.detail}; ${haproxy.lines.find((line) => line.includes(`127.0.0.2:${trip.port} `)) ?? 'no HAProxy line'}`)
 
 /** The ports of the clients from `address` whose connections `instance` logged with `kind` (`pid P from` or `deny`). */
 const logged = (instance: Running, kind: 'from' | 'deny', address: string, from = 0): number[] =>
@@ -95,7 +106,7 @@ for (const variant of VARIANTS) {
     const { a, b, haproxy, port } = await cluster(t, variant.args)
     const payload = randomBytes(400 * 1024)
     const trips = await Promise.all(Array.from({ length: 6 }, () => roundTrip(port, payload)))
-    t.same(trips.filter((trip) => !trip.ok), [], 'six clients from 127.0.0.2 read "127.0.0.2", then their 400 kB, byte for byte')
+    t.same(failed(trips, haproxy), [], 'six clients from 127.0.0.2 read "127.0.0.2", then their 400 kB, byte for byte')
     await until(() => logged(a, 'from', '127.0.0.2').length + logged(b, 'from', '127.0.0.2').length >= 6, 'six `from 127.0.0.2` lines')
     const served = new Set([...logged(a, 'from', '127.0.0.2'), ...logged(b, 'from', '127.0.0.2')])
     t.ok(trips.every((trip) => served.has(trip.port)), 'each is logged under its own address and port, via HAProxy')
@@ -104,9 +115,10 @@ for (const variant of VARIANTS) {
 
     const denied = await Promise.all(Array.from({ length: 4 }, async () => {
       const socket: Socket = await openFrom(port, '127.0.0.3')
+      const own = socket.localPort ?? 0
       const reply = collect(socket)
       socket.end('let me in')
-      return { port: socket.localPort ?? 0, ...(await reply) }
+      return { port: own, ...(await reply) }
     }))
     t.same(denied.map((d) => d.data.length), [0, 0, 0, 0], 'clients from 127.0.0.3 get nothing but the close')
     await until(() => logged(a, 'deny', '127.0.0.3').length + logged(b, 'deny', '127.0.0.3').length >= 4, 'four `deny 127.0.0.3` lines')
@@ -127,7 +139,7 @@ for (const variant of VARIANTS) {
 
     const marks = [a.lines.length, b.lines.length]
     const again = await Promise.all(Array.from({ length: 4 }, () => roundTrip(port, payload.subarray(0, 1024))))
-    t.same(again.filter((trip) => !trip.ok), [], 'HAProxy clients are served on')
+    t.same(failed(again, haproxy), [], 'HAProxy clients are served on')
     await until(() => logged(a, 'from', '127.0.0.2', marks[0]).length > 0 && logged(b, 'from', '127.0.0.2', marks[1]).length > 0, 'both to serve again')
     t.ok(alive(a.pid) && alive(b.pid), 'both instances live on')
     t.same(await stopServer(a), { code: 0, signal: null })
@@ -145,7 +157,7 @@ for (const variant of VARIANTS) {
 
     const payload = randomBytes(64 * 1024)
     let streaming = true
-    const trips: { port: number; ok: boolean; detail: string }[] = []
+    const trips: Trip[] = []
     const loops = Array.from({ length: 4 }, async () => {
       while (streaming) trips.push(await roundTrip(port, payload))
     })
@@ -165,7 +177,7 @@ for (const variant of VARIANTS) {
     await until(() => logged(b, 'from', '127.0.0.2', mark).length >= 8, 'b to serve eight more after a is gone')
     streaming = false
     await Promise.all(loops)
-    t.same(trips.filter((trip) => !trip.ok), [], `not one of ${trips.length} connections failed`)
+    t.same(failed(trips, haproxy), [], `not one of ${trips.length} connections failed`)
     t.ok(trips.length >= 12, `the clients streamed on throughout (${trips.length} connections)`)
     t.same(await stopServer(b), { code: 0, signal: null })
     t.ok(haproxy.proc.exitCode === null, 'HAProxy ran throughout')
