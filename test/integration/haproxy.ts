@@ -21,9 +21,9 @@ const INSTANCE = ['--proxy-protocol', '--proxy-from', '127.0.0.1/32', '--deny', 
 const EXEC = ['--exec', '--', 'sh', '-c', 'echo "$TCPREMOTEIP"; exec cat']
 
 const VARIANTS = [
-  { name: 'fork, --exec', args: EXEC },
-  { name: 'prefork, --exec', args: ['--model', 'prefork', '--workers', '2', ...EXEC] },
-  { name: 'fork, --handler', args: ['--handler', ADDRESS_ECHO] },
+  { name: 'fork, --exec', args: EXEC, workers: 0 },
+  { name: 'prefork, --exec', args: ['--model', 'prefork', '--workers', '2', ...EXEC], workers: 2 },
+  { name: 'fork, --handler', args: ['--handler', ADDRESS_ECHO], workers: 0 },
 ] as const
 
 const skip = missing('haproxy')
@@ -43,9 +43,17 @@ interface Cluster {
   readonly port: number
 }
 
+/** An instance, with its prefork workers (if any) all accepting. */
+const instance = async (t: Test, args: readonly string[], workers: number): Promise<Running> => {
+  const server = await startServer(t, [...INSTANCE, ...args], workers > 0 ? { DEBUG: 'forkserver:parent' } : {})
+  // (A worker still starting holds the listener before it can hear 'stop': see test/integration/prefork.ts.)
+  if (workers > 0) await server.waitForCount(/worker \d+ is accepting$/, workers)
+  return server
+}
+
 /** Two instances, and HAProxy in front of them with both UP. */
-const cluster = async (t: Test, args: readonly string[]): Promise<Cluster> => {
-  const [a, b] = await Promise.all([startServer(t, [...INSTANCE, ...args]), startServer(t, [...INSTANCE, ...args])])
+const cluster = async (t: Test, args: readonly string[], workers: number): Promise<Cluster> => {
+  const [a, b] = await Promise.all([instance(t, args, workers), instance(t, args, workers)])
   const port = await freePort()
   const haproxy = startHaproxy(t, { frontend: port, servers: [a.port, b.port], inter: '300ms' })
   await haproxy.waitUp(['a', 'b'])
@@ -103,7 +111,7 @@ const direct = async (instance: Running, from: string, bytes: Buffer | string) =
 
 for (const variant of VARIANTS) {
   t.test(`${variant.name}: through HAProxy, the client is itself, 400 kB come back exact, 127.0.0.3 is denied, and what is not a header from HAProxy is dropped`, { skip }, async (t) => {
-    const { a, b, haproxy, port } = await cluster(t, variant.args)
+    const { a, b, haproxy, port } = await cluster(t, variant.args, variant.workers)
     const payload = randomBytes(400 * 1024)
     const trips = await Promise.all(Array.from({ length: 6 }, () => roundTrip(port, payload)))
     t.same(failed(trips, haproxy), [], 'six clients from 127.0.0.2 read "127.0.0.2", then their 400 kB, byte for byte')
@@ -148,7 +156,7 @@ for (const variant of VARIANTS) {
   })
 
   t.test(`${variant.name}: SIGTERM to one instance while four clients stream through HAProxy: every connection completes, and it exits within its grace`, { skip }, async (t) => {
-    const { a, b, haproxy, port } = await cluster(t, variant.args)
+    const { a, b, haproxy, port } = await cluster(t, variant.args, variant.workers)
     // A client of a that is in the middle of its connection when a is drained.
     const held = await openFrom(a.port)
     const heldReply = collect(held)
