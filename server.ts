@@ -68,7 +68,7 @@ class ForkServer extends Parent {
     const waiting: Waiting = { socket, info: connectionInfo(socket, ++this.table.totals.accepted, path), acceptedAt: Date.now() }
     if (this.proxy === null) return this.admit(waiting)
     // (lib/proxy-read.ts: it reads the header and nothing more; null: it closed the connection)
-    void this.proxy.read(socket, waiting.info).then((info) => info && this.admit({ ...waiting, info }))
+    void this.proxy.read(socket, waiting.info).then((info) => (info === null ? this.next() : this.admit({ ...waiting, info })))
   }
 
   // admit: start a child for it now, queue it, or turn it away (lib/admission.ts).
@@ -182,8 +182,8 @@ class ForkServer extends Parent {
 
   // next: a child slot (or a boot slot) is free. Start the connection that has waited longest.
   next(): void {
-    if (this.shutdown.draining) return this.shutdown.childGone()
     for (let waiting; mayStart(this.options, this.children()) && (waiting = this.queue.shift()); ) this.start(waiting)
+    if (this.shutdown.draining) return this.shutdown.childGone()
     this.spares.replenish()
   }
 }

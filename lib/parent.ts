@@ -106,6 +106,11 @@ export abstract class Parent {
     this.shutdown = new Shutdown(table, options.grace, {
       stopAccepting: () => this.stopAccepting(),
       stopChildren: () => this.stopChildren(),
+      dropWaiting: () => {
+        for (const { socket, info } of this.queue.drain()) this.drop(socket, 'shutting down', info)
+        this.proxy?.cancel()
+      },
+      waiting: () => this.queue.size + (this.proxy?.pending ?? 0),
       finish: (code) => {
         this.listening.removeFile()
         this.log({ event: 'shutdown', counters: table.counters(), code, logDropped: this.logWriter.lost })
@@ -242,7 +247,9 @@ export abstract class Parent {
 
   private stopChildren(): void {
     for (const { child, state } of this.table) if (state === 'worker') child.send(message('stop', {}), undefined, () => {})
-    for (const { socket, info } of this.queue.drain()) this.drop(socket, 'shutting down', info)
+    // Those with a child slot free wait only for a boot slot, and are served; the rest would wait for a child to end.
+    const free = Math.max(0, this.options.maxChildren - this.table.size)
+    for (const { socket, info } of this.queue.drain(free)) this.drop(socket, 'shutting down', info)
     this.spares.stop()
     for (const entry of this.table) if (entry.state === 'spare') signalChild(entry, 'SIGTERM') // nothing to finish
   }
