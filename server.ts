@@ -73,22 +73,16 @@ class ForkServer extends Parent {
 
   // admit: start a child for it now, queue it, or turn it away (lib/admission.ts).
   admit(waiting: Waiting): void {
-    const { log, pid } = this
     const { socket, info } = waiting
     const from = info.remoteAddress
     this.trace('accept %s', peerOf(info))
-    log({ event: 'accept', conn: info.id, peer: peerOf(info), pid })
+    this.log({ event: 'accept', conn: info.id, peer: peerOf(info), pid: this.pid })
     const verdict = admit({ address: from, unix: info.protocol === 'UNIX' }, this.options, this.liveCounts(from))
     if (passed(verdict, 'rate')) this.rate?.record(from)
     if (verdict.kind === 'admit') return this.start(waiting)
-    if (verdict.kind === 'queue') {
-      this.queue.push(waiting)
-      return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
-    }
+    if (verdict.kind === 'queue') return this.wait(waiting)
     if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, { queueFull: verdict.step === 'queue' })
-    this.table.totals.denied++
-    log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
-    socket.destroy()
+    this.deny(socket, info)
   }
 
   // start: the child that will serve it. A spare started ahead takes it at once; else fork one.

@@ -24,7 +24,7 @@ import { SparePool } from './spare-pool.js'
 import type { Starter, StarterParts } from './starter.js'
 import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
-import { WaitQueue } from './wait-queue.js'
+import { WaitQueue, type Waiting } from './wait-queue.js'
 
 export abstract class Parent {
   readonly pid = process.pid
@@ -154,6 +154,19 @@ export abstract class Parent {
   /** `status: N/MAX`, whenever the number of children changes. */
   status(): void {
     this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
+  }
+
+  /** Over --max-children (or waiting to boot): the connection waits in the queue. */
+  wait(waiting: Waiting): void {
+    this.queue.push(waiting)
+    this.trace('queued %s, %d waiting', peerOf(waiting.info), this.queue.size)
+  }
+
+  /** --allow/--deny turned the peer away. */
+  deny(socket: Socket, info: ConnectionInfo): void {
+    this.table.totals.denied++
+    this.log({ event: 'deny', conn: info.id, peer: peerOf(info), pid: this.pid })
+    socket.destroy()
   }
 
   /**
