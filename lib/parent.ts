@@ -8,7 +8,7 @@ import { peerOf } from './address.js'
 import { hasRoom, type LiveCounts } from './admission.js'
 import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
-import { Listening } from './listen.js'
+import { Listening, takeBacklog } from './listen.js'
 import { createLog, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
@@ -25,6 +25,7 @@ import type { Starter, StarterParts } from './starter.js'
 import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
 import { WaitQueue, type Waiting } from './wait-queue.js'
+import { loadWarmFork } from './warm-fork.js'
 
 export abstract class Parent {
   readonly pid = process.pid
@@ -41,6 +42,8 @@ export abstract class Parent {
   /** --proxy-protocol: reads each connection's PROXY header before it is judged; null when off. */
   readonly proxy: ProxyReader | null
   readonly descriptors = new Descriptors()
+  /** The native addon (lib/native/fork.c), where it is built; null elsewhere. */
+  readonly addon = loadWarmFork().addon
   readonly listening: Listening
   /** What a child needs to serve a connection, parsed once here. */
   readonly spec: ServeSpec
@@ -75,7 +78,7 @@ export abstract class Parent {
     this.queue = new WaitQueue(options.queueLimit, ({ socket, info }) => {
       trace('queued %s left', peerOf(info))
       this.drop(socket, 'left while it waited', info)
-    }, undefined, () => !hasRoom(options, table.size, false))
+    }, this.addon, () => !hasRoom(options, table.size, false))
     this.rate = options.rate && new RateLimiter(options.rate)
     this.proxy = options.proxy && new ProxyReader(options.proxy, headerCalls(), (socket, reason, info, shown) => this.drop(socket, reason, info, { shown }), this.warn, trace)
     this.listening = new Listening(options.endpoint)
@@ -253,7 +256,11 @@ export abstract class Parent {
   // New connects are refused from here: the parent closes its listener (its
   // callback may never come), and workers close theirs when told to stop.
   private stopAccepting(): void {
-    if (this.server.listening) this.listening.stop(this.server)
+    if (this.server.listening) {
+      // (What waits in the backlog has connected: it is served, not reset by the close.)
+      for (const socket of takeBacklog(this.server, this.addon, true)) this.accept(socket)
+      this.listening.stop(this.server)
+    }
     this.supervisor.stop()
     this.starter.stop?.()
   }
