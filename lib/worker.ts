@@ -15,8 +15,8 @@ import { LogWriter } from './log-writer.js'
 import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
 import { headerCalls, ProxyReader } from './proxy-read.js'
 import { rawHandle, sendable } from './raw-handle.js'
-import { loadWarmFork } from './warm-fork.js'
 import type { Trace } from './trace.js'
+import { loadWarmFork } from './warm-fork.js'
 
 export interface WorkerContext {
   readonly trace: Trace
