@@ -68,27 +68,21 @@ class ForkServer extends Parent {
     const waiting: Waiting = { socket, info: connectionInfo(socket, ++this.table.totals.accepted, path), acceptedAt: Date.now() }
     if (this.proxy === null) return this.admit(waiting)
     // (lib/proxy-read.ts: it reads the header and nothing more; null: it closed the connection)
-    void this.proxy.read(socket, waiting.info).then((info) => info && this.admit({ ...waiting, info }))
+    void this.proxy.read(socket, waiting.info).then((info) => (info === null ? this.next() : this.admit({ ...waiting, info })))
   }
 
   // admit: start a child for it now, queue it, or turn it away (lib/admission.ts).
   admit(waiting: Waiting): void {
-    const { log, pid } = this
     const { socket, info } = waiting
     const from = info.remoteAddress
     this.trace('accept %s', peerOf(info))
-    log({ event: 'accept', conn: info.id, peer: peerOf(info), pid })
+    this.log({ event: 'accept', conn: info.id, peer: peerOf(info), pid: this.pid })
     const verdict = admit({ address: from, unix: info.protocol === 'UNIX' }, this.options, this.liveCounts(from))
     if (passed(verdict, 'rate')) this.rate?.record(from)
     if (verdict.kind === 'admit') return this.start(waiting)
-    if (verdict.kind === 'queue') {
-      this.queue.push(waiting)
-      return this.trace('queued %s, %d waiting', peerOf(info), this.queue.size)
-    }
+    if (verdict.kind === 'queue') return this.wait(waiting)
     if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, { queueFull: verdict.step === 'queue' })
-    this.table.totals.denied++
-    log({ event: 'deny', conn: info.id, peer: peerOf(info), pid })
-    socket.destroy()
+    this.deny(socket, info)
   }
 
   // start: the child that will serve it. A spare started ahead takes it at once; else fork one.
@@ -182,8 +176,8 @@ class ForkServer extends Parent {
 
   // next: a child slot (or a boot slot) is free. Start the connection that has waited longest.
   next(): void {
-    if (this.shutdown.draining) return this.shutdown.childGone()
     for (let waiting; mayStart(this.options, this.children()) && (waiting = this.queue.shift()); ) this.start(waiting)
+    if (this.shutdown.draining) return this.shutdown.childGone()
     this.spares.replenish()
   }
 }

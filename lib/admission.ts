@@ -73,7 +73,8 @@ export const mayStart = (rules: Pick<Rules, 'maxChildren'>, now: Pick<LiveCounts
 
 /** The steps before the queue, in the order they run; null: this step lets the connection on to the next. */
 const STEPS: readonly (readonly [Step, (peer: Peer, rules: Rules, now: LiveCounts) => Decision])[] = [
-  ['draining', (_, __, now) => (now.draining ? drop('shutting down') : null)],
+  // (A drain serves what it accepted, if a child slot is free: a PROXY header read late, say.)
+  ['draining', (_, rules, now) => (now.draining && !hasRoom(rules, now.live, false) ? drop('shutting down') : null)],
   ['descriptors', (_, __, now) => (now.descriptorsShort === null ? null : drop(`out of descriptors (${now.descriptorsShort})`))],
   ['access', (peer, rules) => (peer.unix || isAllowed(rules.access, peer.address) ? null : { kind: 'deny' })],
   ['rate', (_, { rate }, now) => (rate === null || now.recent < rate.count ? null : drop(`rate ${rate.count}/${rate.seconds}s exceeded`))],

@@ -41,6 +41,11 @@ export const DESCRIPTION: readonly string[] = [
     'every event as a JSON object. Text from outside is escaped, so it cannot split a line. The log never stops the ' +
     'server: when stderr is a pipe nobody reads, lines wait in a 64 KiB buffer, then are dropped and counted (a warning ' +
     'once stderr is read again, and the count at the end of the summary).',
+  'Behind a load balancer, --proxy-protocol reads the PROXY header (HAProxy\'s, v1 or v2) that a balancer named by --proxy-from ' +
+    'sends first, and the client it names is the one the rules judge, the log shows (CLIENT via BALANCER), and the handler and ' +
+    "--exec's variables see. The header is read by a peek and dropped, and nothing after it: the service reads the client's " +
+    'bytes as if there had been no header. SIGTERM closes the listener at once, so the balancer\'s checks see the server go, and ' +
+    'finishes every connection it accepted: a rolling drain.',
   'Every option is checked before the server starts. A mistake is one line on stderr that names it, and exit status 2. ' +
     `Durations are at most ${LONGEST_TIMER_S} s (24.8 days), Node's longest timer. A --workers, --max-children or --spares ` +
     'given is held to the children this machine can run: the lowest of ulimit -u, the cgroup\'s pids.max and kernel.pid_max ' +

@@ -8,7 +8,7 @@ import { peerOf } from './address.js'
 import { hasRoom, type LiveCounts } from './admission.js'
 import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
-import { Listening } from './listen.js'
+import { Listening, takeBacklog } from './listen.js'
 import { createLog, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
@@ -24,7 +24,8 @@ import { SparePool } from './spare-pool.js'
 import type { Starter, StarterParts } from './starter.js'
 import { StatusReport, statusEvent } from './status.js'
 import type { Trace } from './trace.js'
-import { WaitQueue } from './wait-queue.js'
+import { WaitQueue, type Waiting } from './wait-queue.js'
+import { loadWarmFork } from './warm-fork.js'
 
 export abstract class Parent {
   readonly pid = process.pid
@@ -41,6 +42,8 @@ export abstract class Parent {
   /** --proxy-protocol: reads each connection's PROXY header before it is judged; null when off. */
   readonly proxy: ProxyReader | null
   readonly descriptors = new Descriptors()
+  /** The native addon (lib/native/fork.c), where it is built; null elsewhere. */
+  readonly addon = loadWarmFork().addon
   readonly listening: Listening
   /** What a child needs to serve a connection, parsed once here. */
   readonly spec: ServeSpec
@@ -75,7 +78,7 @@ export abstract class Parent {
     this.queue = new WaitQueue(options.queueLimit, ({ socket, info }) => {
       trace('queued %s left', peerOf(info))
       this.drop(socket, 'left while it waited', info)
-    }, undefined, () => !hasRoom(options, table.size, false))
+    }, this.addon, () => !hasRoom(options, table.size, false))
     this.rate = options.rate && new RateLimiter(options.rate)
     this.proxy = options.proxy && new ProxyReader(options.proxy, headerCalls(), (socket, reason, info, shown) => this.drop(socket, reason, info, { shown }), this.warn, trace)
     this.listening = new Listening(options.endpoint)
@@ -106,6 +109,11 @@ export abstract class Parent {
     this.shutdown = new Shutdown(table, options.grace, {
       stopAccepting: () => this.stopAccepting(),
       stopChildren: () => this.stopChildren(),
+      dropWaiting: () => {
+        for (const { socket, info } of this.queue.drain()) this.drop(socket, 'shutting down', info)
+        this.proxy?.cancel()
+      },
+      waiting: () => this.queue.size + (this.proxy?.pending ?? 0),
       finish: (code) => {
         this.listening.removeFile()
         this.log({ event: 'shutdown', counters: table.counters(), code, logDropped: this.logWriter.lost })
@@ -149,6 +157,19 @@ export abstract class Parent {
   /** `status: N/MAX`, whenever the number of children changes. */
   status(): void {
     this.log({ event: 'status', trigger: 'change', live: this.table.size, max: this.max })
+  }
+
+  /** Over --max-children (or waiting to boot): the connection waits in the queue. */
+  wait(waiting: Waiting): void {
+    this.queue.push(waiting)
+    this.trace('queued %s, %d waiting', peerOf(waiting.info), this.queue.size)
+  }
+
+  /** --allow/--deny turned the peer away. */
+  deny(socket: Socket, info: ConnectionInfo): void {
+    this.table.totals.denied++
+    this.log({ event: 'deny', conn: info.id, peer: peerOf(info), pid: this.pid })
+    socket.destroy()
   }
 
   /**
@@ -235,14 +256,20 @@ export abstract class Parent {
   // New connects are refused from here: the parent closes its listener (its
   // callback may never come), and workers close theirs when told to stop.
   private stopAccepting(): void {
-    if (this.server.listening) this.listening.stop(this.server)
+    if (this.server.listening) {
+      // (What waits in the backlog has connected: it is served, not reset by the close.)
+      for (const socket of takeBacklog(this.server, this.addon, true)) this.accept(socket)
+      this.listening.stop(this.server)
+    }
     this.supervisor.stop()
     this.starter.stop?.()
   }
 
   private stopChildren(): void {
     for (const { child, state } of this.table) if (state === 'worker') child.send(message('stop', {}), undefined, () => {})
-    for (const { socket, info } of this.queue.drain()) this.drop(socket, 'shutting down', info)
+    // Those with a child slot free wait only for a boot slot, and are served; the rest would wait for a child to end.
+    const free = Math.max(0, this.options.maxChildren - this.table.size)
+    for (const { socket, info } of this.queue.drain(free)) this.drop(socket, 'shutting down', info)
     this.spares.stop()
     for (const entry of this.table) if (entry.state === 'spare') signalChild(entry, 'SIGTERM') // nothing to finish
   }

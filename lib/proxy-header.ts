@@ -61,7 +61,7 @@ const isAddress = (family: 'TCP4' | 'TCP6', text: string): boolean =>
   family === 'TCP4' ? isIPv4(text) : !text.includes('%') && isIPv6(text)
 const isPort = (text: string): boolean => /^(0|[1-9][0-9]{0,4})$/.test(text) && Number(text) <= 65535
 
-// An address cut short by the end of the bytes can still be whole if one of these endings makes it so.
+// An address the bytes end inside of may still become whole: `10.1.` with `0.0`, `2001:db8` with `::`, and so on.
 const ENDINGS = ['', '0', '.0', '0.0', '.0.0', '0.0.0', '.0.0.0', '0.0.0.0', ':', ':0', '::']
 const couldBeAddress = (family: 'TCP4' | 'TCP6', text: string): boolean =>
   ENDINGS.some((ending) => isAddress(family, text + ending))

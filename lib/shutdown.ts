@@ -1,17 +1,25 @@
 // The shutdown (SIGTERM, SIGINT, SIGQUIT, or SIGHUP from a closed terminal):
-// stop accepting, turn the waiting connections away, give the live children
-// --grace seconds to finish, then SIGTERM, then SIGKILL. A second SIGINT cuts
-// it short: SIGKILL to every child at once. Either way the parent exits when
-// the table of children is empty, as it must be, with every child reaped and
-// counted, and says what happened.
+// stop accepting, turn away the waiting connections that would wait for a
+// child to end, give the live children --grace seconds to finish, then
+// SIGTERM, then SIGKILL. What was accepted and waits only for a child to boot
+// (or for its PROXY header) is still served: behind a balancer, whose checks
+// see the listener go, that is a rolling drain with no connection lost. A
+// second SIGINT cuts it short: SIGKILL to every child at once, and nothing
+// waiting is served. Either way the parent exits when the table of children
+// is empty and nothing waits, with every child reaped and counted, and says
+// what happened.
 import { KILL_AFTER_MS, signalChild, type ChildTable } from './child-table.js'
 import type { Log } from './log.js'
 
 export interface ShutdownHooks {
   /** Stops new connections: closes the listener, starts no more children. */
   readonly stopAccepting: () => void
-  /** Tells the children that wait or accept to stop, and drops the queue. */
+  /** Tells the children that wait or accept to stop, and drops the connections that would wait for a child to end. */
   readonly stopChildren: () => void
+  /** Drops every connection still waiting (the drain is cut short). */
+  readonly dropWaiting: () => void
+  /** Connections accepted that have no child yet, and will. */
+  readonly waiting: () => number
   /** Last, before the exit: tidies up (the socket file) and logs the summary. */
   readonly finish: (code: number) => void
   readonly log: Log
@@ -57,18 +65,23 @@ export class Shutdown {
     this.hooks.stopAccepting()
     this.hooks.log({ event: 'drain', signal, live: this.table.size, graceS: this.graceS })
     this.hooks.stopChildren()
-    if (this.table.size === 0) return this.#finish()
+    if (this.#idle()) return this.#finish()
     this.#timers.push(setTimeout(() => {
       this.#forced = true
+      this.hooks.dropWaiting()
       this.hooks.warn(`grace over: SIGTERM to ${this.table.size} children`)
       this.#killAll('SIGTERM')
       this.#timers.push(setTimeout(() => this.#killAll('SIGKILL'), KILL_AFTER_MS))
     }, this.graceS * 1000))
   }
 
-  /** A child is gone: the last one ends the drain. */
+  /** A child is gone, or a connection that waited: the last ends the drain. */
   childGone(): void {
-    if (this.#draining && this.table.size === 0) this.#finish()
+    if (this.#draining && this.#idle()) this.#finish()
+  }
+
+  #idle(): boolean {
+    return this.table.size === 0 && this.hooks.waiting() === 0
   }
 
   // Only a second SIGINT (Ctrl-C again) cuts the drain short. The exit still
@@ -78,6 +91,7 @@ export class Shutdown {
     if (signal !== 'SIGINT' || this.#cut) return
     this.#cut = true
     this.hooks.warn(`second SIGINT: killing ${this.table.size} children`)
+    this.hooks.dropWaiting()
     this.#timers.forEach(clearTimeout)
     this.#killAll('SIGKILL')
     this.#timers.push(setTimeout(() => this.#finish(), KILL_AFTER_MS))

@@ -83,9 +83,9 @@ export class WaitQueue {
     return undefined
   }
 
-  /** Takes every waiting connection, for the shutdown. */
-  drain(): Waiting[] {
-    return this.#items.splice(0)
+  /** Takes every waiting connection but the `keep` longest waiting, for the shutdown. */
+  drain(keep = 0): Waiting[] {
+    return this.#items.splice(keep)
   }
 
   countFrom(address: string): number {

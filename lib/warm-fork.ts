@@ -92,6 +92,8 @@ export interface Addon {
   whenReadable(fd: number, atLeast: number, callback: (ended: boolean) => void): number
   /** Stops a whenReadable() that has not called back (its socket is being closed). */
   unwatch(id: number): void
+  /** accept4 on the listening `fd` until its backlog is empty: the new descriptors, non-blocking. */
+  acceptPending(fd: number): number[]
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

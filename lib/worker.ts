@@ -9,12 +9,14 @@ import { connectionInfo, peerOf } from './address.js'
 import { isAllowed, parseCidr, type AccessRules } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
 import { runProgram, type ProgramExit } from './exec.js'
+import { takeBacklog } from './listen.js'
 import { createLog, errorMessage, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
 import { headerCalls, ProxyReader } from './proxy-read.js'
 import { rawHandle, sendable } from './raw-handle.js'
 import type { Trace } from './trace.js'
+import { loadWarmFork } from './warm-fork.js'
 
 export interface WorkerContext {
   readonly trace: Trace
@@ -73,6 +75,8 @@ class PreforkWorker {
   private readonly server: Server
   private admitted = 0
   private stopping = false
+  /** How each connection is served, once loaded (the backlog taken at a stop needs it too). */
+  private serve: Serve | null = null
 
   constructor(
     private readonly spec: WorkSpec,
@@ -106,6 +110,7 @@ class PreforkWorker {
     prepareServe(spec, this.context.trace, this.orphaned.signal).then(
       (serve) => {
         if (this.stopping) return // told to stop before it ever listened; finish() is under way
+        this.serve = serve
         server.on('connection', (socket: Socket) => this.accept(serve, socket))
         server.listen(handle, () => this.send(message('ready', {})))
       },
@@ -125,7 +130,13 @@ class PreforkWorker {
     if (this.stopping) return
     this.stopping = true
     this.context.trace('pid %d stops accepting: %s', process.pid, why)
-    if (this.server.listening) this.server.close()
+    const { server, serve, spec } = this
+    if (server.listening) {
+      // (What waits in the backlog has connected: it is served, not reset by the last worker's close.)
+      const paused = spec.exec !== null || spec.proxy !== null
+      if (serve !== null) for (const socket of takeBacklog(server, loadWarmFork().addon, paused, spec.handler === null)) this.accept(serve, socket)
+      server.close()
+    }
     if (this.live.size === 0) this.finish()
   }
 

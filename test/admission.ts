@@ -51,8 +51,10 @@ t.test('--overflow reject drops it at --max-children instead of queueing', async
   t.same(admit(peer, { ...rules, overflow: 'reject' }, { ...calm, live: 4 }), { kind: 'drop', step: 'max-children', reason: 'max-children 4 reached' })
 })
 
-t.test('while draining, everything is dropped', async (t) => {
-  t.same(admit(peer, rules, { ...calm, draining: true }), { kind: 'drop', step: 'draining', reason: 'shutting down' })
+t.test('while draining, a connection that would wait for a child to end is dropped; one with a slot free is served', async (t) => {
+  t.same(admit(peer, rules, { ...calm, draining: true, live: 4 }), { kind: 'drop', step: 'draining', reason: 'shutting down' }, 'at --max-children')
+  t.same(admit(peer, rules, { ...calm, draining: true, live: 3 }), { kind: 'admit', step: 'max-children' }, 'a slot free (its PROXY header came late)')
+  t.same(admit(peer, rules, { ...calm, draining: true, live: 3, booting: BOOT_LIMIT }), { kind: 'queue', step: 'queue' }, 'a slot free, waiting to boot')
 })
 
 t.test('short of descriptors, it is dropped with the count', async (t) => {

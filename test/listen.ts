@@ -1,9 +1,13 @@
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, lstatSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { closeKeepingFile, removeSocketFile, socketFileId } from '../lib/listen.js'
+import { closeKeepingFile, removeSocketFile, socketFileId, takeBacklog } from '../lib/listen.js'
+import { loadWarmFork } from '../lib/warm-fork.js'
+import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 const dir = (t: Test): string => {
   const made = mkdtempSync(join(tmpdir(), 'fs-'))
@@ -36,4 +40,33 @@ t.test('closing a listener whose socket file is gone just closes it', async (t) 
   closeKeepingFile(server, path)
   await new Promise((resolve) => server.once('close', resolve))
   t.notOk(existsSync(path))
+})
+
+t.test('takeBacklog(): the connections that wait in the backlog, accepted and wrapped, each with its bytes', { skip: skipUnlessBuilt() }, async (t) => {
+  const server = createServer({ pauseOnConnect: true }, () => t.fail('the server accepted nothing itself'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const { port } = server.address() as AddressInfo
+  // spawnSync holds this process's loop: the clients' handshakes complete into the backlog, unaccepted.
+  const clients = spawnSync(process.execPath, ['-e', `
+    const net = require('node:net')
+    for (const n of [1, 2, 3]) net.connect(${port}, '127.0.0.1', function () { this.end('client ' + n, () => this.destroy()) })
+  `], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000 })
+  t.equal(clients.status, 0, clients.stderr)
+  const sockets = takeBacklog(server, loadWarmFork().addon, true)
+  t.equal(sockets.length, 3, 'all three, taken before Node could accept them')
+  const texts = await Promise.all(sockets.map(async (socket) => {
+    t.ok(socket.isPaused(), 'paused, as pauseOnConnect gives them')
+    t.equal(socket.remoteAddress, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.resume()
+    await once(socket, 'end')
+    socket.destroy()
+    return Buffer.concat(chunks).toString()
+  }))
+  t.same(texts.sort(), ['client 1', 'client 2', 'client 3'])
+  t.same(takeBacklog(server, loadWarmFork().addon, true), [], 'then the backlog is empty')
+  t.same(takeBacklog(server, null, true), [], 'and without the addon, none is ever taken')
 })

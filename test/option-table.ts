@@ -14,7 +14,9 @@ t.test('every default in the table is the one the parser applies when the option
   t.ok(withDefaults.length >= 12, `${withDefaults.length} options have a default`)
   for (const o of withDefaults) {
     const model = o.model === 'prefork' ? ['--model', 'prefork'] : []
-    t.same(await serve([...model, `--${o.name}`, o.default!]), await serve(model), `--${o.name} ${o.default} changes nothing`)
+    // (--proxy-timeout means something only with --proxy-protocol, which needs --proxy-from.)
+    const context = o.name === 'proxy-timeout' ? [...model, '--proxy-protocol', '--proxy-from', '127.0.0.1/32'] : model
+    t.same(await serve([...context, `--${o.name}`, o.default!]), await serve(context), `--${o.name} ${o.default} changes nothing`)
   }
 })
 

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseOptions, USAGE_EXIT, type Options } from '../lib/options.js'
+import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
 const serve = async (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Options> => {
   const parsed = await parseOptions(argv, env)
@@ -102,4 +103,26 @@ t.test("a count over the machine's ceiling is one usage line naming the ceiling 
   let read = 0
   t.match(await parseOptions([], {}, () => (read++, small())), { kind: 'serve', options: { maxChildren: 40, queueLimit: 128 } })
   t.equal(read, 0, 'the machine is not read when no count is given')
+})
+
+t.test('--proxy-protocol: its balancers and its time limit, parsed once; off by default', { skip: skipUnlessBuilt() }, async (t) => {
+  t.equal((await serve([])).proxy, null)
+  const { proxy } = await serve(['--proxy-protocol', '--proxy-from', '127.0.0.1/32', '--proxy-from', '::1', '--proxy-timeout', '5'])
+  t.same(proxy?.from.map((c) => c.text), ['127.0.0.1/32', '::1'])
+  t.equal(proxy?.timeoutS, 5)
+  t.equal((await serve(['--proxy-protocol', '--proxy-from', '0.0.0.0/0'])).proxy?.timeoutS, 3, '3 s by default')
+  t.match(await serve(['--path', '/tmp/forkserver-test.sock', '--proxy-protocol', '--proxy-from', '127.0.0.1/32', '--deny', '10.0.0.0/8']),
+    { endpoint: { kind: 'path' } }, 'on a Unix socket too, with rules for the clients the headers name')
+})
+
+t.test('--proxy-protocol without its balancers, or its companions without it, is one usage line', async (t) => {
+  const usage = async (argv: string[]): Promise<string> => {
+    const parsed = await parseOptions(argv, {})
+    return parsed.kind === 'exit' && parsed.code === USAGE_EXIT ? parsed.output : `not a usage error: ${parsed.kind}`
+  }
+  t.match(await usage(['--proxy-protocol']), /^forkserver: --proxy-protocol needs --proxy-from CIDR: the balancers trusted to name the client \(0\.0\.0\.0\/0 for any\) \(see --help\)\n$/)
+  t.match(await usage(['--proxy-from', '127.0.0.1/32']), /^forkserver: --proxy-from needs --proxy-protocol /)
+  t.match(await usage(['--proxy-timeout', '5']), /^forkserver: --proxy-timeout needs --proxy-protocol /)
+  t.match(await usage(['--proxy-protocol', '--proxy-from', 'nonsense']), /^forkserver: --proxy-from: .*nonsense/)
+  t.match(await usage(['--proxy-protocol', '--proxy-from', '127.0.0.1/32', '--proxy-timeout', '0']), /^forkserver: --proxy-timeout must be an integer/)
 })

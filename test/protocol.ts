@@ -15,7 +15,7 @@ t.test('messages survive the JSON channel and are recognised by their type', asy
   t.ok(isMessage(wire(message('taken', {})), 'taken'))
   const tally = wire(message('tally', { tally: { accepted: 4, served: 3, failed: 1, denied: 0, dropped: 0 } }))
   t.ok(isMessage(tally, 'tally') && tally.tally.served === 3)
-  const work = wire(message('work', { spec: { ...spec, allow: [], deny: ['10.0.0.0/8'], verbose: true, maxConnsPerChild: 5, unixPath: null }, lend: true }))
+  const work = wire(message('work', { spec: { ...spec, allow: [], deny: ['10.0.0.0/8'], verbose: true, maxConnsPerChild: 5, unixPath: null, proxy: null }, lend: true }))
   t.ok(isMessage(work, 'work') && work.lend && work.spec.deny[0] === '10.0.0.0/8')
 })
 

@@ -9,6 +9,8 @@ const setup = (children: number, graceS = 0.1) => {
   const table = new ChildTable()
   const signals: string[] = []
   const calls: string[] = []
+  // Connections accepted with no child yet (queued for a boot slot, or a PROXY header still coming).
+  const held = { count: 0, dropped: 0 }
   // Those waiting for the next warning line (the grace's timer firing).
   const waiting: (() => void)[] = []
   for (let i = 0; i < children; i++) {
@@ -19,6 +21,11 @@ const setup = (children: number, graceS = 0.1) => {
   const shutdown = new Shutdown(table, graceS, {
     stopAccepting: () => calls.push('stop accepting'),
     stopChildren: () => calls.push('stop children'),
+    dropWaiting: () => {
+      held.dropped += held.count
+      held.count = 0
+    },
+    waiting: () => held.count,
     finish: (code) => calls.push(`finish ${code}`),
     log: (e: LogEvent) => calls.push(e.event === 'drain' ? `drain ${e.signal} ${e.live} ${e.graceS}s` : e.event),
     warn: (text) => {
@@ -32,7 +39,7 @@ const setup = (children: number, graceS = 0.1) => {
     table.remove(entry)
     shutdown.childGone()
   }
-  return { table, shutdown, signals, calls, exit, nextWarning }
+  return { table, shutdown, signals, calls, exit, nextWarning, held }
 }
 
 t.test('with no children, it stops accepting, says so, and finishes at once with 0', async (t) => {
@@ -53,6 +60,29 @@ t.test('it waits for the live children; the last one to exit ends it, with 0', a
   exit(b!)
   t.equal(calls.at(-1), 'finish 0')
   t.equal(await shutdown.done, 0)
+})
+
+t.test('a connection that waits for a child it will get holds the drain open, after the last child too', async (t) => {
+  const { shutdown, calls, table, exit, held } = setup(1, 60)
+  held.count = 1
+  shutdown.begin('SIGTERM')
+  exit([...table][0]!)
+  t.notOk(calls.includes('finish 0'), 'one connection still waits')
+  held.count = 0 // (its child served it, or its header never came)
+  shutdown.childGone()
+  t.equal(calls.at(-1), 'finish 0')
+  t.equal(await shutdown.done, 0)
+})
+
+t.test('with nothing live but a connection waiting, the drain does not finish at once', async (t) => {
+  const { shutdown, calls, held } = setup(0, 60)
+  held.count = 1
+  shutdown.begin('SIGTERM')
+  t.notOk(calls.includes('finish 0'))
+  shutdown.begin('SIGINT')
+  shutdown.begin('SIGINT')
+  t.equal(held.dropped, 1, 'a second SIGINT drops what waits')
+  t.equal(await shutdown.done, 130)
 })
 
 t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group, and the exit says 1', async (t) => {

@@ -30,6 +30,8 @@
  *                          fd has atLeast bytes or an end to read, without reading them
  *                          (a uv_poll on a dup of fd, with SO_RCVLOWAT set until then)
  *   unwatch(id)         -> stops a whenReadable that has not called back
+ *   acceptPending(fd)   -> accept4 until the listening fd's backlog is empty: the new
+ *                          descriptors (non-blocking), for a drain to serve before it closes
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -677,6 +679,29 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Closing a listening socket resets every connection still in its backlog:
+ * clients whose handshake the kernel completed, and which a balancer counts
+ * as connected, so it will not retry them elsewhere. A drain takes them
+ * first (lib/listen.ts takeBacklog). Node offers no accept() of its own.
+ * At most 4096 a call; ECONNABORTED (one reset while it waited) is skipped.
+ */
+static napi_value js_accept_pending(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, -1);
+  napi_value result;
+  napi_create_array(env, &result);
+  uint32_t taken = 0;
+  for (int tries = 0; tries < 4096; tries++) {
+    int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
+    if (conn < 0) break; /* EAGAIN: nothing more waits (or the fd is no listener) */
+    napi_value value;
+    napi_create_int32(env, conn, &value);
+    napi_set_element(env, result, taken++, value);
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
@@ -684,6 +709,7 @@ NAPI_MODULE_INIT() {
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
     {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now}, {"peerState", js_peer_state},
     {"peek", js_peek}, {"discard", js_discard}, {"whenReadable", js_when_readable}, {"unwatch", js_unwatch},
+    {"acceptPending", js_accept_pending},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
