@@ -135,3 +135,15 @@ t.test('a SIGTERM that comes while the workers are still starting stops them cle
   // (the second is forked once the first lends back its copy of the listener, if the SIGTERM has not come first)
   t.match(server.lines.at(-1), /^shutdown: served 0, peak [12], failed 0, /)
 })
+
+t.test('a SIGTERM while a worker is still starting: the port refuses new clients at once, not once the worker has started', async (t) => {
+  // The worker holds the listening socket from the moment the parent sends it,
+  // long before it runs its own code and can hear 'stop'; the kernel queues
+  // connects on it meanwhile, and resets them when the worker exits.
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '-v'], { DEBUG: 'forkserver:parent' })
+  server.signal('SIGTERM')
+  await server.waitFor(/^SIGTERM: draining 1 children, /)
+  const starting = !server.lines.some((l) => /worker \d+ is accepting$/.test(l))
+  t.equal(await refused(server.port), 'ECONNREFUSED', `refused at once${starting ? ', with the worker still starting' : ''}`)
+  t.same(await server.exited, { code: 0, signal: null })
+})
