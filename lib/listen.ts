@@ -23,6 +23,23 @@ export const takeBacklog = (server: Server, addon: Pick<Addon, 'acceptPending'> 
   return addon.acceptPending(fd).map((conn) => new Socket({ fd: conn, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused } as SocketConstructorOpts))
 }
 
+/**
+ * Before the last takeBacklog of a listener that closes for good (a drain,
+ * not a reload): new SYNs are dropped from now on, in every process that
+ * holds the socket, so that no connection joins the backlog between the
+ * last accept and the close, which would reset it. A dropped SYN is sent
+ * again a second later and refused then. Without the addon, nothing.
+ */
+export const refuseNew = (listener: object, addon: Pick<Addon, 'refuseNew'> | null): void => {
+  const fd = (listener as { fd?: unknown }).fd
+  if (addon === null || typeof fd !== 'number' || fd < 0) return
+  try {
+    addon.refuseNew(fd)
+  } catch {
+    // (a listener that cannot take the filter closes as it always did)
+  }
+}
+
 /** What the server listens on: a TCP address, or a Unix-domain socket's path. */
 export type Bound = { readonly kind: 'tcp'; readonly address: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string }
 

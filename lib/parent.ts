@@ -8,7 +8,7 @@ import { peerOf } from './address.js'
 import { hasRoom, type LiveCounts } from './admission.js'
 import { ChildTable, endChild, signalChild, type ChildEntry } from './child-table.js'
 import { ACCEPT_RESERVE, Descriptors } from './descriptors.js'
-import { Listening, takeBacklog } from './listen.js'
+import { Listening, refuseNew, takeBacklog } from './listen.js'
 import { createLog, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import type { Options } from './options.js'
@@ -17,7 +17,7 @@ import { lowerPriority } from './priority.js'
 import { isMessage, isTally, message, type ConnectionInfo, type ServeSpec, type WorkSpec } from './protocol.js'
 import { headerCalls, ProxyReader } from './proxy-read.js'
 import { RateLimiter } from './rate-limit.js'
-import type { RawHandle } from './raw-handle.js'
+import { rawHandle, type RawHandle } from './raw-handle.js'
 import { Reload } from './reload.js'
 import { Shutdown } from './shutdown.js'
 import { SparePool } from './spare-pool.js'
@@ -258,10 +258,12 @@ export abstract class Parent {
   private stopAccepting(): void {
     if (this.server.listening) {
       // (What waits in the backlog has connected: it is served, not reset by the close.)
+      refuseNew(rawHandle(this.server), this.addon)
       for (const socket of takeBacklog(this.server, this.addon, true)) this.accept(socket)
       this.listening.stop(this.server)
     }
-    this.supervisor.stop()
+    // prefork: through the parent's copy, the workers' listener takes no new connection either.
+    this.supervisor.stop((kept) => refuseNew(kept, this.addon))
     this.starter.stop?.()
   }
 

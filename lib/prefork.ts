@@ -140,11 +140,12 @@ export class Supervisor {
     this.replace(undefined, 1, null, 0, why)
   }
 
-  /** Shutdown: fork no more workers, and let go of the parent's copy of the listener. */
-  stop(): void {
+  /** Shutdown: fork no more workers, and let go of the parent's copy of the listener (`last`, first, for a last word to it). */
+  stop(last?: (kept: RawHandle) => void): void {
     this.#stopped = true
     for (const timer of this.#timers) clearTimeout(timer)
     clearImmediate(this.#pacing ?? undefined)
+    if (this.#keeper !== null) last?.(this.#keeper)
     this.#keeper?.close()
     this.#keeper = null
   }

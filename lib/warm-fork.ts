@@ -94,6 +94,8 @@ export interface Addon {
   unwatch(id: number): void
   /** accept4 on the listening `fd` until its backlog is empty: the new descriptors, non-blocking. */
   acceptPending(fd: number): number[]
+  /** On a TCP listener about to close for good: drops every new SYN, so that nothing more joins its backlog. */
+  refuseNew(fd: number): void
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, lstatSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { closeKeepingFile, removeSocketFile, socketFileId, takeBacklog } from '../lib/listen.js'
+import { closeKeepingFile, refuseNew, removeSocketFile, socketFileId, takeBacklog } from '../lib/listen.js'
+import { rawHandle } from '../lib/raw-handle.js'
 import { loadWarmFork } from '../lib/warm-fork.js'
 import { skipUnlessBuilt } from './fixtures/warm-fork.js'
 
@@ -69,4 +70,41 @@ t.test('takeBacklog(): the connections that wait in the backlog, accepted and wr
   t.same(texts.sort(), ['client 1', 'client 2', 'client 3'])
   t.same(takeBacklog(server, loadWarmFork().addon, true), [], 'then the backlog is empty')
   t.same(takeBacklog(server, null, true), [], 'and without the addon, none is ever taken')
+})
+
+t.test('refuseNew(): a listener about to close takes no new connection, those up still flow, and a new client is refused once it closes', { skip: skipUnlessBuilt() }, async (t) => {
+  const { addon } = loadWarmFork()
+  const server = createServer((socket) => socket.pipe(socket))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const up = connect(port, '127.0.0.1')
+  await once(up, 'connect')
+  refuseNew(rawHandle(server), addon)
+  const late = connect(port, '127.0.0.1')
+  const lateEnd = new Promise<string>((resolve) => {
+    late.once('connect', () => resolve('connected'))
+    late.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+  })
+  up.write('still flows')
+  t.equal(String((await once(up, 'data'))[0]), 'still flows', 'a connection that was up flows on')
+  t.same(takeBacklog(server, addon, false), [], 'the new SYN joined no backlog')
+  up.destroy()
+  server.close()
+  // (Its SYN is sent again a second later, and finds no listener.)
+  t.equal(await lateEnd, 'ECONNREFUSED', 'the new client is refused, never connected')
+})
+
+t.test('refuseNew() leaves a Unix-domain listener alone, does nothing without the addon, and never throws', { skip: skipUnlessBuilt() }, async (t) => {
+  const path = join(dir(t), 'r.sock')
+  const server = createServer((socket) => socket.end('served'))
+  server.listen(path)
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  refuseNew(rawHandle(server), loadWarmFork().addon)
+  refuseNew(rawHandle(server), null)
+  t.doesNotThrow(() => refuseNew({ fd: 1 }, { refuseNew: () => { throw new Error('refuseNew: Bad file descriptor') } }), 'a listener the filter cannot take closes as before')
+  const client = connect(path)
+  t.equal(String((await once(client, 'data'))[0]), 'served', 'it serves on')
+  client.destroy()
 })

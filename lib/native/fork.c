@@ -32,6 +32,8 @@
  *   unwatch(id)         -> stops a whenReadable that has not called back
  *   acceptPending(fd)   -> accept4 until the listening fd's backlog is empty: the new
  *                          descriptors (non-blocking), for a drain to serve before it closes
+ *   refuseNew(fd)       -> on a TCP listener about to close: a socket filter that drops
+ *                          every new SYN, so that no connection joins its backlog any more
  *   nodeVersion         -> the Node version this was compiled against
  */
 #define _GNU_SOURCE
@@ -42,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -702,6 +705,36 @@ static napi_value js_accept_pending(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * What acceptPending() leaves behind: a connection whose handshake completes
+ * between its last accept4 and the close, which the close resets (the longer
+ * the process is kept off the CPU just then, the likelier). A filter on the
+ * listening socket that drops every SYN (SYN without ACK) stops new ones from
+ * joining the backlog first, in every process that holds the socket, while
+ * handshakes under way complete. A dropped SYN is sent again a second later,
+ * and is refused then (the listener is gone), as a balancer retries elsewhere.
+ * Only a listener that closes for good may get it: the sockets it accepts
+ * from then on inherit the filter (harmless: they never see a bare SYN).
+ * The filter sees the TCP header first: byte 13 holds the flags.
+ */
+static napi_value js_refuse_new(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, -1);
+  int domain = 0;
+  socklen_t size = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0) return throw_errno(env, "refuseNew", errno);
+  if (domain != AF_INET && domain != AF_INET6) return NULL; /* a Unix-domain listener: no SYNs */
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),           /* the TCP flags */
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),        /* SYN and ACK */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),  /* SYN alone? */
+    BPF_STMT(BPF_RET | BPF_K, 0),                     /* drop it */
+    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),            /* keep the rest, whole */
+  };
+  struct sock_fprog program = { .len = sizeof code / sizeof code[0], .filter = code };
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) return throw_errno(env, "refuseNew", errno);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
@@ -709,7 +742,7 @@ NAPI_MODULE_INIT() {
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"execProgram", js_exec_program}, {"leadGroup", js_lead_group},
     {"spawnProgram", js_spawn_program}, {"sendNow", js_send_now}, {"peerState", js_peer_state},
     {"peek", js_peek}, {"discard", js_discard}, {"whenReadable", js_when_readable}, {"unwatch", js_unwatch},
-    {"acceptPending", js_accept_pending},
+    {"acceptPending", js_accept_pending}, {"refuseNew", js_refuse_new},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;
