@@ -256,14 +256,18 @@ export abstract class Parent {
   // New connects are refused from here: the parent closes its listener (its
   // callback may never come), and workers close theirs when told to stop.
   private stopAccepting(): void {
+    // An inherited listener (--fd, systemd's) lives on after us: it must not be left refusing.
+    const refuse = (listener: object): void => {
+      if (this.options.endpoint.kind !== 'fd') refuseNew(listener, this.addon)
+    }
     if (this.server.listening) {
       // (What waits in the backlog has connected: it is served, not reset by the close.)
-      refuseNew(rawHandle(this.server), this.addon)
+      refuse(rawHandle(this.server))
       for (const socket of takeBacklog(this.server, this.addon, true)) this.accept(socket)
       this.listening.stop(this.server)
     }
     // prefork: through the parent's copy, the workers' listener takes no new connection either.
-    this.supervisor.stop((kept) => refuseNew(kept, this.addon))
+    this.supervisor.stop(refuse)
     this.starter.stop?.()
   }
 

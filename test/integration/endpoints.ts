@@ -131,6 +131,24 @@ t.test('--fd 3 serves on a listening socket it inherited, as inetd or a supervis
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
+t.test('a drain leaves an inherited socket as it found it: another server on it serves on', async (t) => {
+  // As systemd keeps a socket unit's listener for the next start: the drain
+  // must not leave it refusing new clients (lib/listen.ts refuseNew is for a
+  // listener that closes for good).
+  const { server: ours, fd, port } = await listener()
+  const first = runServer(t, ['--fd', '3', '-v'], {}, { inherit: [fd] })
+  const second = runServer(t, ['--fd', '3', '--model', 'prefork', '--workers', '1', '-v'], {}, { inherit: [fd] })
+  ours.close()
+  await Promise.all([listening(first), listening(second)])
+  t.same(await stopServer(first), { code: 0, signal: null })
+  const socket = connect(port, '127.0.0.1')
+  const reply = collect(socket, 5000) // (a socket left refusing would never answer)
+  socket.end('after the drain')
+  t.equal((await reply).data.toString(), 'after the drain', 'the other server still takes new clients on it')
+  socket.destroy()
+  t.same(await stopServer(second), { code: 0, signal: null })
+})
+
 t.test('--fd with the prefork model hands the inherited socket to the workers', async (t) => {
   const { server: ours, fd, port } = await listener()
   const server = runServer(t, ['--fd', '3', '--model', 'prefork', '--workers', '2', '-v'], {}, { inherit: [fd] })
