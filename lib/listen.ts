@@ -6,19 +6,18 @@ import { connect, createServer, Socket, type Server, type SocketConstructorOpts 
 import { dirname } from 'node:path'
 import { errorMessage } from './log.js'
 import type { Endpoint, Options } from './options.js'
-import { rawHandle } from './raw-handle.js'
 import type { Addon } from './warm-fork.js'
 
 /**
- * The connections waiting in the listener's backlog, accepted now and
+ * The connections waiting in a listener's backlog (its raw handle), accepted now and
  * wrapped as the server would have given them (`paused`: as with
  * pauseOnConnect). Closing a listening socket resets every connection still
  * in its backlog, and a balancer, which saw each one connect, would not send
  * it elsewhere; so a drain takes them first. Without the addon there is no
  * accept() to call, and none is taken.
  */
-export const takeBacklog = (server: Server, addon: Pick<Addon, 'acceptPending'> | null, paused: boolean, allowHalfOpen = false): Socket[] => {
-  const fd = (rawHandle(server) as { fd?: unknown } | null)?.fd
+export const takeBacklog = (listener: object | null, addon: Pick<Addon, 'acceptPending'> | null, paused: boolean, allowHalfOpen = false): Socket[] => {
+  const fd = (listener as { fd?: unknown } | null)?.fd
   if (addon === null || typeof fd !== 'number' || fd < 0) return []
   return addon.acceptPending(fd).map((conn) => new Socket({ fd: conn, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused } as SocketConstructorOpts))
 }

@@ -263,7 +263,7 @@ export abstract class Parent {
     if (this.server.listening) {
       // (What waits in the backlog has connected: it is served, not reset by the close.)
       refuse(rawHandle(this.server))
-      for (const socket of takeBacklog(this.server, this.addon, true)) this.accept(socket)
+      for (const socket of takeBacklog(rawHandle(this.server), this.addon, true)) this.accept(socket)
       this.listening.stop(this.server)
     }
     // prefork: through the parent's copy, the workers' listener takes no new connection either.

@@ -39,6 +39,8 @@ export class Supervisor {
   readonly #backoff = new Backoff()
   #relistening = false
   #stopped = false
+  /** The drain's last word to a listener (it refuses new connects), for a copy lent after the stop. */
+  #last: ((kept: RawHandle) => void) | null = null
   readonly #timers = new Set<NodeJS.Timeout>()
   /** The next turn's fork, while workers are owed. */
   #pacing: NodeJS.Immediate | null = null
@@ -67,6 +69,7 @@ export class Supervisor {
 
   /** A worker lent its copy of the listening socket: keep one, for later workers. */
   keep(listener: RawHandle): void {
+    if (this.#stopped) this.#last?.(listener) // (the first worker was still starting at the stop)
     if (this.#keeper !== null || this.#stopped) return listener.close()
     this.#keeper = listener
     this.#forkOwed()
@@ -143,6 +146,7 @@ export class Supervisor {
   /** Shutdown: fork no more workers, and let go of the parent's copy of the listener (`last`, first, for a last word to it). */
   stop(last?: (kept: RawHandle) => void): void {
     this.#stopped = true
+    this.#last = last ?? null
     for (const timer of this.#timers) clearTimeout(timer)
     clearImmediate(this.#pacing ?? undefined)
     if (this.#keeper !== null) last?.(this.#keeper)

@@ -14,7 +14,7 @@ import { createLog, errorMessage, type Log } from './log.js'
 import { LogWriter } from './log-writer.js'
 import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from './protocol.js'
 import { headerCalls, ProxyReader } from './proxy-read.js'
-import { rawHandle, sendable } from './raw-handle.js'
+import { rawHandle, sendable, type RawHandle } from './raw-handle.js'
 import type { Trace } from './trace.js'
 import { loadWarmFork } from './warm-fork.js'
 
@@ -109,8 +109,9 @@ class PreforkWorker {
     const { spec, server } = this
     prepareServe(spec, this.context.trace, this.orphaned.signal).then(
       (serve) => {
-        if (this.stopping) return // told to stop before it ever listened; finish() is under way
         this.serve = serve
+        // Told to stop while it loaded: it never listens, but serves what queued on the listener meanwhile.
+        if (this.stopping) return this.close(handle as RawHandle)
         server.on('connection', (socket: Socket) => this.accept(serve, socket))
         server.listen(handle, () => this.send(message('ready', {})))
       },
@@ -130,13 +131,20 @@ class PreforkWorker {
     if (this.stopping) return
     this.stopping = true
     this.context.trace('pid %d stops accepting: %s', process.pid, why)
+    // (Still loading, it closes the listener once it can serve: listen() above.)
+    if (this.serve !== null) this.close(rawHandle(this.server))
+  }
+
+  /**
+   * Stops accepting for good. What waits in the backlog has connected, so it
+   * is accepted and served first: the last worker's close would reset it.
+   */
+  private close(listener: RawHandle): void {
     const { server, serve, spec } = this
-    if (server.listening) {
-      // (What waits in the backlog has connected: it is served, not reset by the last worker's close.)
-      const paused = spec.exec !== null || spec.proxy !== null
-      if (serve !== null) for (const socket of takeBacklog(server, loadWarmFork().addon, paused, spec.handler === null)) this.accept(serve, socket)
-      server.close()
-    }
+    const paused = spec.exec !== null || spec.proxy !== null
+    if (serve !== null) for (const socket of takeBacklog(listener, loadWarmFork().addon, paused, spec.handler === null)) this.accept(serve, socket)
+    if (server.listening) server.close()
+    else listener.close()
     if (this.live.size === 0) this.finish()
   }
 

@@ -55,7 +55,7 @@ t.test('takeBacklog(): the connections that wait in the backlog, accepted and wr
     for (const n of [1, 2, 3]) net.connect(${port}, '127.0.0.1', function () { this.end('client ' + n, () => this.destroy()) })
   `], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000 })
   t.equal(clients.status, 0, clients.stderr)
-  const sockets = takeBacklog(server, loadWarmFork().addon, true)
+  const sockets = takeBacklog(rawHandle(server), loadWarmFork().addon, true)
   t.equal(sockets.length, 3, 'all three, taken before Node could accept them')
   const texts = await Promise.all(sockets.map(async (socket) => {
     t.ok(socket.isPaused(), 'paused, as pauseOnConnect gives them')
@@ -68,8 +68,8 @@ t.test('takeBacklog(): the connections that wait in the backlog, accepted and wr
     return Buffer.concat(chunks).toString()
   }))
   t.same(texts.sort(), ['client 1', 'client 2', 'client 3'])
-  t.same(takeBacklog(server, loadWarmFork().addon, true), [], 'then the backlog is empty')
-  t.same(takeBacklog(server, null, true), [], 'and without the addon, none is ever taken')
+  t.same(takeBacklog(rawHandle(server), loadWarmFork().addon, true), [], 'then the backlog is empty')
+  t.same(takeBacklog(rawHandle(server), null, true), [], 'and without the addon, none is ever taken')
 })
 
 t.test('refuseNew(): a listener about to close takes no new connection, those up still flow, and a new client is refused once it closes', { skip: skipUnlessBuilt() }, async (t) => {
@@ -88,7 +88,7 @@ t.test('refuseNew(): a listener about to close takes no new connection, those up
   })
   up.write('still flows')
   t.equal(String((await once(up, 'data'))[0]), 'still flows', 'a connection that was up flows on')
-  t.same(takeBacklog(server, addon, false), [], 'the new SYN joined no backlog')
+  t.same(takeBacklog(rawHandle(server), addon, false), [], 'the new SYN joined no backlog')
   up.destroy()
   server.close()
   // (Its SYN is sent again a second later, and finds no listener.)

@@ -1,4 +1,5 @@
 // --model prefork: workers that accept for themselves, kept alive by the parent.
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, exchange, open, readLine, refused } from '../fixtures/client.js'
@@ -152,13 +153,22 @@ t.test('a SIGTERM while a later worker is still starting: a new client is refuse
   t.same(await server.exited, { code: 0, signal: null })
 })
 
-t.test('a SIGTERM while the first worker is still starting: a new client is refused', {
-  todo: 'the parent has no copy of the listener until the first worker lends one back, so it cannot make it refuse: a connect is queued until that worker has started, and then reset',
-}, async (t) => {
+t.test('a SIGTERM while the first worker is still starting: a client is refused, or served, never connected and then reset', { skip: skipUnlessBuilt() }, async (t) => {
+  // Until the first worker lends the parent its copy, only that worker holds
+  // the listener. A connect before then is queued on it; the worker, told to
+  // stop while it loaded, serves what queued before it closes the listener.
+  // From the lend on, the listener drops new SYNs (lib/listen.ts refuseNew).
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '-v'], { DEBUG: 'forkserver:parent' })
   server.signal('SIGTERM')
   await server.waitFor(/^SIGTERM: draining 1 children, /)
   const starting = !server.lines.some((l) => /worker \d+ is accepting$/.test(l))
-  t.equal(await refused(server.port), 'ECONNREFUSED', `refused${starting ? ', with the worker still starting' : ''}`)
+  const outcome = await new Promise<string>((resolve) => {
+    let echoed = ''
+    const socket = connect({ port: server.port, host: '127.0.0.1' }, () => socket.end('hello\n'))
+    socket.on('data', (chunk: Buffer) => (echoed += chunk.toString()))
+    socket.once('close', () => resolve(echoed === 'hello\n' ? 'served' : `connected, then closed with ${JSON.stringify(echoed)}`))
+    socket.once('error', (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED' && resolve('refused'))
+  })
+  t.ok(['refused', 'served'].includes(outcome), `${outcome}${starting ? ', with the worker still starting' : ''}`)
   t.same(await server.exited, { code: 0, signal: null })
 })
