@@ -516,18 +516,31 @@ static napi_value js_peer_state(napi_env env, napi_callback_info info) {
  * header is found with a peek, which leaves everything in the kernel, and
  * then exactly its length is read and dropped.
  */
-static napi_value js_peek(napi_env env, napi_callback_info info) {
+#define RECV_MAX 65536
+#define BAD_ARGUMENTS (-2)
+
+/* recv(fd, buffer, size) with `flags`, never waiting: the bytes, or -1 with errno; BAD_ARGUMENTS once it has thrown. */
+static ssize_t recv_now(napi_env env, napi_callback_info info, const char *call, int flags, char *buffer) {
   size_t argc = 2;
-  napi_value argv[2], result;
+  napi_value argv[2];
   int32_t fd = -1, size = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok ||
-      size <= 0 || size > 65536)
-    return throw_errno(env, "peek", EINVAL);
-  char buffer[65536];
+      size <= 0 || size > RECV_MAX) {
+    throw_errno(env, call, EINVAL);
+    return BAD_ARGUMENTS;
+  }
   ssize_t n;
-  do n = recv(fd, buffer, (size_t)size, MSG_PEEK | MSG_DONTWAIT);
+  do n = recv(fd, buffer, (size_t)size, flags | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
+  return n;
+}
+
+static napi_value js_peek(napi_env env, napi_callback_info info) {
+  char buffer[RECV_MAX];
+  napi_value result;
+  ssize_t n = recv_now(env, info, "peek", MSG_PEEK, buffer);
+  if (n == BAD_ARGUMENTS) return NULL;
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
     napi_get_null(env, &result);
     return result;
@@ -537,19 +550,12 @@ static napi_value js_peek(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* MSG_WAITALL is not needed: the bytes were seen by a peek, so they are there. */
 static napi_value js_discard(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
-  int32_t fd = -1, size = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &size) != napi_ok ||
-      size <= 0 || size > 65536)
-    return throw_errno(env, "discard", EINVAL);
-  char buffer[65536];
-  ssize_t n;
-  /* MSG_WAITALL is not needed: the bytes were seen by a peek, so they are there. */
-  do n = recv(fd, buffer, (size_t)size, MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  char buffer[RECV_MAX];
+  napi_value result;
+  ssize_t n = recv_now(env, info, "discard", 0, buffer);
+  if (n == BAD_ARGUMENTS) return NULL;
   if (n < 0) return throw_errno(env, "recv", errno);
   napi_create_int32(env, (int32_t)n, &result);
   return result;
