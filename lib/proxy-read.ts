@@ -17,6 +17,7 @@
 import type { Socket } from 'node:net'
 import { normalizeAddress, peerOf, proxiedInfo } from './address.js'
 import { isAllowed, type Cidr } from './cidr.js'
+import { errorMessage } from './log.js'
 import { fdOf } from './peer-state.js'
 import type { ConnectionInfo } from './protocol.js'
 import { parseProxyHeader, V2_MAX, type ProxyHeader } from './proxy-header.js'
@@ -68,6 +69,14 @@ export const readProxyHeader = (socket: Socket, peer: string | null, settings: P
     const timer = setTimeout(() => done({ kind: 'drop', reason: `no PROXY header within ${settings.timeoutS}s` }), settings.timeoutS * 1000)
     const aborted = (): void => done({ kind: 'drop', reason: 'shutting down' })
     abort?.addEventListener('abort', aborted)
+    // Until `atLeast` bytes wait unread, or the end; a watch that cannot be set (no descriptor left for its dup) drops it.
+    const wait = (atLeast: number): void => {
+      try {
+        watch = calls.whenReadable(fd, atLeast, look)
+      } catch (err) {
+        done({ kind: 'drop', reason: `cannot wait for its PROXY header: ${errorMessage(err)}` })
+      }
+    }
     const look = (ended: boolean): void => {
       watch = null
       let bytes: Buffer | null
@@ -76,13 +85,13 @@ export const readProxyHeader = (socket: Socket, peer: string | null, settings: P
       } catch {
         return done({ kind: 'check' }) // reset: the peer is gone, and nobody is there to tell
       }
-      if (bytes === null) return void (watch = calls.whenReadable(fd, 1, look))
+      if (bytes === null) return wait(1)
       if (bytes.length === 0) return done({ kind: 'check' }) // connected and closed, with nothing sent
       const parsed = parseProxyHeader(bytes)
       if (parsed.kind === 'invalid') return done({ kind: 'drop', reason: `bad PROXY header: ${parsed.reason}` })
       if (parsed.kind === 'incomplete') {
         if (ended) return done({ kind: 'drop', reason: `bad PROXY header: cut short after ${bytes.length} bytes` })
-        return void (watch = calls.whenReadable(fd, bytes.length + 1, look))
+        return wait(bytes.length + 1)
       }
       const { header } = parsed
       if (header.kind === 'local') return done({ kind: 'check' })

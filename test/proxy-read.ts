@@ -139,6 +139,12 @@ t.test('an abort (a drain cut short) ends the wait at once', { skip }, async (t)
   t.same(await reading, { kind: 'drop', reason: 'shutting down' })
 })
 
+t.test('a watch that cannot be set (no descriptor left for its dup) drops the connection, and the server goes on', { skip }, async (t) => {
+  const { accepted } = await pair(t)
+  const failing: HeaderCalls = { ...calls, whenReadable: () => { throw new Error('dup: Too many open files') } }
+  t.same(await readProxyHeader(accepted, '127.0.0.1', settings, failing), { kind: 'drop', reason: 'cannot wait for its PROXY header: dup: Too many open files' })
+})
+
 t.test('trusted(): the --proxy-from rules, IPv4-mapped addresses as IPv4, and a Unix-domain peer always', async (t) => {
   t.ok(trusted(settings, '127.0.0.1'))
   t.ok(trusted(settings, '::ffff:127.0.0.1'))
