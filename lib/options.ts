@@ -235,7 +235,7 @@ const toProxy = (args: Args): ProxySettings | null | string => {
   if (!on) return companion === undefined ? null : `--${companion} needs --proxy-protocol`
   if (from.length === 0) return '--proxy-protocol needs --proxy-from CIDR: the balancers trusted to name the client (0.0.0.0/0 for any)'
   const { reason } = loadWarmFork()
-  if (reason !== null) return `--proxy-protocol is unavailable: it reads the header through the native addon, which is ${reason}`
+  if (reason !== null) return `--proxy-protocol is unavailable without the native addon, which reads the header by a peek: ${reason}`
   return { from, timeoutS: (args['proxy-timeout'] as number | undefined) ?? DEFAULTS.proxyTimeout }
 }
 
