@@ -6,6 +6,7 @@ import { connect, createServer, Socket, type Server, type SocketConstructorOpts 
 import { dirname } from 'node:path'
 import { errorMessage } from './log.js'
 import type { Endpoint, Options } from './options.js'
+import { handleFd } from './raw-handle.js'
 import type { Addon } from './warm-fork.js'
 
 /**
@@ -17,8 +18,8 @@ import type { Addon } from './warm-fork.js'
  * accept() to call, and none is taken.
  */
 export const takeBacklog = (listener: object | null, addon: Pick<Addon, 'acceptPending'> | null, paused: boolean, allowHalfOpen = false): Socket[] => {
-  const fd = (listener as { fd?: unknown } | null)?.fd
-  if (addon === null || typeof fd !== 'number' || fd < 0) return []
+  const fd = handleFd(listener)
+  if (addon === null || fd === null) return []
   return addon.acceptPending(fd).map((conn) => new Socket({ fd: conn, readable: true, writable: true, allowHalfOpen, pauseOnCreate: paused } as SocketConstructorOpts))
 }
 
@@ -30,8 +31,8 @@ export const takeBacklog = (listener: object | null, addon: Pick<Addon, 'acceptP
  * again a second later and refused then. Without the addon, nothing.
  */
 export const refuseNew = (listener: object, addon: Pick<Addon, 'refuseNew'> | null): void => {
-  const fd = (listener as { fd?: unknown }).fd
-  if (addon === null || typeof fd !== 'number' || fd < 0) return
+  const fd = handleFd(listener)
+  if (addon === null || fd === null) return
   try {
     addon.refuseNew(fd)
   } catch {

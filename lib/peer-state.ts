@@ -17,7 +17,7 @@ import type { Socket } from 'node:net'
 import { endianness } from 'node:os'
 import { readFile } from 'node:fs/promises'
 import { addressKey } from './cidr.js'
-import { rawHandle } from './raw-handle.js'
+import { handleFd, rawHandle } from './raw-handle.js'
 import type { Addon } from './warm-fork.js'
 
 export interface Endpoints {
@@ -93,10 +93,7 @@ export const departed = async (connections: readonly Endpoints[], closedLeft = t
 }
 
 /** The descriptor under a socket, from its libuv handle; null once it is closed. */
-export const fdOf = (socket: Socket): number | null => {
-  const fd = (rawHandle(socket) as { fd?: unknown } | null)?.fd
-  return typeof fd === 'number' && fd >= 0 ? fd : null
-}
+export const fdOf = (socket: Socket): number | null => handleFd(rawHandle(socket))
 
 /** What a paused socket's peer did: still there, closed its side with nothing sent (or left: it cannot be told apart), or reset. */
 export type PeerState = 'there' | 'closed' | 'reset'

@@ -11,4 +11,10 @@ export interface RawHandle {
 
 export const rawHandle = (owner: object): RawHandle => (owner as { _handle: RawHandle })._handle
 
+/** The descriptor under a raw handle (a socket's or a listener's); null once it is closed, or for none. */
+export const handleFd = (handle: object | null): number | null => {
+  const fd = (handle as { fd?: unknown } | null)?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : null
+}
+
 export const sendable = (handle: object): SendHandle => handle as SendHandle

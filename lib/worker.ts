@@ -73,6 +73,8 @@ class PreforkWorker {
   /** An orphan's programs are killed at its deadline, with its connections. */
   private readonly orphaned = new AbortController()
   private readonly server: Server
+  /** Accepted paused: for an --exec program to read, or for a PROXY header to be read by a peek. */
+  private readonly paused: boolean
   private admitted = 0
   private stopping = false
   /** How each connection is served, once loaded (the backlog taken at a stop needs it too). */
@@ -92,8 +94,8 @@ class PreforkWorker {
       if (shown) this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: process.pid })
       socket.destroy()
     }, (text) => this.log({ event: 'warning', message: text, pid: process.pid }), context.trace)
-    // --exec: accepted paused, for the program, not this process, to read; so is a PROXY header, read by a peek.
-    this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: spec.exec !== null || proxy !== null })
+    this.paused = spec.exec !== null || proxy !== null
+    this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: this.paused })
   }
 
   /** Sends a message to the parent, with a handle if given; a failure is only traced. */
@@ -141,8 +143,7 @@ class PreforkWorker {
    */
   private close(listener: RawHandle): void {
     const { server, serve, spec } = this
-    const paused = spec.exec !== null || spec.proxy !== null
-    if (serve !== null) for (const socket of takeBacklog(listener, loadWarmFork().addon, paused, spec.handler === null)) this.accept(serve, socket)
+    if (serve !== null) for (const socket of takeBacklog(listener, loadWarmFork().addon, this.paused, spec.handler === null)) this.accept(serve, socket)
     if (server.listening) server.close()
     else listener.close()
     if (this.live.size === 0) this.finish()
