@@ -21,8 +21,9 @@ const RATIO_FOR_LOG = 20
 /**
  * Left to right in each group: the models that start a Node per connection
  * with bare-fork, which bounds them; the two that serve many connections per
- * process; then those that fork(2) a warm process, the zygote's beside the
- * peers it is measured against: python-forking, tcpserver+cat and c-fork.
+ * process; then those that fork(2) a warm process, the zygote's beside
+ * node-fork, which bounds them, and the peers they are measured against:
+ * python-forking, tcpserver+cat and c-fork.
  */
 export const ORDER: readonly Shown[] = [
   'fork',
@@ -33,6 +34,7 @@ export const ORDER: readonly Shown[] = [
   'node-single',
   'fork (zygote)',
   'exec (zygote)',
+  'node-fork',
   'python-forking',
   'tcpserver+cat',
   'c-fork',
@@ -47,6 +49,7 @@ const COLORS: Record<Shown, string> = {
   'node-single': '#2ca02c',
   'fork (zygote)': '#bcbd22',
   'exec (zygote)': '#17becf',
+  'node-fork': '#dbdb8d',
   'python-forking': '#9467bd',
   'tcpserver+cat': '#393b79',
   'c-fork': '#7f7f7f',

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { zygoteFlags } from '../lib/warm-fork.js'
 import { launch, type ServerSpec } from './launch.js'
 import type { ModelName } from './results.js'
 
@@ -10,6 +11,7 @@ const path = (relative: string): string => fileURLToPath(new URL(relative, impor
 // This file runs as dist/bench/models.js; the peers' sources stay in bench/peers.
 const SERVER = path('../server.js')
 const NODE_SINGLE = path('./peers/node-single.js')
+const NODE_FORK = path('./peers/node-fork.js')
 const PYTHON_PEER = path('../../bench/peers/python-forking.py')
 const C_PEER = path('../../bench/peers/c-fork.c')
 const C_BINARY_DIR = path('./peers/')
@@ -108,13 +110,29 @@ export const zygoteModels = async (addon: string = NATIVE_ADDON): Promise<readon
     { ok: false, name: fork.name, reason },
     { ok: false, name: exec.name, reason },
   ]
-  if (!existsSync(addon)) return skipBoth(`the native addon is not built (no ${addon}; \`make build\` compiles it when cc and c++ are there)`)
+  const missing = addonMissing(addon)
+  if (missing !== null) return skipBoth(missing)
   const line = await refusedWith(fork.spec, ZYGOTE_UNAVAILABLE)
   if (line !== null) return skipBoth(line)
   return [
     { ok: true, model: fork },
     { ok: true, model: exec },
   ]
+}
+
+/** Why the addon cannot be used, or null when it is built. */
+const addonMissing = (addon: string): string | null =>
+  existsSync(addon) ? null : `the native addon is not built (no ${addon}; \`make build\` compiles it when cc and c++ are there)`
+
+/**
+ * node-fork: the floor under the zygote (bench/peers/node-fork.ts), a bare
+ * Node that forks per connection with the addon and the zygote's flags.
+ * Skipped, with the reason, when the addon is not built.
+ */
+export const nodeForkModel = (addon: string = NATIVE_ADDON): Availability => {
+  const missing = addonMissing(addon)
+  if (missing !== null) return { ok: false, name: 'node-fork', reason: missing }
+  return { ok: true, model: { name: 'node-fork', spec: node([...zygoteFlags, NODE_FORK, '0']) } }
 }
 
 /** ucspi-tcp's tcpserver running cat: no DNS or ident lookups (-H -R -l 0), -c as forkserver's --max-children. */
@@ -149,7 +167,7 @@ export const availableModels = async (cpus: number): Promise<Availability[]> => 
     ? { ok: false, name: 'c-fork', reason: ccFailed }
     : { ok: true, model: { name: 'c-fork', spec: { command: C_BINARY, args: ['0'], resident: 0 } } }
   const [forkZygote, execZygote] = await probingZygote
-  return [fork, await probingSpares, forkZygote, exec, execZygote, prefork, single, python, tcpserverCat(), c]
+  return [fork, await probingSpares, forkZygote, nodeForkModel(), exec, execZygote, prefork, single, python, tcpserverCat(), c]
 }
 
 /** forkserver in prefork mode with -v, for the spread of connections over workers. */

@@ -5,12 +5,15 @@ import type { Recorded } from './settings.js'
  * The servers under test. `fork+spares` is the fork model with `--spares 8`;
  * `exec` runs `cat` per connection (`--exec -- cat`); the `(zygote)` rows are
  * the same under `--start zygote`, a real fork(2) of a warm process (they need
- * the native addon). `tcpserver+cat` is ucspi-tcp's tcpserver running cat.
+ * the native addon). `node-fork` is their floor: a bare Node that forks per
+ * connection with the same addon and nothing else of forkserver's.
+ * `tcpserver+cat` is ucspi-tcp's tcpserver running cat.
  */
 export const MODELS = [
   'fork',
   'fork+spares',
   'fork (zygote)',
+  'node-fork',
   'exec',
   'exec (zygote)',
   'prefork',

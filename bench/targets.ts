@@ -152,7 +152,9 @@ export const ZYGOTE_CHILD_PSS_MIB = 3
  * --start zygote, against --start spawn and the peers measured in the same
  * run (the zygote issue): its rate as a ratio to spawn's, its latency alone,
  * exec (zygote) against tcpserver running the same cat, and the PSS of a held
- * child. Its ratio to python-forking is printed only.
+ * child. Printed only: its ratio to python-forking, and node-fork's rate and
+ * p50, the floor under the first two (a Node that forks and does nothing else
+ * cannot be beaten by one that does more).
  */
 const zygoteGoals = (results: readonly Result[]): Goal[] => {
   const zygote1 = connrateOf(results, 'fork (zygote)', 1)
@@ -161,6 +163,8 @@ const zygoteGoals = (results: readonly Result[]): Goal[] => {
   const python8 = connrateOf(results, 'python-forking', 8)
   const exec8 = connrateOf(results, 'exec (zygote)', 8)
   const tcpserver8 = connrateOf(results, 'tcpserver+cat', 8)
+  const floor1 = connrateOf(results, 'node-fork', 1)
+  const floor8 = connrateOf(results, 'node-fork', 8)
   const held = mostHeldOf(results, 'fork (zygote)')
   const childKB = held?.perChildKB ?? (held && null)
   return [
@@ -203,6 +207,26 @@ const zygoteGoals = (results: readonly Result[]): Goal[] => {
       rows: [held],
       measured: typeof childKB === 'number' ? round(childKB / 1024, 2) : childKB,
       limit: ZYGOTE_CHILD_PSS_MIB,
+    },
+    {
+      id: 'floor-rate',
+      text: 'node-fork connsPerSec (c=8) ÷ fork connsPerSec (c=8), printed only: the most any zygote-rate can be here',
+      unit: '×',
+      comparison: null,
+      from: ['node-fork', 'fork'],
+      rows: [floor8, fork8],
+      measured: ratio(floor8?.connsPerSec, fork8?.connsPerSec),
+      limit: null,
+    },
+    {
+      id: 'floor-p50-c1',
+      text: 'node-fork p50Ms (c=1), printed only: the least any zygote p50 can be here',
+      unit: 'ms',
+      comparison: null,
+      from: ['node-fork'],
+      rows: [floor1],
+      measured: floor1?.p50Ms,
+      limit: null,
     },
     {
       id: 'zygote-vs-python',

@@ -44,16 +44,16 @@ t.test('figures far apart are drawn on a log scale, close ones on a linear scale
   t.ok(all.includes('p99 latency, ms'))
 })
 
-t.test("the zygote's rows are drawn beside python-forking, tcpserver+cat and c-fork, each in its own colour", async (t) => {
+t.test("the zygote's rows are drawn beside their floor (node-fork), python-forking, tcpserver+cat and c-fork, each in its own colour", async (t) => {
   const svg = chart(fakeReport({ quick: false }))
   // Bars are drawn left to right: document order is their order in a group. The rate panel comes first.
   const c8 = bars(svg.slice(0, svg.indexOf('p99 latency, ms'))).filter((b) => b.includes(', c=8: '))
-  t.same(c8.slice(-4), ['fork (zygote), c=8: 400', 'exec (zygote), c=8: 900', 'python-forking, c=8: 1346', 'tcpserver+cat, c=8: 1500'])
+  t.same(c8.slice(-5), ['fork (zygote), c=8: 400', 'exec (zygote), c=8: 900', 'node-fork, c=8: 600', 'python-forking, c=8: 1346', 'tcpserver+cat, c=8: 1500'])
   t.ok(c8.indexOf('prefork, c=8: 11k') < c8.indexOf('fork (zygote), c=8: 400'), 'after the models that serve many connections per process')
   const legend = texts(svg)
-  for (const label of ['fork (zygote)', 'exec (zygote)', 'tcpserver+cat']) t.ok(legend.includes(label), `${label} in the legend`)
+  for (const label of ['fork (zygote)', 'exec (zygote)', 'node-fork', 'tcpserver+cat']) t.ok(legend.includes(label), `${label} in the legend`)
   const fills = (model: string): string[] => [...svg.matchAll(/<rect [^>]*fill="(#[0-9a-f]{6})"><title>([^<]*)<\/title>/g)].filter((m) => m[2]?.startsWith(`${model}, `)).map((m) => m[1] ?? '')
-  const colours = ['fork (zygote)', 'exec (zygote)', 'python-forking', 'tcpserver+cat', 'prefork'].map((m) => fills(m)[0])
+  const colours = ['fork (zygote)', 'exec (zygote)', 'node-fork', 'python-forking', 'tcpserver+cat', 'prefork'].map((m) => fills(m)[0])
   t.equal(new Set(colours).size, colours.length, 'a colour of its own each')
 })
 

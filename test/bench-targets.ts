@@ -65,6 +65,16 @@ t.test("the zygote's ratio to python-forking is printed, never met or missed", a
   t.match(byId(skipped, 'zygote-vs-python'), { measured: null, met: null, reason: 'python-forking skipped: python3 not found' })
 })
 
+t.test("node-fork's ratio to spawn and its p50 at c=1, the floor under the zygote's, are printed, never met or missed", async (t) => {
+  const { results } = fakeReport({ quick: false })
+  // node-fork runs at 600 conn/s at c=8 and 3.9 ms at c=1 in the report.
+  t.match(byId([...results, fork8At(25)], 'floor-rate'), { unit: '×', comparison: null, measured: 24, limit: null, met: null })
+  t.match(byId(results, 'floor-p50-c1'), { unit: 'ms', comparison: null, measured: 3.9, limit: null, met: null })
+  const reason = 'the native addon is not built (no dist/native/forkserver.node)'
+  const skipped: Result[] = [...results.filter((r) => r.model !== 'node-fork'), { model: 'node-fork', scenario: 'skipped', reason }]
+  for (const id of ['floor-rate', 'floor-p50-c1']) t.match(byId([...skipped, fork8At(25)], id), { measured: null, met: null, reason: `node-fork skipped: ${reason}` }, id)
+})
+
 t.test("the zygote's p50 at c=1, exec (zygote) against tcpserver+cat, and a held child's PSS", async (t) => {
   const { results } = fakeReport({ quick: false })
   t.match(byId(results, 'zygote-p50-c1'), { measured: 6.1, limit: 8, met: true })

@@ -23,10 +23,10 @@ const QUICK_DIR = join(ROOT, 'bench', 'results', 'quick')
 const COMMITTED = ['latest.json', 'latest.svg'].map((f) => join(ROOT, 'bench', 'results', f))
 const QUICK_LABEL = 'QUICK run (5 samples): not a result'
 
-const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
+const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'node-fork', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
 const PEERS = ['python-forking', 'tcpserver+cat', 'c-fork']
 /** Skipped, with the reason, where the native addon is not built (bench/models.ts). */
-const ZYGOTE_MODELS = ['fork (zygote)', 'exec (zygote)']
+const ZYGOTE_MODELS = ['fork (zygote)', 'exec (zygote)', 'node-fork']
 /** forkserver's fork models, whose parent's CPU time per connection is reported. */
 const FORK_MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)']
 const NATIVE_ADDON = join(ROOT, 'dist', 'native', 'forkserver.node')
@@ -35,7 +35,7 @@ const MEMORY_LEVELS = [10, 40]
 const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child']
 const SPARES = 8
 const SPARES_ARGS = ['--port', '0', '--host', '127.0.0.1', '--max-children', '64', '--spares', String(SPARES)]
-const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate', 'zygote-rate', 'zygote-p50-c1', 'exec-zygote-rate', 'zygote-child-pss', 'zygote-vs-python']
+const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate', 'zygote-rate', 'zygote-p50-c1', 'exec-zygote-rate', 'zygote-child-pss', 'floor-rate', 'floor-p50-c1', 'zygote-vs-python']
 
 const kill = (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void => {
   // Never -1 (every process we may signal), 0 or 1.
