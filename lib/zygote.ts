@@ -61,10 +61,15 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(orphanSeconds(spec)) }
 }
 
+/** How often a forked child asks who its parent is (Zygote.watchParents). */
+const PARENT_CHECK_MS = 1000
+
 class Zygote {
   /** The children forked and not yet reaped. */
   readonly #live = new Set<number>()
   #stopping = false
+  /** Who a child's parent may be: this zygote, or the server, the subreaper that adopts the children of a zygote that died. */
+  readonly #parents = new Set([process.pid, process.ppid])
 
   constructor(
     private readonly addon: Addon,
@@ -75,15 +80,17 @@ class Zygote {
   fork({ id, info, spec }: MessageOf<'fork'>, handle: unknown): void {
     if (typeof handle !== 'object' || handle === null) return send(message('forked', { id, pid: null, error: 'the socket was lost in transit' }))
     const connfd = handle as RawHandle
+    const { handler } = this
     let pid: number
     try {
-      const program = spec.exec === null ? null : execArgs(info, spec, connfd)
-      pid = program === null ? forkChild(this.addon) : this.startProgram(program, spec)
+      // --exec has no handler: the program is started instead.
+      pid = handler === null ? this.startProgram(execArgs(info, spec, connfd), spec) : forkChild(this.addon)
     } catch (err) {
       connfd.close()
       return send(message('forked', { id, pid: null, error: errorMessage(err) }))
     }
-    if (pid === 0) return this.serve(info, spec, connfd) // the child: it never comes back here
+    // The child (startProgram's never gets here: it execs). It never comes back.
+    if (pid === 0 && handler !== null) return this.serve(handler, info, spec, connfd)
     // close(connfd): the child has its own copy now.
     connfd.close()
     this.#live.add(pid)
@@ -132,14 +139,28 @@ class Zygote {
     this.stop()
   }
 
+  // In the child. If the zygote dies, the server adopts its children and
+  // they serve on. If the server then dies too, nobody is left to give this
+  // child the orphan deadline (the zygote's orphan() above), so it watches
+  // for that itself: once its parent is neither, it has the deadline, and is
+  // then killed with its process group, as the zygote would have done.
+  private watchParents(seconds: number): void {
+    const watch = setInterval(() => {
+      if (this.#parents.has(process.ppid)) return
+      clearInterval(watch)
+      this.trace('pid %d: zygote and server gone, %ds left', process.pid, seconds)
+      setTimeout(() => signalProcess(process.pid, 'SIGKILL', true), seconds * 1000).unref()
+    }, PARENT_CHECK_MS).unref()
+  }
+
   // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
-  private serve(info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
+  private serve(handler: Handler, info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
     this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
-    if (this.handler === null) return process.exit(70) // not reached: --exec children exec
     // A group of its own, as a spawned child has: SIGKILL to the group reaches what the handler starts.
     this.addon.leadGroup()
+    this.watchParents(orphanSeconds(spec))
     const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
-    void runConnection(socket, info, spec, this.handler, this.trace).then((status) => process.exit(status))
+    void runConnection(socket, info, spec, handler, this.trace).then((status) => process.exit(status))
   }
 }
 

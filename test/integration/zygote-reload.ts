@@ -6,8 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { collect, exchange, open, readLine } from '../fixtures/client.js'
-import { childrenOf, stopServer } from '../fixtures/server.js'
+import { signalProcess } from '../../lib/starter.js'
+import { collect, exchange, open, readBytes, readLine } from '../fixtures/client.js'
+import { childrenOf, exitedWithin, stopServer } from '../fixtures/server.js'
 import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 import { echoMany, handler, ppidOf, zygote, zygotePid } from '../fixtures/zygote.js'
 
@@ -33,6 +34,34 @@ t.test('kill -9 of the zygote: a held connection still echoes, the next 20 are s
   t.same(childrenOf(server.pid).filter((c) => c.state === 'Z'), [], 'no zombie')
   await stopServer(server)
   t.match(server.lines.at(-1), /^shutdown: served 21, /)
+})
+
+t.test('kill -9 of the zygote, then of the server: a child whose client keeps talking is cut off at the orphan deadline (--idle-timeout 2)', { skip }, async (t) => {
+  const server = await zygote(t, ['--idle-timeout', '2'])
+  const held = await open(server.port)
+  held.write('a')
+  t.equal((await readBytes(held, 1)).toString(), 'a')
+  const heldPid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  t.teardown(() => signalProcess(heldPid, 'SIGKILL', true))
+  const z = zygotePid(server)
+  process.kill(z, 'SIGKILL')
+  await server.waitFor(new RegExp(`^warning: zygote ${z} was killed by SIGKILL; a new one in [\\d.]+s$`))
+  process.kill(server.pid, 'SIGKILL')
+  await server.exited
+  const orphanedAt = Date.now()
+  held.write('b')
+  t.equal((await readBytes(held, 1)).toString(), 'b', 'orphaned twice, it still serves its client')
+  // A byte every 300 ms, each echoed: never idle, so only the deadline ends it.
+  const talker = setInterval(() => held.write('x'), 300)
+  t.teardown(() => clearInterval(talker))
+  const closed = await collect(held, 10_000)
+  clearInterval(talker)
+  const after = Date.now() - orphanedAt
+  t.ok(['end', 'reset', 'EPIPE'].includes(closed.ended), `the connection is closed (${closed.ended})`)
+  t.ok(closed.data.length >= 3, `it was served until then (${closed.data.length} bytes echoed)`)
+  // Found within a second (its check of its parent), then the 2 s deadline.
+  t.ok(after >= 1500 && after <= 3000 + 2500, `${after} ms after the server died: at the deadline`)
+  t.ok(await exitedWithin(heldPid, 5000), 'and the child is gone')
 })
 
 t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are served by the new one', { skip }, async (t) => {
