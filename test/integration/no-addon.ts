@@ -1,0 +1,53 @@
+// A machine with no compiler: the build leaves no native addon, and what
+// needs it (--start zygote, --proxy-protocol) is refused in one line with
+// exit 2, while everything else serves. This runs a copy of dist/ with no
+// native/ in it, beside the project's package.json and node_modules.
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { runServer } from '../fixtures/server.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'forkserver-no-addon-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true, filter: (from) => !from.includes(`${sep}dist${sep}native`) })
+cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+const SERVER = join(dir, 'dist', 'server.js')
+
+const REFUSED: [string, string[], RegExp][] = [
+  ['--start zygote', ['--start', 'zygote'], /^forkserver: --start zygote is unavailable: not built \(no .*forkserver\.node\): make build compiles it/],
+  [
+    '--proxy-protocol',
+    ['--proxy-protocol', '--proxy-from', '127.0.0.1'],
+    /^forkserver: --proxy-protocol is unavailable without the native addon, which reads the header by a peek: not built \(no /,
+  ],
+]
+
+for (const [what, args, line] of REFUSED) {
+  t.test(`without the native addon, ${what} is refused in one line, with exit 2`, async (t) => {
+    const result = spawnSync(process.execPath, [SERVER, '--port', '0', ...args], { encoding: 'utf8', timeout: 20_000 })
+    t.equal(result.status, 2)
+    const lines = result.stderr.split('\n').filter((l) => l !== '')
+    t.equal(lines.length, 1, `one line: ${result.stderr}`)
+    t.match(lines[0], line)
+  })
+}
+
+t.test('without the native addon, the fork model serves', async (t) => {
+  const server = runServer(t, ['--port', '0'], {}, { script: SERVER })
+  const [, port] = await server.waitFor(/^listening on 127\.0\.0\.1:(\d+), pid \d+$/)
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.end('no addon\n'))
+    let got = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => (got += chunk))
+    socket.on('error', reject).on('close', () => resolve(got))
+  })
+  t.equal(reply, 'no addon\n')
+  server.signal('SIGTERM')
+  t.match(await server.exited, { code: 0 })
+})
