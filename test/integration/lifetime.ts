@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, open, readBytes } from '../fixtures/client.js'
-import { orphanedConnection } from '../fixtures/orphan.js'
+import { orphanedConnection, talkUntilCutOff } from '../fixtures/orphan.js'
 import { exitedWithin, startServer, stopServer } from '../fixtures/server.js'
 import { anyStart, forEachStart } from '../fixtures/starts.js'
 
@@ -51,15 +51,7 @@ forEachStart('when the parent is killed with SIGKILL, a child finishes its conne
 forEachStart('an orphan whose client keeps talking is cut off at the orphan deadline (--idle-timeout 2)', async (t, start) => {
   const server = await startServer(t, [...start.args, '--idle-timeout', '2', '-v'])
   const { socket, pid } = await orphanedConnection(t, server)
-  const orphanedAt = Date.now()
-  // A byte every 300 ms, each echoed: never idle, so only the deadline ends it.
-  const talker = setInterval(() => socket.write('x'), 300)
-  t.teardown(() => clearInterval(talker))
-  const closed = await collect(socket, 10_000)
-  clearInterval(talker)
-  const after = Date.now() - orphanedAt
-  t.ok(['end', 'reset', 'EPIPE'].includes(closed.ended), `the connection is closed (${closed.ended})`)
-  t.ok(closed.data.length >= 3, `it was served until then (${closed.data.length} bytes echoed)`)
+  const after = await talkUntilCutOff(t, socket, Date.now())
   t.ok(after >= 1500 && after <= 2000 + 2500, `${after} ms after the parent died: at the 2 s deadline`)
   t.ok(await exitedWithin(pid, 5000), 'and the orphan is gone')
 })
