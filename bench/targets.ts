@@ -210,7 +210,7 @@ const zygoteGoals = (results: readonly Result[]): Goal[] => {
     },
     {
       id: 'floor-rate',
-      text: 'node-fork connsPerSec (c=8) ÷ fork connsPerSec (c=8), printed only: the most any zygote-rate can be here',
+      text: "node-fork connsPerSec (c=8) ÷ fork connsPerSec (c=8), printed only: the best the zygote's ratio to fork can be here",
       unit: '×',
       comparison: null,
       from: ['node-fork', 'fork'],
@@ -220,7 +220,7 @@ const zygoteGoals = (results: readonly Result[]): Goal[] => {
     },
     {
       id: 'floor-p50-c1',
-      text: 'node-fork p50Ms (c=1), printed only: the least any zygote p50 can be here',
+      text: "node-fork p50Ms (c=1), printed only: the best the zygote's p50 can be here",
       unit: 'ms',
       comparison: null,
       from: ['node-fork'],
