@@ -2,8 +2,8 @@
 // fork(2) for each connection, through forkserver's own addon, started with
 // the zygote's flags, and with nothing else of forkserver's. The child echoes
 // as the echo service does and _exits; the parent closes its copy of the
-// socket and reaps. What this costs a connection, any Node zygote pays on the
-// same machine, so the zygote's figures are read against it.
+// socket and reaps. The zygote does all this and more for each connection,
+// so its figures are read against this: it cannot beat them on one machine.
 //
 // It is a measuring stick, not a server to run: its children skip every
 // repair of lib/forked-child.ts (their pid, their random state, the parent's
