@@ -35,9 +35,14 @@ interface Request {
   sentTo: ChildProcess | null
 }
 
+/** Tells a zygote to fork no more and exit once its children have. */
+const stopZygote = (zygote: ChildProcess): void => void zygote.send(message('stop', {}), undefined, undefined, () => {})
+
 export class ZygoteStarter implements Starter {
   #zygote: ChildProcess | null = null
   #ready = false
+  /** The zygote started last. One started before it that says ready is stopped unused: a later one (a second SIGHUP) replaces it. */
+  #newest: ChildProcess | null = null
   #nextId = 0
   /** Asked for, not yet forked: sent again to a new zygote if this one dies. */
   readonly #asked = new Map<number, Request>()
@@ -80,10 +85,13 @@ export class ZygoteStarter implements Starter {
     }
   }
 
-  /** SIGHUP: a fresh zygote loads the code as it is now; the old one finishes with its children. */
+  /**
+   * SIGHUP: a fresh zygote loads the code as it is now. Once it is ready, the
+   * one it replaces finishes with its children (#startZygote). With no zygote
+   * left to serve, an unfit one is tried again with backoff.
+   */
   reload(): void {
-    const old = this.#zygote
-    this.#startZygote(() => old?.send(message('stop', {}), undefined, undefined, () => {}), (err) => this.hooks.warn(`reload: the new zygote is unfit: ${err.message}`))
+    this.#startZygote(() => {}, (err) => this.hooks.warn(`reload: the new zygote is unfit: ${err.message}`), true)
   }
 
   /** Shutdown: start no new zygote. */
@@ -101,7 +109,7 @@ export class ZygoteStarter implements Starter {
     })
   }
 
-  /** `replacing`: it replaces a zygote that died, and is tried again, with backoff, if it is unfit. */
+  /** `replacing`: not the first; when no zygote serves, it is tried again, with backoff, if it is unfit. */
   #startZygote(ready: () => void, unfitOnce: (err: Error) => void, replacing = false): void {
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
@@ -109,6 +117,7 @@ export class ZygoteStarter implements Starter {
     const zygote = fork(CHILD, [], {
       execArgv: [...zygoteFlags], execPath: EXEC_PATH, env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...this.credentials,
     })
+    this.#newest = zygote
     const startedAt = Date.now()
     let fit = false
     // (An unfit zygote says why, then exits: one warning, not two.)
@@ -120,12 +129,18 @@ export class ZygoteStarter implements Starter {
     zygote.on('message', (m: unknown) => {
       if (isMessage(m, 'ready')) {
         fit = true
+        if (zygote !== this.#newest) {
+          this.hooks.trace('zygote %d ready, but replaced before it served: stopped', zygote.pid)
+          return stopZygote(zygote) // (it has no child: it exits at once)
+        }
         // Nicer than the parent from now on, and so is every child it forks (lib/priority.ts); not before: its fork self-test has a deadline.
         lowerPriority(zygote.pid)
+        const replaced = this.#zygote
         this.#zygote = zygote
         this.#ready = true
         this.hooks.trace('zygote %d ready in %d ms', zygote.pid, Date.now() - startedAt)
         for (const request of this.#asked.values()) this.#ask(request)
+        if (replaced !== null) stopZygote(replaced) // it forks no more, and exits once its children have
         ready()
       } else if (isMessage(m, 'unfit')) unfit(new Error(m.reason))
       else if (isMessage(m, 'forked')) this.#onForked(m)
@@ -137,7 +152,7 @@ export class ZygoteStarter implements Starter {
       if (!fit) {
         unfit(new Error(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`))
         // With no zygote at all, the connections waiting for one wait for the next try (the code may be mended on disk).
-        if (replacing && this.#zygote === null) this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
+        if (replacing && this.#zygote === null && zygote === this.#newest) this.#zygoteLost(zygote.pid, code, signal, Date.now() - startedAt)
         return
       }
       // What it was asked and had not forked waits for the current zygote; its children are the parent's now.
@@ -177,7 +192,11 @@ export class ZygoteStarter implements Starter {
     if (this.#stopped) return
     const delay = this.#backoff.next(true, livedMs)
     this.hooks.warn(`zygote ${pid ?? '?'} ${signal ? `was killed by ${signal}` : `exited with status ${code}`}; a new one in ${delay / 1000}s`)
-    setTimeout(() => this.#startZygote(() => {}, (err) => this.hooks.warn(`the new zygote is unfit: ${err.message}`), true), delay)
+    const newest = this.#newest
+    setTimeout(() => {
+      if (this.#stopped || this.#zygote !== null || this.#newest !== newest) return // a reload started one meanwhile
+      this.#startZygote(() => {}, (err) => this.hooks.warn(`the new zygote is unfit: ${err.message}`), true)
+    }, delay)
   }
 
   #reapOrphans(): void {

@@ -9,7 +9,8 @@ import t from 'tap'
 import { signalProcess } from '../../lib/starter.js'
 import { collect, exchange, open, readBytes, readLine } from '../fixtures/client.js'
 import { talkUntilCutOff } from '../fixtures/orphan.js'
-import { childrenOf, exitedWithin, stopServer } from '../fixtures/server.js'
+import { childrenOf, exitedWithin, startServer, stopServer, type Running } from '../fixtures/server.js'
+import { zygotesOf } from '../fixtures/starts.js'
 import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 import { echoMany, handler, ppidOf, zygote, zygotePid } from '../fixtures/zygote.js'
 
@@ -74,6 +75,51 @@ t.test('SIGHUP replaces the zygote; a held connection finishes, and new ones are
   held.end()
   await server.waitFor(new RegExp(`^end ${first.pid} status 0$`))
   await stopServer(server)
+})
+
+/**
+ * Resolves with the one zygote left once every other has exited and it has
+ * said ready (in the parent's trace, from line `from` on); fails after 30 s.
+ */
+const oneZygoteLeft = async (server: Running, from: number): Promise<number> => {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const zygotes = zygotesOf(server)
+    const [only] = zygotes
+    if (zygotes.length === 1 && server.lines.slice(from).some((l) => l.includes(`zygote ${only} ready in`))) return only!
+    if (Date.now() > deadline) throw new Error(`zygotes left: ${zygotes.join(', ')}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+const TRACE = { DEBUG: 'forkserver:parent' }
+
+t.test('three SIGHUPs in a row leave one zygote, the last one started, and it serves', { skip }, async (t) => {
+  const server = await startServer(t, ['--start', 'zygote', '-v'], TRACE)
+  const from = server.lines.length
+  for (let i = 1; i <= 3; i++) {
+    server.signal('SIGHUP')
+    await server.waitForCount(/^reload: SIGHUP/, i, from)
+  }
+  const z = await oneZygoteLeft(server, from)
+  const socket = await open(server.port)
+  socket.write('after\n')
+  t.equal(await readLine(socket), 'after')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /, from))[1])
+  t.equal(ppidOf(pid), z, 'served by a child of the zygote that is left')
+  socket.end()
+  t.match(await stopServer(server), { code: 0 })
+})
+
+t.test('kill -9 of the zygote and a SIGHUP at once leave one zygote, and it serves', { skip }, async (t) => {
+  const server = await startServer(t, ['--start', 'zygote', '-v'], TRACE)
+  const from = server.lines.length
+  process.kill(zygotePid(server), 'SIGKILL')
+  server.signal('SIGHUP')
+  await server.waitFor(/^reload: SIGHUP/, from)
+  await oneZygoteLeft(server, from)
+  t.equal((await exchange(server.port, 'after')).data.toString(), 'after')
+  t.match(await stopServer(server), { code: 0 })
 })
 
 t.test('SIGHUP twice under load: every connection is forked once and echoed byte for byte', { skip }, async (t) => {
