@@ -14,6 +14,7 @@
 // with a peek, which leaves every byte in the kernel, and then exactly its
 // length is read and dropped (lib/native/fork.c: peek, discard, whenReadable).
 // The child gets a socket whose next byte is the client's first.
+import { setMaxListeners } from 'node:events'
 import type { Socket } from 'node:net'
 import { normalizeAddress, peerOf, proxiedInfo } from './address.js'
 import { isAllowed, type Cidr } from './cidr.js'
@@ -160,6 +161,9 @@ export class ProxyReader {
     private readonly trace: Trace,
   ) {
     this.#limit = new WarningLimit(warn)
+    // One listener per header awaited, each removed when its wait ends: as
+    // many as there are connections, so Node's leak warning (at 11) is off.
+    setMaxListeners(0, this.#abort.signal)
   }
 
   /** Headers still awaited. */

@@ -191,3 +191,19 @@ t.test('ProxyReader: counts the headers awaited, and closes and reports what it 
   t.same(dropped, ['bad PROXY header: not a PROXY header 1 true'])
   t.ok(accepted.destroyed, 'the socket is closed')
 })
+
+t.test('ProxyReader: a dozen headers awaited at once raise no listener-leak warning', { skip }, async (t) => {
+  const warnings: string[] = []
+  const onWarning = (warning: Error): number => warnings.push(warning.name)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const reader = new ProxyReader(settings, calls, (socket) => socket.destroy(), () => {}, () => {})
+  const pairs = await Promise.all(Array.from({ length: 12 }, () => pair(t)))
+  const info: ConnectionInfo = { id: 1, protocol: 'TCP', remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 }
+  const reading = pairs.map(({ accepted }) => reader.read(accepted, info))
+  t.equal(reader.pending, 12)
+  for (const { client } of pairs) client.end()
+  t.same(await Promise.all(reading), Array(12).fill(null), 'each a health check, closed')
+  await new Promise((resolve) => setImmediate(resolve)) // (a warning is emitted on the next tick)
+  t.same(warnings, [], 'no MaxListenersExceededWarning')
+})
