@@ -77,7 +77,7 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   // as net.createServer() would give it.
   socket = new Socket({ handle, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
   termEndsGroup()
-  exit(await runConnection(socket, info, spec, handler, trace), 'connection closed')
+  exit(await runConnection(socket, info, spec, handler, trace, true), 'connection closed')
 }
 
 // --exec: the program serves the connection, and this child ends as it does.

@@ -43,9 +43,10 @@ const linger = (socket: Socket): void => {
 /**
  * Runs the handler on the socket and resolves, once the socket has closed,
  * with how the connection ended. Listeners go on before the handler runs, so
- * that no event of the socket's is missed.
+ * that no event of the socket's is missed. `alone`: this process serves only
+ * this connection (a fork-model child).
  */
-export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeSpec, handler: Handler, trace: Trace): Promise<ExitStatus> =>
+export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeSpec, handler: Handler, trace: Trace, alone = false): Promise<ExitStatus> =>
   new Promise((resolve) => {
     let status: ExitStatus = ExitStatus.OK
     socket.on('error', (err) => {
@@ -65,6 +66,11 @@ export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeS
       status = ExitStatus.FAILED
       socket.destroy()
     }
+    // A throw from one of the handler's own callbacks (an event listener, a
+    // timer) reaches no caller, and Node would print its stack raw, with
+    // whatever the client sent in it. In a child of its own, it ends the
+    // connection as a throw from the handler does: one warning, status 1.
+    if (alone) process.on('uncaughtException', fail)
     trace('pid %d serving %s for %s:%d', process.pid, spec.handler ?? spec.service, info.remoteAddress, info.remotePort)
     try {
       Promise.resolve(handler(socket, info)).catch(fail)

@@ -160,7 +160,7 @@ class Zygote {
     this.addon.leadGroup()
     this.watchParents(orphanSeconds(spec))
     const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
-    void runConnection(socket, info, spec, handler, this.trace).then((status) => process.exit(status))
+    void runConnection(socket, info, spec, handler, this.trace, true).then((status) => process.exit(status))
   }
 }
 

@@ -56,6 +56,18 @@ forEachStart('a handler that throws ends its connection with status 1; the serve
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
+forEachStart("a throw from a handler's own listener ends its connection with status 1 and one cleaned warning; the server serves on", async (t, start) => {
+  const server = await startServer(t, [...start.args, '--handler', fixture('throws-later.js'), '-v'])
+  const first = await exchange(server.port, 'boom\nshutdown: served 999, forged')
+  t.equal(first.data.length, 0, 'nothing echoed')
+  const warning = await server.waitFor(/^warning: pid \d+: /)
+  t.match(warning.input, /throws-later\.js failed: bad input: boom\\nshutdown: served 999, forged$/, 'the Error, escaped, on one line')
+  await server.waitFor(/^end \d+ status 1$/)
+  t.notOk(server.lines.some((l) => l.startsWith('shutdown: served 999') || /^\s+at /.test(l)), 'no forged line, no stack trace')
+  t.equal((await exchange(server.port, 'next')).data.toString(), 'next', 'the next connection is served')
+  t.same(await stopServer(server), { code: 0, signal: null })
+})
+
 forEachStart('a handler module without a default export fails each connection clearly', async (t, start) => {
   if (start.name === 'zygote') {
     // The zygote loads the handler before the server listens: a module that does not load is fatal at once.
