@@ -84,12 +84,13 @@ export class ChildTable {
 
   /**
    * A child has exited: takes it out and counts it. A busy child's status is
-   * its connection's; a worker reports its own tally; a spare served no one.
+   * its connection's; a worker reports its own tally (its exit status is no
+   * connection's); a spare served no one.
    */
   ended(entry: ChildEntry, code: number | null): void {
     this.remove(entry)
     if (entry.state === 'busy' && code === 0) this.totals.served++
-    else if (entry.state !== 'spare' && code !== 0) this.totals.failed++
+    else if (entry.state === 'busy') this.totals.failed++
     if (entry.tally !== null) addTally(this.totals, entry.tally)
   }
 

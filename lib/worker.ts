@@ -112,6 +112,7 @@ class PreforkWorker {
     prepareServe(spec, this.context.trace, this.orphaned.signal).then(
       (serve) => {
         this.serve = serve
+        process.on('uncaughtException', (err) => this.crash(err))
         // Told to stop while it loaded: it never listens, but serves what queued on the listener meanwhile.
         if (this.stopping) return this.close(handle as RawHandle)
         server.on('connection', (socket: Socket) => this.accept(serve, socket))
@@ -122,6 +123,21 @@ class PreforkWorker {
         this.context.exit(ExitStatus.FAILED, 'no handler')
       },
     )
+  }
+
+  /**
+   * A throw from a handler's own callbacks (an event listener, a timer)
+   * reaches no caller, and no connection can be told to be its cause: the
+   * worker ends, as Node would end it, and every connection it held with it.
+   * But it says so in one warning line (Node would print the raw stack, with
+   * whatever a client sent in it), and counts them as failed first.
+   */
+  private crash(err: unknown): void {
+    const { spec, live, tally } = this
+    this.log({ event: 'warning', message: `${spec.handler ?? spec.service} failed: ${errorMessage(err)}; the worker ends, with its ${live.size} connections`, pid: process.pid, child: true })
+    tally.failed += live.size
+    live.clear()
+    this.report(() => this.context.exit(ExitStatus.FAILED, 'a handler threw'))
   }
 
   /** Sends the counts so far. */
@@ -194,7 +210,7 @@ class PreforkWorker {
     live.add(socket)
     if (spec.maxConnsPerChild > 0 && this.admitted >= spec.maxConnsPerChild) this.stop(`served ${this.admitted} connections`)
     void serve(socket, info).then(({ code, signal }) => {
-      live.delete(socket)
+      if (!live.delete(socket)) return // counted already: the worker crashed
       if (code === ExitStatus.OK) tally.served++
       else tally.failed++
       // A connection's end, not a process's: JSON only (the text `end` line is for processes).

@@ -66,18 +66,20 @@ t.test('a spare or worker a reload is replacing is neither counted nor handed a 
   t.equal(table.size, 3, 'but every one is alive, and counts toward the table')
 })
 
-t.test('an ended child is counted by how it went: a busy one served or failed, a worker by its tally, a spare not at all', async (t) => {
+t.test('an ended child is counted by how it went: a busy one served or failed, a worker by its tally whatever its status, a spare not at all', async (t) => {
   const table = new ChildTable()
-  const [ok, failed, spare, retired] = [busy(1, '10.0.0.1'), busy(2, '10.0.0.1'), { ...worker(8), state: 'spare' as const }, worker(9)]
+  const [ok, failed, spare, retired, crashed] = [busy(1, '10.0.0.1'), busy(2, '10.0.0.1'), { ...worker(8), state: 'spare' as const }, worker(9), worker(10)]
   retired.tally = { accepted: 5, served: 4, failed: 1, denied: 2, dropped: 0 }
-  for (const entry of [ok, failed, spare, retired]) table.add(entry)
+  crashed.tally = { accepted: 2, served: 0, failed: 2, denied: 0, dropped: 0 }
+  for (const entry of [ok, failed, spare, retired, crashed]) table.add(entry)
   table.totals.accepted += 2
   table.ended(ok, 0)
   table.ended(failed, 1)
   table.ended(spare, null)
   table.ended(retired, 0)
+  table.ended(crashed, 1) // its status is no connection's: its tally counts them
   t.equal(table.size, 0)
-  t.same(table.counters(), { accepted: 7, served: 5, failed: 2, denied: 2, dropped: 0, queueFull: 0, peak: 4 })
+  t.same(table.counters(), { accepted: 9, served: 5, failed: 4, denied: 2, dropped: 0, queueFull: 0, peak: 5 })
 })
 
 t.test('the counters add what live workers last reported to the totals, and leave the totals alone', async (t) => {

@@ -48,6 +48,24 @@ t.test('a worker killed with kill -9 is replaced, and serving goes on', async (t
   t.same(await stopServer(server), { code: 0, signal: null })
 })
 
+t.test("a throw from a handler's own listener ends its worker with one cleaned warning, and its connections count as failed", async (t) => {
+  const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--handler', fixture('throws-later.js'), '-v'], { DEBUG: 'forkserver:parent' })
+  await server.waitForCount(/worker \d+ is accepting$/, 1)
+  const bystander = await open(server.port)
+  bystander.write('a\n')
+  t.equal(await readLine(bystander), 'a', 'a bystander is served by the same worker')
+  const cut = collect(bystander)
+  t.equal((await exchange(server.port, 'boom\nshutdown: served 999, forged')).data.length, 0, 'nothing echoed')
+  const warning = await server.waitFor(/^warning: pid \d+: /)
+  t.match(warning.input, /throws-later\.js failed: bad input: boom\\nshutdown: served 999, forged; the worker ends, with its 2 connections$/)
+  t.ok(['end', 'reset'].includes((await cut).ended), 'the bystander is cut off with its worker')
+  await server.waitForCount(/worker \d+ is accepting$/, 2)
+  t.equal((await exchange(server.port, 'next')).data.toString(), 'next', 'a new worker serves')
+  t.same(await stopServer(server), { code: 0, signal: null })
+  t.notOk(server.lines.some((l) => l.startsWith('shutdown: served 999') || /^\s+at /.test(l)), 'no forged line, no stack trace')
+  t.match(server.lines.at(-1), /^shutdown: served 1, peak 1, failed 2, /, 'the two connections it held count as failed')
+})
+
 t.test('--max-conns-per-child retires a worker after N connections; a new one takes over', async (t) => {
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '--max-conns-per-child', '2', '--handler', WHOAMI, '-v'])
   const first = await whoami(server.port)
