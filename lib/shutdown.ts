@@ -67,8 +67,10 @@ export class Shutdown {
     this.hooks.stopChildren()
     if (this.#idle()) return this.#finish()
     this.#timers.push(setTimeout(() => {
-      this.#forced = true
+      // What waits for a child or its PROXY header is dropped, each with why; its end ends the drain.
       this.hooks.dropWaiting()
+      if (this.table.size === 0) return // no child to kill: the exit still says 0
+      this.#forced = true
       this.hooks.warn(`grace over: SIGTERM to ${this.table.size} children`)
       this.#killAll('SIGTERM')
       this.#timers.push(setTimeout(() => this.#killAll('SIGKILL'), KILL_AFTER_MS))

@@ -11,8 +11,9 @@ const setup = (children: number, graceS = 0.1) => {
   const calls: string[] = []
   // Connections accepted with no child yet (queued for a boot slot, or a PROXY header still coming).
   const held = { count: 0, dropped: 0 }
-  // Those waiting for the next warning line (the grace's timer firing).
+  // Those waiting for the next warning line (the grace's timer firing), and for the next drop of what waits.
   const waiting: (() => void)[] = []
+  const dropping: (() => void)[] = []
   for (let i = 0; i < children; i++) {
     const pid = 100 + i
     const child: Child = { pid, send: () => {}, kill: (signal, group) => void signals.push(`${group ? -pid : pid} ${signal}`) }
@@ -24,6 +25,7 @@ const setup = (children: number, graceS = 0.1) => {
     dropWaiting: () => {
       held.dropped += held.count
       held.count = 0
+      dropping.splice(0).forEach((resolve) => resolve())
     },
     waiting: () => held.count,
     finish: (code) => calls.push(`finish ${code}`),
@@ -35,11 +37,13 @@ const setup = (children: number, graceS = 0.1) => {
   })
   /** Resolves once the drain writes its next warning. */
   const nextWarning = (): Promise<void> => new Promise((resolve) => waiting.push(resolve))
+  /** Resolves once the drain drops what waits (the grace is over, or a second SIGINT). */
+  const nextDrop = (): Promise<void> => new Promise((resolve) => dropping.push(resolve))
   const exit = (entry: ChildEntry) => {
     table.remove(entry)
     shutdown.childGone()
   }
-  return { table, shutdown, signals, calls, exit, nextWarning, held }
+  return { table, shutdown, signals, calls, exit, nextWarning, nextDrop, held }
 }
 
 t.test('with no children, it stops accepting, says so, and finishes at once with 0', async (t) => {
@@ -95,6 +99,18 @@ t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group
   t.ok(calls.includes('warning: grace over: SIGTERM to 2 children'))
   for (const entry of [...table]) exit(entry)
   t.equal(await shutdown.done, 1)
+})
+
+t.test('once the grace is over with no child but connections waiting: they are dropped, nobody is killed, and the exit says 0', async (t) => {
+  const { shutdown, calls, held, nextDrop } = setup(0)
+  held.count = 2 // (PROXY headers still coming)
+  const graceOver = nextDrop()
+  shutdown.begin('SIGTERM')
+  await graceOver
+  t.equal(held.dropped, 2, 'dropped at the grace')
+  shutdown.childGone() // (each drop ends its wait, as server.ts does)
+  t.notOk(calls.some((c) => c.startsWith('warning: grace over')), 'no child to kill, so no such warning')
+  t.equal(await shutdown.done, 0)
 })
 
 t.test('a second SIGTERM changes nothing; a second SIGINT kills every child and, once they are reaped, ends it with 130', async (t) => {
