@@ -17,7 +17,7 @@
 // workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
 // the child table, reaping, logging and the drain are the same for both.
 import type { Socket } from 'node:net'
-import { connectionInfo, listenerName, peerOf } from './lib/address.js'
+import { connectionInfo, judgedByAddress, listenerName, peerOf } from './lib/address.js'
 import { admit, mayStart, passed } from './lib/admission.js'
 import { newEntry, signalChild, type ChildEntry } from './lib/child-table.js'
 import { FORK_RESERVE } from './lib/descriptors.js'
@@ -77,7 +77,7 @@ class ForkServer extends Parent {
     const from = info.remoteAddress
     this.trace('accept %s', peerOf(info))
     this.log({ event: 'accept', conn: info.id, peer: peerOf(info), pid: this.pid })
-    const verdict = admit({ address: from, unix: info.protocol === 'UNIX' }, this.options, this.liveCounts(from))
+    const verdict = admit({ address: from, unix: !judgedByAddress(info) }, this.options, this.liveCounts(from))
     if (passed(verdict, 'rate')) this.rate?.record(from)
     if (verdict.kind === 'admit') return this.start(waiting)
     if (verdict.kind === 'queue') return this.wait(waiting)

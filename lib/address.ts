@@ -66,6 +66,15 @@ export const proxiedInfo = (info: ConnectionInfo, header: ProxyHeader): Connecti
       }
 }
 
+/**
+ * Whether --allow and --deny can judge this connection. A peer of a
+ * Unix-domain listener has no address, and those rules are refused there at
+ * start. A client a PROXY header names by a Unix path came through a TCP
+ * balancer the rules were given for: it is judged, and matches no rule (so
+ * --allow keeps it out).
+ */
+export const judgedByAddress = (info: ConnectionInfo): boolean => info.protocol !== 'UNIX' || info.via !== undefined
+
 /** A listener as the `listening on` line shows it: `HOST:PORT`, or `unix:PATH`. */
 export const listenerName = (bound: { kind: 'tcp'; address: string; port: number } | { kind: 'unix'; path: string }): string =>
   bound.kind === 'unix' ? `unix:${bound.path}` : formatHostPort(bound.address, bound.port)

@@ -5,7 +5,7 @@
 // --max-conns-per-child connections, or when the parent is gone; then it
 // finishes the connections it has and exits.
 import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net'
-import { connectionInfo, peerOf } from './address.js'
+import { connectionInfo, judgedByAddress, peerOf } from './address.js'
 import { isAllowed, parseCidr, type AccessRules } from './cidr.js'
 import { loadHandler, runConnection, warn } from './connection.js'
 import { runProgram, type ProgramExit } from './exec.js'
@@ -200,7 +200,7 @@ class PreforkWorker {
     const peer = peerOf(info)
     const { pid } = process
     log({ event: 'accept', conn: info.id, peer, pid })
-    if (info.protocol !== 'UNIX' && !isAllowed(this.rules, info.remoteAddress)) {
+    if (judgedByAddress(info) && !isAllowed(this.rules, info.remoteAddress)) {
       tally.denied++
       log({ event: 'deny', conn: info.id, peer, pid })
       return void socket.destroy()

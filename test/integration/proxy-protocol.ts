@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { collect, readLine } from '../fixtures/client.js'
-import { openFrom, v1, v2Tcp, V2_LOCAL } from '../fixtures/proxy-headers.js'
+import { openFrom, v1, v2Tcp, v2Unix, V2_LOCAL } from '../fixtures/proxy-headers.js'
 import { SERVER, startServer, stopServer, type Running } from '../fixtures/server.js'
 import { anyStart, forEachStart } from '../fixtures/starts.js'
 
@@ -116,6 +116,23 @@ for (const [model, args] of MODELS) {
     socket.end()
     await collect(socket)
     t.equal(serving(server).length, 1, 'the denied one was not forked for')
+    await stopServer(server)
+  })
+}
+
+for (const [model, args] of MODELS) {
+  t.test(`${model}: a client a v2 header names by a Unix path is kept out by --allow, which it cannot match`, anyStart, async (t) => {
+    const server = await startServer(t, [...args, ...PROXIED, '--allow', '10.0.0.0/8', '--handler', ADDRESS_ECHO])
+    const unix = await openFrom(server.port)
+    const via = balancer(unix)
+    unix.write(v2Unix('', '/run/balancer-front.sock'))
+    await closedUnserved(t, unix, 'the Unix-domain client')
+    await server.waitFor(new RegExp(`^deny unix:/run/balancer-front\\.sock via ${escape(via)}$`))
+    const { socket, line } = await lineAfter(server.port, v1('TCP4', '10.1.2.3', '10.0.0.1', 41002, 7000))
+    t.equal(line, '10.1.2.3', 'an allowed client through the same balancer is served')
+    socket.end()
+    await collect(socket)
+    t.equal(serving(server).length, 1, 'the Unix-domain client was not forked for')
     await stopServer(server)
   })
 }
