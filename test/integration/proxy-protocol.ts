@@ -103,37 +103,34 @@ t.test('prefork: a header and 200 kB in one write: every byte after the header r
   await bytesAfterTheHeader(t, PREFORK)
 })
 
-for (const [model, args] of MODELS) {
-  t.test(`${model}: --deny judges the header's source, not the trusted balancer`, anyStart, async (t) => {
-    const server = await startServer(t, [...args, ...PROXIED, '--deny', '10.9.9.9/32', '--handler', ADDRESS_ECHO])
-    const denied = await openFrom(server.port)
-    const via = balancer(denied)
-    denied.write(v1('TCP4', '10.9.9.9', '10.0.0.1', 41000, 7000))
-    await closedUnserved(t, denied, '10.9.9.9')
-    await server.waitFor(new RegExp(`^deny 10\\.9\\.9\\.9:41000 via ${escape(via)}$`))
-    const { socket, line } = await lineAfter(server.port, v1('TCP4', '10.9.9.10', '10.0.0.1', 41001, 7000))
-    t.equal(line, '10.9.9.10', 'a neighbour of the denied address, through the same balancer, is served')
-    socket.end()
-    await collect(socket)
-    t.equal(serving(server).length, 1, 'the denied one was not forked for')
-    await stopServer(server)
-  })
+/**
+ * The rules judge the client a header names: one header's client is denied
+ * (the log's `deny CLIENT via BALANCER`), and the next, through the same
+ * balancer, is served; only that one is forked for.
+ */
+const deniedThenServed = async (t: Test, server: Running, denied: { header: Buffer; peer: string }, served: { header: Buffer; address: string }): Promise<void> => {
+  const first = await openFrom(server.port)
+  const via = balancer(first)
+  first.write(denied.header)
+  await closedUnserved(t, first, denied.peer)
+  await server.waitFor(new RegExp(`^deny ${escape(denied.peer)} via ${escape(via)}$`))
+  const { socket, line } = await lineAfter(server.port, served.header)
+  t.equal(line, served.address, `${served.address}, through the same balancer, is served`)
+  socket.end()
+  await collect(socket)
+  t.equal(serving(server).length, 1, `${denied.peer} was not forked for`)
+  await stopServer(server)
 }
 
 for (const [model, args] of MODELS) {
+  t.test(`${model}: --deny judges the header's source, not the trusted balancer`, anyStart, async (t) => {
+    const server = await startServer(t, [...args, ...PROXIED, '--deny', '10.9.9.9/32', '--handler', ADDRESS_ECHO])
+    await deniedThenServed(t, server, { header: v1('TCP4', '10.9.9.9', '10.0.0.1', 41000, 7000), peer: '10.9.9.9:41000' }, { header: v1('TCP4', '10.9.9.10', '10.0.0.1', 41001, 7000), address: '10.9.9.10' })
+  })
+
   t.test(`${model}: a client a v2 header names by a Unix path is kept out by --allow, which it cannot match`, anyStart, async (t) => {
     const server = await startServer(t, [...args, ...PROXIED, '--allow', '10.0.0.0/8', '--handler', ADDRESS_ECHO])
-    const unix = await openFrom(server.port)
-    const via = balancer(unix)
-    unix.write(v2Unix('', '/run/balancer-front.sock'))
-    await closedUnserved(t, unix, 'the Unix-domain client')
-    await server.waitFor(new RegExp(`^deny unix:/run/balancer-front\\.sock via ${escape(via)}$`))
-    const { socket, line } = await lineAfter(server.port, v1('TCP4', '10.1.2.3', '10.0.0.1', 41002, 7000))
-    t.equal(line, '10.1.2.3', 'an allowed client through the same balancer is served')
-    socket.end()
-    await collect(socket)
-    t.equal(serving(server).length, 1, 'the Unix-domain client was not forked for')
-    await stopServer(server)
+    await deniedThenServed(t, server, { header: v2Unix('', '/run/balancer-front.sock'), peer: 'unix:/run/balancer-front.sock' }, { header: v1('TCP4', '10.1.2.3', '10.0.0.1', 41002, 7000), address: '10.1.2.3' })
   })
 }
 
