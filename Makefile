@@ -43,8 +43,8 @@ test: build
 # The man page, written from lib/option-table.ts and lib/manual-text.ts (the
 # same table --help is printed from); test/man-page.ts fails when it is stale.
 man: build
-	node --input-type=module -e "import { renderManPage } from './dist/lib/man-page.js'; \
-		import { packageVersion } from './dist/lib/package-version.js'; \
+	node --input-type=module -e "import { renderManPage } from './dist/lib/cli/manual/man-page.js'; \
+		import { packageVersion } from './dist/lib/cli/package-version.js'; \
 		process.stdout.write(renderManPage(packageVersion()))" > docs/forkserver.1.new
 	mv docs/forkserver.1.new docs/forkserver.1
 

@@ -12,14 +12,14 @@
 // processes share is the IPC channel and, once it arrives, the socket, passed
 // as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
-import { loadHandler, runConnection, warn } from './lib/connection.js'
-import type { ProgramExit } from './lib/exec.js'
-import { errorMessage } from './lib/log.js'
-import { endGroup, termEndsGroup } from './lib/process-group.js'
+import { loadHandler, runConnection, warn } from './lib/serve/connection.js'
+import type { ProgramExit } from './lib/serve/exec.js'
+import { errorMessage } from './lib/log/log.js'
+import { endGroup, termEndsGroup } from './lib/serve/process-group.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, orphanSeconds, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
-import type { Handler } from './lib/services/index.js'
-import { leaveDeadTerminal } from './lib/terminal.js'
-import { openTrace } from './lib/trace.js'
+import type { Handler } from './lib/serve/services/index.js'
+import { leaveDeadTerminal } from './lib/log/terminal.js'
+import { openTrace } from './lib/log/trace.js'
 
 const trace = await openTrace('child')
 
@@ -90,7 +90,7 @@ async function serveProgram(info: ConnectionInfo, spec: ServeSpec, handle: objec
   }
   // Wrapped paused, never to read: what the client sends is the program's.
   const socket = new Socket({ handle, pauseOnCreate: true } as SocketConstructorOpts)
-  const { FORWARDED_SIGNALS, killedStatus, runProgram } = await import('./lib/exec.js')
+  const { FORWARDED_SIGNALS, killedStatus, runProgram } = await import('./lib/serve/exec.js')
   const ended = await runProgram(socket, info, spec, trace, { forward: FORWARDED_SIGNALS, stop: orphaned.signal })
   if (orphaned.signal.aborted) return exit(ExitStatus.ORPHANED, 'parent gone and the program outlived the deadline')
   exitAs(ended, killedStatus)
@@ -125,7 +125,7 @@ function prepare({ spec }: MessageOf<'prepare'>): void {
 
 /** The worker, loaded only now, takes over what the parent's stop, report and going do. */
 async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void> {
-  const { work } = await import('./lib/worker.js')
+  const { work } = await import('./lib/serve/worker.js')
   const worker = work(m, handle, { trace, exit })
   parentGone = worker.parentGone
   stop = worker.stop
@@ -135,7 +135,7 @@ async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void
 
 /** The zygote (--start zygote), loaded only now: from here on it forks a child per socket (lib/zygote.ts). */
 async function becomeZygote(m: MessageOf<'zygote'>): Promise<void> {
-  const { becomeZygote } = await import('./lib/zygote.js')
+  const { becomeZygote } = await import('./lib/zygote/zygote.js')
   const zygote = await becomeZygote(m, trace)
   if (zygote === null) return exit(ExitStatus.FAILED, 'unfit to fork')
   forkOne = zygote.fork

@@ -17,20 +17,20 @@
 // workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
 // the child table, reaping, logging and the drain are the same for both.
 import type { Socket } from 'node:net'
-import { connectionInfo, judgedByAddress, listenerName, peerOf } from './lib/address.js'
-import { admit, mayStart, passed } from './lib/admission.js'
-import { newEntry, signalChild, type ChildEntry } from './lib/child-table.js'
-import { FORK_RESERVE } from './lib/descriptors.js'
-import { errorMessage } from './lib/log.js'
-import { parseOptions } from './lib/options.js'
-import { Parent } from './lib/parent.js'
+import { connectionInfo, judgedByAddress, listenerName, peerOf } from './lib/net/address.js'
+import { admit, mayStart, passed } from './lib/admission/admission.js'
+import { newEntry, signalChild, type ChildEntry } from './lib/parent/child-table.js'
+import { FORK_RESERVE } from './lib/net/descriptors.js'
+import { errorMessage } from './lib/log/log.js'
+import { parseOptions } from './lib/cli/options.js'
+import { Parent } from './lib/parent/parent.js'
 import { HANDOFF_TIMEOUT_S, message } from './lib/protocol.js'
-import { rawHandle, sendable } from './lib/raw-handle.js'
-import { answerSignals } from './lib/signals.js'
-import { chooseStarter } from './lib/starter.js'
-import { openTrace } from './lib/trace.js'
-import { verdictTimer } from './lib/verdict.js'
-import type { Waiting } from './lib/wait-queue.js'
+import { rawHandle, sendable } from './lib/net/raw-handle.js'
+import { answerSignals } from './lib/parent/signals.js'
+import { chooseStarter } from './lib/start/starter.js'
+import { openTrace } from './lib/log/trace.js'
+import { verdictTimer } from './lib/parent/verdict.js'
+import type { Waiting } from './lib/parent/wait-queue.js'
 
 class ForkServer extends Parent {
   // listen: bound and listening, paused, so that what a client sends waits for its child.

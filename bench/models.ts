@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { zygoteFlags } from '../lib/warm-fork.js'
+import { zygoteFlags } from '../lib/zygote/warm-fork.js'
 import { launch, type ServerSpec } from './launch.js'
 import type { ModelName } from './results.js'
 

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { isMessage, message } from '../lib/protocol.js'
-import { rawHandle, sendable } from '../lib/raw-handle.js'
+import { rawHandle, sendable } from '../lib/net/raw-handle.js'
 
 const CHILD = fileURLToPath(new URL('../child.js', import.meta.url))
 const SAMPLES = Number(process.argv[2] ?? 15)

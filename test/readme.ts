@@ -6,9 +6,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { CHILD_STATUS } from '../lib/manual-text.js'
-import { defaultText, OPTION_TABLE, optionLabel, typeNote, typeText } from '../lib/option-table.js'
-import { parseOptions } from '../lib/options.js'
+import { CHILD_STATUS } from '../lib/cli/manual/manual-text.js'
+import { defaultText, OPTION_TABLE, optionLabel, typeNote, typeText } from '../lib/cli/option-table.js'
+import { parseOptions } from '../lib/cli/options.js'
 import { SERVER } from './fixtures/server.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')

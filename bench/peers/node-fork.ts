@@ -10,9 +10,9 @@
 // listeners and exits).
 //   node --single-threaded ... dist/bench/peers/node-fork.js PORT   (0 = any free port)
 import { createServer, type AddressInfo } from 'node:net'
-import { loadWarmFork } from '../../lib/warm-fork.js'
+import { loadAddon } from '../../lib/native/addon.js'
 
-const { addon, reason } = loadWarmFork()
+const { addon, reason } = loadAddon()
 if (addon === null) {
   process.stderr.write(`node-fork: ${reason}\n`)
   process.exit(1)

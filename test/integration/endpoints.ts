@@ -6,7 +6,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { closeKeepingFile } from '../../lib/listen.js'
+import { closeKeepingFile } from '../../lib/net/listen.js'
 import { collect, exchange } from '../fixtures/client.js'
 import { runServer, startServer, stopServer, type Running } from '../fixtures/server.js'
 

@@ -3,10 +3,10 @@
 // (lib/log-writer.ts), so the server still serves and still stops. It needs
 // the addon, so it runs under --start zygote, where 300 connections are quick.
 import t from 'tap'
-import { loadWarmFork } from '../../lib/warm-fork.js'
+import { loadAddon } from '../../lib/native/addon.js'
 import { servesAndStopsUnread } from '../fixtures/unread-stderr.js'
 
-const { reason } = loadWarmFork()
+const { reason } = loadAddon()
 
 t.test('300 connections into a stderr socket nobody reads are all served, and SIGTERM ends the server within its grace', { skip: reason ?? false }, (t) =>
   servesAndStopsUnread(t, 'socket', ['--start', 'zygote']))

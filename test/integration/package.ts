@@ -136,10 +136,10 @@ t.test('npm pack builds dist first and packs only what a user needs', async (t) 
 
   const paths = pack.files.map((file) => file.path)
   packedPaths = paths
-  for (const needed of ['dist/server.js', 'dist/child.js', 'dist/lib/protocol.js', 'dist/lib/services/echo.js', 'README.md', 'LICENSE', 'package.json',
+  for (const needed of ['dist/server.js', 'dist/child.js', 'dist/lib/protocol.js', 'dist/lib/serve/services/echo.js', 'README.md', 'LICENSE', 'package.json',
     'docs/examples/greet.js', 'docs/forkserver.socket', 'docs/forkserver.service', 'docs/forkserver.1',
     // The sources and figures that docs/accept-fork.md links to, line by line.
-    'server.ts', 'child.ts', 'lib/protocol.ts', 'lib/services/echo.ts', 'bench/results/latest.json', 'bench/peers/c-fork.c',
+    'server.ts', 'child.ts', 'lib/protocol.ts', 'lib/serve/services/echo.ts', 'bench/results/latest.json', 'bench/peers/c-fork.c',
     // The addon's sources, and the script that builds them at install.
     'lib/native/fork.c', 'lib/native/park.cc', 'lib/native/park.h', 'lib/native/build.sh']) {
     t.ok(paths.includes(needed), `the package holds ${needed}`)

@@ -3,8 +3,8 @@
 // what the queue cannot hold as "queue full", and its children run nicer.
 import { connect, type Socket } from 'node:net'
 import { getPriority } from 'node:os'
-import { BOOT_LIMIT } from '../../lib/admission.js'
-import { childNiceness } from '../../lib/priority.js'
+import { BOOT_LIMIT } from '../../lib/admission/admission.js'
+import { childNiceness } from '../../lib/start/priority.js'
 import { collect, open, readLine } from '../fixtures/client.js'
 import { startServer, stopServer } from '../fixtures/server.js'
 import { forEachStart, zygotesOf } from '../fixtures/starts.js'

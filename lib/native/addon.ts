@@ -1,0 +1,90 @@
+// The native addon (lib/native/*.c, built into dist/native/forkserver.node
+// by build.sh): its exports, as TypeScript sees them, and how it is loaded.
+// It is optional: loadAddon() says why it cannot be had, and the callers go
+// without (no --start zygote, no --proxy-protocol, /proc instead of a peek).
+// Loaded by the parent, the zygote, a prefork worker, and a forked child.
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+/** The addon's exports (lib/native/*.c). */
+export interface Addon {
+  /** fork(2): the child's pid in the parent, 0 in the child. Throws an Error with the errno's code. */
+  fork(): number
+  /** _exit(2): no Node teardown, nothing flushed. */
+  exit(status: number): never
+  /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
+  reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
+  setChildSubreaper(): void
+  getrandom(size: number): Buffer
+  /** The real pid (process.pid is cached at start-up). */
+  getpid(): number
+  /** Calls back, just before the loop would poll, when nothing but this keeps it alive (once per process). */
+  whenIdle(callback: () => void): void
+  /** True when nothing but whenIdle() keeps the loop alive. */
+  idle(): boolean
+  /**
+   * In a forked child: `fd` as stdin and stdout, a session of its own, every
+   * signal at its default and unblocked, every other descriptor above 2
+   * closed, then execvp(file, argv) with `env` (`NAME=value` each). Never
+   * returns: when the exec fails, `failure` on stderr (lib/exec.ts's
+   * notStartedFormat) and _exit 127 (no such program) or 126.
+   */
+  execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[], failure: string): never
+  /** setpgid(0, 0): this process leads a process group of its own. */
+  leadGroup(): void
+  /**
+   * The program, started by posix_spawnp as execProgram would start it (the
+   * same descriptors, session, signals and environment) but with no copy of
+   * this process: its pid, or 0 when it could not be started.
+   */
+  spawnProgram(fd: number, file: string, argv: readonly string[], env: readonly string[]): number
+  /** send(fd, buffer, MSG_DONTWAIT): the bytes a socket takes now; throws EAGAIN when it takes none. */
+  sendNow(fd: number, buffer: Buffer): number
+  /**
+   * What a recv with MSG_PEEK (which reads nothing) sees of the peer of the
+   * connected socket `fd`: 0 there (bytes wait, or none yet), 1 it closed its
+   * side with nothing unread, 2 it reset (or any error, such as a bad fd).
+   */
+  peerState(fd: number): 0 | 1 | 2
+  /** recv(MSG_PEEK): up to `size` bytes that wait, left unread; empty at end-of-file, null when none wait yet. Throws on an error (ECONNRESET). */
+  peek(fd: number, size: number): Buffer | null
+  /** recv: reads and drops the first `size` bytes, which a peek has seen; the bytes read. */
+  discard(fd: number, size: number): number
+  /**
+   * Calls back once, when `fd` has `atLeast` bytes or an end to read (`ended`:
+   * the peer closed its side, or reset), without reading them; an id for unwatch().
+   */
+  whenReadable(fd: number, atLeast: number, callback: (ended: boolean) => void): number
+  /** Stops a whenReadable() that has not called back (its socket is being closed). */
+  unwatch(id: number): void
+  /** accept4 on the listening `fd` until its backlog is empty: the new descriptors, non-blocking. */
+  acceptPending(fd: number): number[]
+  /** On a TCP listener about to close for good: drops every new SYN, so that nothing more joins its backlog. */
+  refuseNew(fd: number): void
+  /** The Node version the addon was compiled against. */
+  readonly nodeVersion: string
+}
+
+export type Loaded = { readonly addon: Addon; readonly reason: null } | { readonly addon: null; readonly reason: string }
+
+/** dist/native/forkserver.node, found from lib/native/ in the source tree or dist/lib/native/ once built. */
+const addonFile = (): string => {
+  const fromSource = fileURLToPath(new URL('../../dist/native/forkserver.node', import.meta.url))
+  return existsSync(fromSource) ? fromSource : fileURLToPath(new URL('../../native/forkserver.node', import.meta.url))
+}
+
+/** Loads the addon, or says why it cannot be had (not Linux, not built, built for another Node). */
+export const loadAddon = (file: string = addonFile()): Loaded => {
+  if (process.platform !== 'linux') return { addon: null, reason: `a real fork(2) needs Linux, not ${process.platform}` }
+  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it (installed: sh lib/native/build.sh)` }
+  let addon: Addon
+  try {
+    addon = createRequire(import.meta.url)(file) as Addon
+  } catch (err) {
+    return { addon: null, reason: `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}` }
+  }
+  // It leans on Node's internals (the embedder API, V8's threads): only the Node it was built for will do.
+  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again (installed: sh lib/native/build.sh)` }
+  return { addon, reason: null }
+}

@@ -1,0 +1,132 @@
+// Connections over --max-children wait here, paused, in arrival order.
+//
+// tcpserver stops calling accept() at its limit and lets the kernel's backlog
+// hold the rest. Node cannot pause accept(), so the parent accepts and holds
+// the paused socket here instead, until a child exits. A waiting client that
+// goes away leaves the queue (see peer-state.ts): found by a sweep while any
+// wait, and, where the addon can ask one socket, a client that reset is found
+// again as it leaves the queue, so that no child is forked for it.
+import type { Socket } from 'node:net'
+import { departed, peerState } from '../net/peer-state.js'
+import type { ConnectionInfo } from '../protocol.js'
+import { loadAddon, type Addon } from '../native/addon.js'
+
+export interface Waiting {
+  readonly socket: Socket
+  readonly info: ConnectionInfo
+  /** When the parent accepted it (Date.now()), for the log's timings. */
+  readonly acceptedAt: number
+}
+
+/** The sweep with the addon: a peek per queued socket, whatever the host holds. */
+const SWEEP_MS = 250
+/**
+ * Without it, the sweep reads the host's whole table (/proc/net/tcp and tcp6,
+ * both at once, so its CPU can be twice the time it takes): at most every
+ * 2 s, and never more often than 100 times the read took. Measured on a
+ * 2-core VM, one client queued, 12,000 to 19,000 sockets on the host: reading
+ * it every 250 ms took 34% of a core; this way, 3 to 3.5% (whatever the
+ * count); with the addon, 0.4 to 0.7%, as with no sockets at all.
+ */
+const TABLE_SWEEP_MS = 2000
+const TABLE_SHARE = 100
+
+type PeerCheck = Pick<Addon, 'peerState'> | null
+
+export class WaitQueue {
+  readonly #items: Waiting[] = []
+  #sweeping: NodeJS.Timeout | null = null
+  #nextMs = SWEEP_MS
+
+  /**
+   * `onLeave` hears of each waiting client that went away; its socket is
+   * already closed. `addon`: how one socket is asked (null: by the table only).
+   * `closedLeft`: whether a client that closed its side with nothing sent is
+   * taken to have left, asked at each sweep. Such a client may still want an
+   * answer (`nc -N` with nothing to send, a daytime client), so the parent
+   * says yes only while its clients wait for a child slot, which may take
+   * long; one that waits only for a boot slot keeps its place.
+   */
+  constructor(
+    readonly limit: number,
+    private readonly onLeave: (waiting: Waiting) => void,
+    private readonly addon: PeerCheck = loadAddon().addon,
+    private readonly closedLeft: () => boolean = () => true,
+  ) {
+    if (addon === null) this.#nextMs = TABLE_SWEEP_MS
+  }
+
+  get size(): number {
+    return this.#items.length
+  }
+
+  /** Adds a connection at the back; false when the queue is full. */
+  push(waiting: Waiting): boolean {
+    if (this.#items.length >= this.limit) return false
+    this.#items.push(waiting)
+    waiting.socket.once('close', () => this.#remove(waiting))
+    this.#sweep()
+    return true
+  }
+
+  /**
+   * Takes the connection that has waited longest, passing over any whose
+   * client reset. (One that closed its side with nothing sent may still want
+   * an answer, as `nc -N` with nothing to send does: only the sweep, as ever,
+   * takes it to have left.)
+   */
+  shift(): Waiting | undefined {
+    for (let waiting; (waiting = this.#items.shift()); ) {
+      if (this.addon === null || peerState(this.addon, waiting.socket) !== 'reset') return waiting
+      this.#leave(waiting)
+    }
+    return undefined
+  }
+
+  /** Takes every waiting connection but the `keep` longest waiting, for the shutdown. */
+  drain(keep = 0): Waiting[] {
+    return this.#items.splice(keep)
+  }
+
+  countFrom(address: string): number {
+    return this.#items.filter((w) => w.info.remoteAddress === address).length
+  }
+
+  #remove(waiting: Waiting): void {
+    const i = this.#items.indexOf(waiting)
+    if (i >= 0) this.#items.splice(i, 1)
+  }
+
+  #leave(waiting: Waiting): void {
+    this.#remove(waiting)
+    waiting.socket.destroy()
+    this.onLeave(waiting)
+  }
+
+  // Look for clients that left, while any wait.
+  #sweep(): void {
+    if (this.#sweeping !== null) return
+    this.#sweeping = setTimeout(async () => {
+      const items = [...this.#items]
+      const { addon } = this
+      const closedLeft = this.closedLeft()
+      if (addon !== null) {
+        for (const waiting of items) {
+          const state = peerState(addon, waiting.socket)
+          if (state === 'reset' || (state === 'closed' && closedLeft)) this.#leave(waiting)
+        }
+      } else {
+        const began = performance.now()
+        const gone = await departed(items.map((w) => w.info), closedLeft)
+        this.#nextMs = Math.max(TABLE_SWEEP_MS, (performance.now() - began) * TABLE_SHARE)
+        for (const i of gone) {
+          const waiting = items[i]
+          if (waiting !== undefined && this.#items.includes(waiting)) this.#leave(waiting)
+        }
+      }
+      this.#sweeping = null
+      if (this.#items.length > 0) this.#sweep()
+    }, this.#nextMs)
+    this.#sweeping.unref()
+  }
+}

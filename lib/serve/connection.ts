@@ -1,0 +1,80 @@
+// Serving one connection: the same in a fork-model child, which serves one
+// and exits, and in a prefork worker, which serves many at once.
+import type { Socket } from 'node:net'
+import { pathToFileURL } from 'node:url'
+import { createLog, errorMessage } from '../log/log.js'
+import { ExitStatus, type ConnectionInfo, type ServeSpec } from '../protocol.js'
+import { SERVICES, isServiceName, type Handler } from './services/index.js'
+import type { Trace } from '../log/trace.js'
+
+/** A per-connection failure, from a child: one line in the server's log format, peer text cleaned. */
+export const warn = (spec: Pick<ServeSpec, 'logFormat'>, text: string): void =>
+  createLog(spec.logFormat, true)({ event: 'warning', message: text, pid: process.pid, child: true })
+
+/** The built-in service or the --handler module, imported on first use. */
+export const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
+  if (spec.handler !== null) {
+    const module: { default?: unknown } = await import(pathToFileURL(spec.handler).href)
+    if (typeof module.default !== 'function') throw new Error(`${spec.handler} has no default export function`)
+    return module.default as Handler
+  }
+  if (spec.service !== null && isServiceName(spec.service)) return (await SERVICES[spec.service]()).default
+  throw new Error(`unknown service ${String(spec.service)}`)
+}
+
+/** Once the handler has ended its side, how long the client has to end its own. */
+export const LINGER_MS = 2000
+
+/**
+ * The handler has ended its side (its writes are flushed), so the connection
+ * is over once the client ends too. But what the client sent and the handler
+ * never read stays buffered, and a stream that is not read never reaches its
+ * end: no 'end', so no 'close', and the child would wait for ever. So read
+ * and discard up to the client's FIN, as a lingering close does; then the
+ * socket closes itself. A client that never ends is cut off after LINGER_MS.
+ * (A handler that still reads, with 'data' or 'readable', reads on.)
+ */
+const linger = (socket: Socket): void => {
+  socket.resume()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  socket.once('close', () => clearTimeout(timer))
+}
+
+/**
+ * Runs the handler on the socket and resolves, once the socket has closed,
+ * with how the connection ended. Listeners go on before the handler runs, so
+ * that no event of the socket's is missed. `alone`: this process serves only
+ * this connection (a fork-model child).
+ */
+export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeSpec, handler: Handler, trace: Trace, alone = false): Promise<ExitStatus> =>
+  new Promise((resolve) => {
+    let status: ExitStatus = ExitStatus.OK
+    socket.on('error', (err) => {
+      status = ExitStatus.FAILED
+      trace('connection %d: %s', info.id, err.message)
+    })
+    socket.on('close', () => resolve(status))
+    socket.once('finish', () => linger(socket))
+    if (spec.idleTimeout > 0) {
+      socket.setTimeout(spec.idleTimeout * 1000, () => {
+        status = ExitStatus.IDLE
+        socket.destroy()
+      })
+    }
+    const fail = (err: unknown): void => {
+      warn(spec, `${spec.handler ?? spec.service} failed: ${errorMessage(err)}`)
+      status = ExitStatus.FAILED
+      socket.destroy()
+    }
+    // A throw from one of the handler's own callbacks (an event listener, a
+    // timer) reaches no caller, and Node would print its stack raw, with
+    // whatever the client sent in it. In a child of its own, it ends the
+    // connection as a throw from the handler does: one warning, status 1.
+    if (alone) process.on('uncaughtException', fail)
+    trace('pid %d serving %s for %s:%d', process.pid, spec.handler ?? spec.service, info.remoteAddress, info.remotePort)
+    try {
+      Promise.resolve(handler(socket, info)).catch(fail)
+    } catch (err) {
+      fail(err)
+    }
+  })

@@ -1,0 +1,120 @@
+// What the JS side of a forked child must do before it runs anything else
+// (the native side, uv_loop_fork and the worker threads, is done by then).
+// The child is a copy of the parent's heap: whatever the parent cached, the
+// child has too. Only descriptors are shared, the IPC channel's among them.
+//
+// Not done here, because JS cannot reach them: the parent's timers (Node 20
+// keeps them in internal lists) and its other handles (servers, sockets).
+// The forking code owns those, and closes or clears them in the child.
+import { randomUUID } from 'node:crypto'
+import { writeSync } from 'node:fs'
+import { constants } from 'node:os'
+import { inspect } from 'node:util'
+import type { Addon } from '../native/addon.js'
+
+/** Parent lifecycle listeners the child must not run: they belong to the parent's life, not the child's. */
+const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
+/** How many UUIDs Node 20 draws from one fill of its entropy cache (kBatchSize in lib/internal/crypto/random.js). */
+const UUID_BATCH = 128
+
+/** True once this process's exits are _exit: in a child of a forked child, they already are. */
+let exitsPatched = false
+
+export const becomeChild = (addon: Addon): void => {
+  correctPid(addon)
+  closeChannel()
+  dropParentListeners()
+  reseedMathRandom(addon)
+  drainUuidCache()
+  if (!exitsPatched) exitByUnderscoreExit(addon)
+  exitsPatched = true
+}
+
+// Node reads the pid once, at start-up.
+const correctPid = (addon: Addon): void => {
+  Object.defineProperty(process, 'pid', { value: addon.getpid(), writable: false, enumerable: true, configurable: true })
+}
+
+// The child holds a copy of the parent's IPC descriptor, and after
+// uv_loop_fork its loop would read the parent's messages and finish the
+// parent's half-written ones. process.channel is only a wrapper: close the
+// real handle now, before the loop runs, then let Node's JS side catch up.
+const closeChannel = (): void => {
+  const key = Object.getOwnPropertySymbols(process).find((symbol) => symbol.description === 'kChannelHandle')
+  const handle = key === undefined ? undefined : (process as unknown as Record<symbol, { close(): void } | null>)[key]
+  if (handle === undefined || handle === null) return
+  process.removeAllListeners('message').removeAllListeners('disconnect')
+  handle.close()
+  process.disconnect?.()
+}
+
+// The parent's signal handlers and lifecycle listeners are its own; once a
+// signal has no listener, Node gives it back its default action.
+const dropParentListeners = (): void => {
+  const signals = new Set<string | symbol>(Object.keys(constants.signals))
+  for (const event of process.eventNames()) if (signals.has(event)) process.removeAllListeners(event)
+  for (const event of PARENT_EVENTS) if (event !== 'uncaughtException' || !exitsPatched) process.removeAllListeners(event)
+}
+
+// V8's Math.random state lives in the isolate and cannot be reseeded after
+// start-up, so every child would repeat the parent's sequence. Replace it
+// with xoshiro128** seeded from getrandom(2): as fast, not cryptographic
+// either (as Math.random never was).
+const reseedMathRandom = (addon: Addon): void => {
+  const seed = addon.getrandom(16)
+  let [a, b, c, d] = [seed.readInt32LE(0), seed.readInt32LE(4), seed.readInt32LE(8), seed.readInt32LE(12) | 1]
+  const next = (): number => {
+    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0
+    const t = b << 9
+    c ^= a
+    d ^= b
+    b ^= c
+    a ^= d
+    c ^= t
+    d = rotl(d, 11)
+    return result
+  }
+  // 53 random bits, as V8 gives: 27 from one draw and 26 from the next.
+  Math.random = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992
+}
+
+const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k))
+
+// crypto.randomUUID() (and globalThis.crypto.randomUUID(), the same code)
+// hands out UUIDs from a cache of random bytes the parent filled. A full
+// batch of draws passes the refill point once, so every later UUID comes from
+// bytes drawn in this child (OpenSSL reseeds itself after a fork). This
+// mends every reference to randomUUID, not only the module's export; the
+// fork self-test checks that it still works on the Node in use.
+const drainUuidCache = (): void => {
+  for (let i = 0; i < UUID_BATCH; i++) randomUUID()
+}
+
+// Node's own end hangs in a forked child (it waits for worker tasks that will
+// never finish, and joins threads that are not here): every way out must be
+// _exit. process.exit() emits 'exit'; after its last listener, _exit with the
+// status. A natural end never comes: the addon keeps the loop alive and
+// calls back when nothing else does, and the child ends as Node would have,
+// with 'beforeExit' (which may start more work) and then 'exit'. An uncaught
+// exception is printed as Node prints it, then the same way out with status 1.
+const exitByUnderscoreExit = (addon: Addon): void => {
+  const emit = process.emit
+  const statusOf = (code: unknown): number => (typeof code === 'number' ? code : Number(process.exitCode ?? 0) || 0)
+  process.emit = function (this: NodeJS.Process, event: string | symbol, ...args: unknown[]): boolean {
+    try {
+      return Reflect.apply(emit, this, [event, ...args]) as boolean
+    } finally {
+      if (event === 'exit') addon.exit(statusOf(args[0]))
+    }
+  } as typeof process.emit
+  ;(process as unknown as { reallyExit: (code?: number) => never }).reallyExit = (code) => addon.exit(statusOf(code))
+  addon.whenIdle(() => {
+    process.emit('beforeExit', statusOf(undefined))
+    if (addon.idle()) process.exit()
+  })
+  process.on('uncaughtException', function fatal(err) {
+    if (process.listenerCount('uncaughtException') > 1) return // the child's own listener handles it, as in Node
+    writeSync(2, `${inspect(err)}\n`)
+    process.exit(1)
+  })
+}

@@ -1,0 +1,77 @@
+// A real fork(2) of this warm Node process, through the native addon
+// (lib/native/addon.ts). A zygote (a warm process that forks a child per
+// connection) is built on forkChild() and reap().
+//
+// What does not survive the fork: every thread but the caller (V8's workers
+// are parked around it, see lib/native/park.cc), and in the child the
+// parent's IPC channel, listeners and exits (lib/forked-child.ts). Memory is
+// shared copy-on-write; descriptors are shared.
+import { writeSync } from 'node:fs'
+import { constants } from 'node:os'
+import { isMainThread } from 'node:worker_threads'
+import type { Addon } from '../native/addon.js'
+import { becomeChild } from './forked-child.js'
+
+/**
+ * The flag that a process which forks must be started with, checked by the
+ * fork self-test. What answers the hangs of hazard 2 (docs/warm-fork.md) is
+ * parking V8's worker pool around each fork: in the self-test (8 stressed
+ * children a round), without parking 2 or 3 rounds in 10 hung in futex
+ * waits, with or without this flag; with parking, 10 in 10 passed, with or
+ * without it. It is kept all the same: V8 then marks, sweeps and compiles on
+ * the main thread, so a child, which has no workers, depends on the few
+ * tasks V8 still posts (such as the clearing job of a mark-compact) rather
+ * than on many. --v8-pool-size is not needed: it only changes how many
+ * workers are parked (4 by default).
+ */
+export const forkSafeFlags: readonly string[] = ['--single-threaded']
+
+/**
+ * The zygote's flags: the safe one, and two that keep the fork cheap, where
+ * its cost is pages. fork(2) copies the page table of every page the zygote
+ * has, and a child pays a copy-on-write fault for every page it writes.
+ * --max-semi-space-size=1 (MB) caps V8's young generation, which grew to
+ * 9 MB resident in the zygote while holding under 0.5 MB of objects.
+ * --no-flush-bytecode keeps the code the zygote compiled: V8 would otherwise
+ * drop what has not run for a while, and every child would compile it again
+ * in its own pages.
+ */
+export const zygoteFlags: readonly string[] = [...forkSafeFlags, '--max-semi-space-size=1', '--no-flush-bytecode']
+
+/** A child collected by reap(): its exit status, or the signal that killed it. */
+export interface Reaped {
+  readonly pid: number
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/**
+ * Forks this process. In the parent, returns the child's pid. In the child,
+ * returns 0 once the child is set up to live on its own (becomeChild): its
+ * own pid, no IPC channel, fresh random numbers, and every exit an _exit.
+ * Throws when the fork fails (the Error's code is the errno name).
+ */
+export const forkChild = (addon: Addon): number => {
+  if (!isMainThread) throw new Error('forkChild: only the main thread can fork')
+  const pid = addon.fork()
+  if (pid !== 0) return pid
+  try {
+    becomeChild(addon)
+  } catch (err) {
+    // A throw here would reach code that believes it is the parent.
+    writeSync(2, `forkserver: a forked child could not be set up: ${err instanceof Error ? err.message : String(err)}\n`)
+    addon.exit(70)
+  }
+  return 0
+}
+
+const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]))
+
+/**
+ * Collects exited children without waiting. Pass a pid in a process that also
+ * uses child_process: reaping any child (-1) would take those children too,
+ * and Node would never report their exit. With `endGroups`, what is left in
+ * each child's process group is killed as the child is collected.
+ */
+export const reap = (addon: Addon, pid = -1, endGroups = false): Reaped[] =>
+  addon.reap(pid, endGroups).map(({ pid, code, signal }) => ({ pid, code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }))

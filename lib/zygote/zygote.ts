@@ -1,0 +1,176 @@
+// The zygote (--start zygote): a warm process that forks one child per
+// connection with a real fork(2) (lib/warm-fork.ts), as the article's C
+// server does. The parent started it with child_process.fork and the flags
+// that make forking safe. It loads the service once, proves that a fork is
+// safe here (lib/fork-self-test.ts), and then, for each socket the parent
+// sends, forks: the child serves that one connection and _exits, and the
+// zygote closes its copy of the socket, reaps the child and reports its exit.
+// With --exec the zygote starts the program as its child (posix_spawn, with
+// no copy of itself): no Node is left between the program and its connection.
+import { Socket, type SocketConstructorOpts } from 'node:net'
+import { loadHandler, runConnection } from '../serve/connection.js'
+import { forkSelfTest } from './fork-self-test.js'
+import { notStartedFormat, programEnv } from '../serve/exec.js'
+import { errorMessage } from '../log/log.js'
+import { message, orphanSeconds, type Message, type MessageOf } from '../protocol.js'
+import type { RawHandle } from '../net/raw-handle.js'
+import type { Handler } from '../serve/services/index.js'
+import { signalProcess } from '../serve/process-group.js'
+import type { Trace } from '../log/trace.js'
+import { forkChild, reap } from './warm-fork.js'
+import { loadAddon, type Addon } from '../native/addon.js'
+import { warmUp } from './warm-up.js'
+
+export interface ZygoteControls {
+  /** The parent sent a socket: fork a child to serve it. */
+  readonly fork: (m: MessageOf<'fork'>, handle: unknown) => void
+  /** A reload replaced this zygote: fork no more, and exit once every child is reaped. */
+  readonly stop: () => void
+  /** The parent is gone: fork no more; the children have until the orphan deadline, then are killed. */
+  readonly orphan: () => void
+}
+
+const send = (m: Message): void => void process.send?.(m, undefined, undefined, () => {})
+/** Sends, and resolves once the message has gone (or could not go). */
+const sent = (m: Message): Promise<void> => new Promise((resolve) => (process.send === undefined ? resolve() : process.send(m, undefined, undefined, () => resolve())))
+
+/** Loads the service and tests a fork; says `ready`, or `unfit` with why and returns null. */
+export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace): Promise<ZygoteControls | null> => {
+  const unfit = async (reason: string): Promise<null> => {
+    await sent(message('unfit', { reason }))
+    return null
+  }
+  const { addon, reason } = loadAddon()
+  if (addon === null) return unfit(reason)
+  // What its children leave behind comes to it when they exit, not to the
+  // parent, which would never reap it: the zygote reaps every child it has.
+  addon.setChildSubreaper()
+  // --exec has no handler: the child becomes the program.
+  let handler: Handler | null = null
+  try {
+    if (spec.exec === null) handler = await loadHandler(spec)
+  } catch (err) {
+    return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+  }
+  if (handler !== null && spec.handler === null) await warmUp(handler, spec, trace)
+  const test = await forkSelfTest(addon, { children: 4 })
+  if (!test.ok) return unfit(`the fork self-test failed: ${test.reason}`)
+  trace('zygote %d ready: self-test %d ms', process.pid, test.ms)
+  const zygote = new Zygote(addon, handler, trace)
+  process.on('SIGCHLD', () => zygote.reapAll())
+  send(message('ready', {}))
+  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(orphanSeconds(spec)) }
+}
+
+/** How often a forked child asks who its parent is (Zygote.watchParents). */
+const PARENT_CHECK_MS = 1000
+
+class Zygote {
+  /** The children forked and not yet reaped. */
+  readonly #live = new Set<number>()
+  #stopping = false
+  /** Who a child's parent may be: this zygote, or the server, the subreaper that adopts the children of a zygote that died. */
+  readonly #parents = new Set([process.pid, process.ppid])
+
+  constructor(
+    private readonly addon: Addon,
+    private readonly handler: Handler | null,
+    private readonly trace: Trace,
+  ) {}
+
+  fork({ id, info, spec }: MessageOf<'fork'>, handle: unknown): void {
+    if (typeof handle !== 'object' || handle === null) return send(message('forked', { id, pid: null, error: 'the socket was lost in transit' }))
+    const connfd = handle as RawHandle
+    const { handler } = this
+    let pid: number
+    try {
+      // --exec has no handler: the program is started instead.
+      pid = handler === null ? this.startProgram(execArgs(info, spec, connfd), spec) : forkChild(this.addon)
+    } catch (err) {
+      connfd.close()
+      return send(message('forked', { id, pid: null, error: errorMessage(err) }))
+    }
+    // The child (startProgram's never gets here: it execs). It never comes back.
+    if (pid === 0 && handler !== null) return this.serve(handler, info, spec, connfd)
+    // close(connfd): the child has its own copy now.
+    connfd.close()
+    this.#live.add(pid)
+    send(message('forked', { id, pid, error: null }))
+  }
+
+  // --exec: the program needs nothing of this process, so it is started
+  // without copying it (posix_spawn, a vfork and an exec). When it cannot be
+  // started, a forked child tries the same exec, says why in the server's log
+  // format and exits 127 or 126, as under spawn.
+  private startProgram(program: Parameters<Addon['spawnProgram']>, spec: MessageOf<'fork'>['spec']): number {
+    const spawned = this.addon.spawnProgram(...program)
+    if (spawned > 0) return spawned
+    const failure = notStartedFormat(spec, program[1]) // only here: the line is needed only when the start fails
+    const pid = this.addon.fork()
+    if (pid === 0) this.addon.execProgram(...program, failure) // the child: never returns
+    return pid
+  }
+
+  /**
+   * SIGCHLD: collect every child that has exited, and tell the parent. What a
+   * child left in its process group (a program's background job, a process
+   * its handler started) is killed first: the connection is over.
+   */
+  reapAll(): void {
+    for (const { pid, code, signal } of reap(this.addon, -1, true)) {
+      if (!this.#live.delete(pid)) continue // one a child left behind: no connection of the parent's
+      send(message('exited', { pid, code, signal }))
+    }
+    if (this.#stopping && this.#live.size === 0) process.exit(0)
+  }
+
+  stop(): void {
+    this.#stopping = true
+    this.reapAll()
+  }
+
+  // Orphaned, as a spawned child is (child.ts): its connections may go on
+  // until the deadline; what is left then is killed, with its process group,
+  // and the zygote exits once it has reaped them.
+  orphan(seconds: number): void {
+    this.trace('zygote %d: parent gone, %d children have %ds left', process.pid, this.#live.size, seconds)
+    setTimeout(() => {
+      for (const pid of this.#live) signalProcess(pid, 'SIGKILL', true)
+    }, seconds * 1000)
+    this.stop()
+  }
+
+  // In the child. If the zygote dies, the server adopts its children and
+  // they serve on. If the server then dies too, nobody is left to give this
+  // child the orphan deadline (the zygote's orphan() above), so it watches
+  // for that itself: once its parent is neither, it has the deadline, and is
+  // then killed with its process group, as the zygote would have done.
+  private watchParents(seconds: number): void {
+    const watch = setInterval(() => {
+      if (this.#parents.has(process.ppid)) return
+      clearInterval(watch)
+      this.trace('pid %d: zygote and server gone, %ds left', process.pid, seconds)
+      setTimeout(() => signalProcess(process.pid, 'SIGKILL', true), seconds * 1000).unref()
+    }, PARENT_CHECK_MS).unref()
+  }
+
+  // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
+  private serve(handler: Handler, info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
+    this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
+    // A group of its own, as a spawned child has: SIGKILL to the group reaches what the handler starts.
+    this.addon.leadGroup()
+    this.watchParents(orphanSeconds(spec))
+    const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
+    void runConnection(socket, info, spec, handler, this.trace, true).then((status) => process.exit(status))
+  }
+}
+
+/** The program's arguments, worked out in the zygote: what starts it only execs. */
+const execArgs = (info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): Parameters<Addon['spawnProgram']> => {
+  const fd = (connfd as RawHandle & { fd?: number }).fd
+  const exec = spec.exec ?? []
+  const [file] = exec
+  if (typeof fd !== 'number' || fd < 0 || file === undefined) throw new Error('the socket has no descriptor to give the program')
+  const env = Object.entries(programEnv(info, process.env)).flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]))
+  return [fd, file, exec, env]
+}

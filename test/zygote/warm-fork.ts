@@ -1,0 +1,154 @@
+// The addon and its loader: a real fork(2) returns twice, and reap() brings
+// each child's end back. The forks run in a helper process started with the
+// zygote's flags (fixtures/warm-fork.ts), never in tap's own process.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { forkSafeFlags, zygoteFlags } from '../../lib/zygote/warm-fork.js'
+import { loadAddon } from '../../lib/native/addon.js'
+import { runHelper, skipUnlessBuilt } from '../fixtures/warm-fork.js'
+
+const skip = skipUnlessBuilt()
+
+t.test('says "not built", and loads nothing, when the addon file is absent', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-no-addon-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const loaded = loadAddon(join(dir, 'forkserver.node'))
+  t.equal(loaded.addon, null)
+  t.match(loaded.reason, /^not built \(no .*forkserver\.node\): make build compiles it \(installed: sh lib\/native\/build\.sh\)$/)
+})
+
+t.test('says why when the file is there but is no addon', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-bad-addon-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'forkserver.node'), 'not a shared object\n')
+  const loaded = loadAddon(join(dir, 'forkserver.node'))
+  t.equal(loaded.addon, null)
+  t.match(loaded.reason, /^cannot load .*forkserver\.node: /)
+})
+
+t.test('the zygote is started with the flag that makes forking safe, and V8 accepts all its flags', async (t) => {
+  t.ok(forkSafeFlags.every((flag) => zygoteFlags.includes(flag)), 'the safe flags are among the zygote flags')
+  const node = spawnSync(process.execPath, [...zygoteFlags, '-e', ''], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+  t.equal(node.stderr, '', 'no warning about a flag')
+  t.equal(node.status, 0)
+})
+
+t.test('loads the built addon, made for this very Node', { skip }, async (t) => {
+  const { addon, reason } = loadAddon()
+  t.equal(reason, null)
+  t.equal(addon?.nodeVersion, process.version)
+  t.equal(addon?.getpid(), process.pid)
+  t.equal(addon?.getrandom(16).length, 16)
+})
+
+t.test('fork returns twice: the pid in the parent, 0 in the child, whose status comes back through reap()', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const pid = addon.fork()
+    if (pid === 0) addon.exit(7)
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+    console.log(JSON.stringify({ pid, reaped }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pid: number; reaped: unknown[] }]
+  t.ok(record.pid > 0, 'the parent had the pid')
+  t.same(record.reaped, [{ pid: record.pid, code: 7, signal: null }], 'its _exit(7), through waitpid')
+})
+
+t.test('reap() names the signal that killed a child, and with -1 collects every child', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const pids = []
+    for (let i = 0; i < 2; i++) {
+      const pid = warmFork.forkChild(addon)
+      if (pid === 0) await new Promise(() => setInterval(() => {}, 1000)) // lives until killed
+      pids.push(pid)
+    }
+    for (const pid of pids) process.kill(pid, 'SIGKILL')
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length < 2; i++) { reaped.push(...warmFork.reap(addon)); await new Promise((r) => setTimeout(r, 5)) }
+    console.log(JSON.stringify({ pids, reaped }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pids: number[]; reaped: { pid: number }[] }]
+  t.same(record.reaped.sort((a, b) => a.pid - b.pid), record.pids.sort((a, b) => a - b).map((pid) => ({ pid, code: null, signal: 'SIGKILL' })))
+})
+
+t.test('forks again and again: 30 children, one after another, each reaped', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const times = []
+    let good = 0
+    for (let i = 0; i < 30; i++) {
+      const started = performance.now()
+      const pid = warmFork.forkChild(addon)
+      if (pid === 0) process.exit(0)
+      times.push(performance.now() - started)
+      for (let j = 0; j < 2000; j++) {
+        const [end] = warmFork.reap(addon, pid)
+        if (end) { if (end.code === 0) good++; break }
+        await new Promise((r) => setTimeout(r, 2))
+      }
+    }
+    times.sort((a, b) => a - b)
+    console.log(JSON.stringify({ good, medianMs: times[15] }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ good: number; medianMs: number }]
+  t.equal(record.good, 30, 'every child exited 0')
+  t.comment(`fork(), parking and unparking included: median ${record.medianMs.toFixed(2)} ms`)
+})
+
+t.test('execProgram: the child becomes the program on the given descriptor, with the given environment; 127 and 126, and the line given, when it cannot', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-exec-program-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'not-executable'), 'echo never\n', { mode: 0o644 })
+  const run = await runHelper(t, `
+    const fs = await import('node:fs')
+    const out = fs.openSync(${JSON.stringify(join(dir, 'out'))}, 'w')
+    const runs = [
+      ['sh', ['sh', '-c', 'echo "$GREETING"; exit 3']],
+      ['forkserver-no-such-program', ['forkserver-no-such-program']],
+      [${JSON.stringify(join(dir, 'not-executable'))}, ['not-executable']],
+    ]
+    const codes = []
+    for (const [file, argv] of runs) {
+      const pid = addon.fork()
+      if (pid === 0) addon.execProgram(out, file, argv, ['GREETING=hello'], 'warning: pid %1$d: exec ' + file + ': %2$s (%3$s)\\n')
+      let reaped = []
+      for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+      codes.push(reaped[0]?.code)
+    }
+    console.log(JSON.stringify({ codes, out: fs.readFileSync(${JSON.stringify(join(dir, 'out'))}, 'utf8') }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ codes: number[]; out: string }]
+  t.same(record.codes, [3, 127, 126], 'its own status; 127 for no such program; 126 for one that is not executable')
+  t.equal(record.out, 'hello\n', 'the descriptor was its stdout, and the environment the one given')
+  t.match(run.stderr, /^warning: pid \d+: exec forkserver-no-such-program: not found \(No such file or directory\)$/m)
+  t.match(run.stderr, /^warning: pid \d+: exec .*not-executable: not executable \(Permission denied\)$/m)
+})
+
+t.test('spawnProgram: the program on the given descriptor, with the given environment, in a session of its own; 0 when it cannot be started', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-spawn-program-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'not-executable'), 'echo never\n', { mode: 0o644 })
+  const run = await runHelper(t, `
+    const fs = await import('node:fs')
+    const out = fs.openSync(${JSON.stringify(join(dir, 'out'))}, 'w')
+    const pid = addon.spawnProgram(out, 'sh', ['sh', '-c', 'echo "$GREETING $(ps -o sid= -p $$ | tr -d \\" \\")"; exit 3'], ['GREETING=hello', 'PATH=' + process.env.PATH])
+    let reaped = []
+    for (let i = 0; i < 2000 && reaped.length === 0; i++) { reaped = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+    const missing = addon.spawnProgram(out, 'forkserver-no-such-program', ['forkserver-no-such-program'], [])
+    const refused = addon.spawnProgram(out, ${JSON.stringify(join(dir, 'not-executable'))}, ['not-executable'], [])
+    console.log(JSON.stringify({ pid, code: reaped[0]?.code, missing, refused, out: fs.readFileSync(${JSON.stringify(join(dir, 'out'))}, 'utf8') }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ pid: number; code: number; missing: number; refused: number; out: string }]
+  t.ok(record.pid > 0, 'a pid')
+  t.equal(record.code, 3, 'its own status, reaped by the caller: its parent')
+  t.equal(record.out, `hello ${record.pid}\n`, 'the descriptor was its stdout, the environment the one given, and it leads its own session')
+  t.equal(record.missing, 0, 'no such program')
+  t.equal(record.refused, 0, 'not executable')
+})
