@@ -23,7 +23,7 @@ build: $(STAMP) native
 # same script (package.json's "install"). It is optional: without a compiler,
 # or when the compile fails, the build goes on and says so in one line.
 NATIVE := dist/native/forkserver.node
-NATIVE_SRC := lib/native/fork.c lib/native/park.cc lib/native/park.h lib/native/build.sh
+NATIVE_SRC := $(wildcard lib/native/*.c lib/native/*.h lib/native/*.cc) lib/native/build.sh
 CC ?= cc
 CXX ?= c++
 
