@@ -3,8 +3,8 @@
 //   serve + a client's socket:     serve that one connection, then exit (fork model);
 //                                  with --exec, run the program on it and exit as it did;
 //   prepare, later serve:          the same, as a spare forked ahead (--spares);
-//   work + the listening socket:   accept and serve connections itself (prefork, lib/worker.ts);
-//   zygote, later fork + socket:   fork(2) a child per socket (--start zygote, lib/zygote.ts).
+//   work + the listening socket:   accept and serve connections itself (prefork, lib/serve/worker.ts);
+//   zygote, later fork + socket:   fork(2) a child per socket (--start zygote, lib/zygote/zygote.ts).
 //
 // server.ts started this process with child_process.fork. Unlike C's fork(),
 // nothing of the parent's memory came along: this is a fresh Node with its own
@@ -12,11 +12,11 @@
 // processes share is the IPC channel and, once it arrives, the socket, passed
 // as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
-import { loadHandler, runConnection, warn } from './lib/serve/connection.js'
+import { handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './lib/serve/connection.js'
 import type { ProgramExit } from './lib/serve/exec.js'
-import { errorMessage } from './lib/log/log.js'
 import { endGroup, termEndsGroup } from './lib/serve/process-group.js'
-import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, orphanSeconds, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
+import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
+import { atOrphanDeadline } from './lib/serve/orphan.js'
 import type { Handler } from './lib/serve/services/index.js'
 import { leaveDeadTerminal } from './lib/log/terminal.js'
 import { openTrace } from './lib/log/trace.js'
@@ -24,7 +24,7 @@ import { openTrace } from './lib/log/trace.js'
 const trace = await openTrace('child')
 
 // The connection is over, and so is whatever this child started: what is
-// left in its process group is ended first (lib/process-group.ts).
+// left in its process group is ended first (lib/serve/process-group.ts).
 const exit = (status: ExitStatus, why: string): void => {
   trace('pid %d exit %d: %s', process.pid, status, why)
   leaveDeadTerminal()
@@ -55,27 +55,24 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
   let socket: Socket | null = null
   // Orphaned: finish the connection, but within a bound.
   parentGone = () => {
-    const seconds = orphanSeconds(spec)
-    trace('parent gone: %ds left to finish', seconds)
-    setTimeout(() => {
+    const seconds = atOrphanDeadline(spec, () => {
       socket?.destroy()
       exit(ExitStatus.ORPHANED, 'parent gone and the connection outlived the deadline')
-    }, seconds * 1000)
+    })
+    trace('parent gone: %ds left to finish', seconds)
   }
   let handler: Handler
   try {
     handler = await loadHandler(spec)
   } catch (err) {
-    warn(spec, `${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+    warn(spec, handlerFailed(spec, err, 'failed to load'))
     return exit(ExitStatus.FAILED, 'no handler')
   }
   // Wrap the raw handle only now that the service is loaded, so that every
   // event, from the first read on, finds its listener. (A net.Socket sent
   // whole would be wrapped and read by Node at once, and a client that had
-  // already half-closed would arrive destroyed, its answer lost.) Built-in
-  // services handle the half-close themselves; a --handler gets the socket
-  // as net.createServer() would give it.
-  socket = new Socket({ handle, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
+  // already half-closed would arrive destroyed, its answer lost.)
+  socket = wrapConnection(handle, spec)
   termEndsGroup()
   exit(await runConnection(socket, info, spec, handler, trace, true), 'connection closed')
 }
@@ -83,11 +80,7 @@ async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Pr
 // --exec: the program serves the connection, and this child ends as it does.
 async function serveProgram(info: ConnectionInfo, spec: ServeSpec, handle: object): Promise<void> {
   const orphaned = new AbortController()
-  parentGone = () => {
-    const seconds = orphanSeconds(spec)
-    trace('parent gone: the program has %ds left', seconds)
-    setTimeout(() => orphaned.abort(), seconds * 1000)
-  }
+  parentGone = () => trace('parent gone: the program has %ds left', atOrphanDeadline(spec, () => orphaned.abort()))
   // Wrapped paused, never to read: what the client sends is the program's.
   const socket = new Socket({ handle, pauseOnCreate: true } as SocketConstructorOpts)
   const { FORWARDED_SIGNALS, killedStatus, runProgram } = await import('./lib/serve/exec.js')
@@ -133,7 +126,7 @@ async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void
   if (stopAsked) stop() // it came while the worker module was loading
 }
 
-/** The zygote (--start zygote), loaded only now: from here on it forks a child per socket (lib/zygote.ts). */
+/** The zygote (--start zygote), loaded only now: from here on it forks a child per socket (lib/zygote/zygote.ts). */
 async function becomeZygote(m: MessageOf<'zygote'>): Promise<void> {
   const { becomeZygote } = await import('./lib/zygote/zygote.js')
   const zygote = await becomeZygote(m, trace)

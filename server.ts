@@ -1,184 +1,146 @@
 #!/usr/bin/env node
 // server.ts: the parent. It listens, accepts, forks one child per connection,
-// hands the child the socket, and reaps the child when it exits.
+// hands the child the socket, closes its own copy, and reaps the child when
+// it exits.
 //
 //   the classic C server                   forkserver
 //   socket(); bind(); listen();            listen(): createServer({ pauseOnConnect: true })
-//   connfd = accept(listenfd);             accept(socket) (and its PROXY header), then admit() (lib/admission.ts)
-//   if (fork() == 0) serve(connfd);        start(): a child (lib/starter.ts), then handOff() the socket
-//   close(connfd);                         handedOff(): socket.destroy(), once the child has its copy
-//   SIGCHLD, waitpid();                    reap(), on the child's exit; then next() from the queue
+//   connfd = accept(listenfd);             the intake (lib/admission/intake.ts): accept, and a PROXY header
+//   (limits)                               judge(): admit() (lib/admission/admission.ts)
+//   if (fork() == 0) serve(connfd);        fork(): a child from the starter (lib/start/)
+//                                          handOff(): the socket, sent to it
+//   close(connfd);                         handOff(): socket.destroy(), once the child holds its copy
+//   SIGCHLD, waitpid();                    the supervisor (lib/parent/supervisor.ts) reaps, then reconciles
 //
 // Nothing of this file's memory survives into a child: child_process.fork
-// starts a new Node. The child shares only the IPC channel and, passed over
-// it as a descriptor (SCM_RIGHTS), the client's socket.
+// starts a new Node (and the zygote's fork(2) copies the zygote, not this
+// process). The child shares only the IPC channel and, passed over it as a
+// descriptor (SCM_RIGHTS), the client's socket.
 //
-// --model prefork swaps one step: instead of a child per connection, a few
-// workers accept for themselves (lib/prefork.ts, lib/worker.ts). Listening,
-// the child table, reaping, logging and the drain are the same for both.
-import type { Socket } from 'node:net'
-import { connectionInfo, judgedByAddress, listenerName, peerOf } from './lib/net/address.js'
-import { admit, mayStart, passed } from './lib/admission/admission.js'
-import { newEntry, signalChild, type ChildEntry } from './lib/parent/child-table.js'
-import { FORK_RESERVE } from './lib/net/descriptors.js'
-import { errorMessage } from './lib/log/log.js'
+// --model prefork swaps this acceptor for another: workers accept for
+// themselves (lib/parent/prefork.ts). The supervisor, the child table,
+// reaping, logging and the drain are the same for both.
+import { createServer, type Server } from 'node:net'
+import { admit, passed, type Peer, type Verdict } from './lib/admission/admission.js'
+import { Intake, type Accepted } from './lib/admission/intake.js'
+import { RateLimiter } from './lib/admission/rate-limit.js'
 import { parseOptions } from './lib/cli/options.js'
-import { Parent } from './lib/parent/parent.js'
-import { HANDOFF_TIMEOUT_S, message } from './lib/protocol.js'
-import { rawHandle, sendable } from './lib/net/raw-handle.js'
-import { answerSignals } from './lib/parent/signals.js'
-import { chooseStarter } from './lib/start/starter.js'
-import { openTrace } from './lib/log/trace.js'
+import { errorMessage } from './lib/log/log.js'
+import { peerOf } from './lib/net/address.js'
+import { ACCEPT_RESERVE, FORK_RESERVE } from './lib/net/descriptors.js'
+import { refuseNew, takeBacklog } from './lib/net/listen.js'
+import { rawHandle } from './lib/net/raw-handle.js'
+import { signalChild, type Busy } from './lib/parent/child-table.js'
+import { runParent } from './lib/parent/parent.js'
+import type { Acceptor, Supervisor } from './lib/parent/supervisor.js'
 import { verdictTimer } from './lib/parent/verdict.js'
-import type { Waiting } from './lib/parent/wait-queue.js'
+import { HANDOFF_TIMEOUT_S } from './lib/protocol.js'
 
-class ForkServer extends Parent {
+class ForkServer implements Acceptor {
+  readonly max: number
+  readonly server: Server
+  readonly intake: Intake
+  readonly rate: RateLimiter | null
+
+  constructor(readonly supervisor: Supervisor) {
+    const { options, log, warn, trace, listening } = supervisor.parent
+    this.max = options.maxChildren
+    this.rate = options.rate && new RateLimiter(options.rate)
+    this.intake = new Intake({
+      unixPath: () => listening.unixPath, proxy: options.proxy, counts: supervisor.table.totals, log, warn, trace,
+      judge: (peer) => this.judge(peer),
+      pass: (conn, verdict) => {
+        if (verdict.kind === 'admit') this.fork(conn)
+        else this.wait(conn)
+        supervisor.reconcile()
+      },
+      closed: () => supervisor.reconcile(),
+    })
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.intake.accept(socket))
+  }
+
   // listen: bound and listening, paused, so that what a client sends waits for its child.
-  async listen(): Promise<number> {
-    const { options, log, pid } = this
-    let bound
-    try {
-      await this.starter.open?.() // (a zygote loads, and proves that it can fork)
-      bound = await this.listening.open(this.server, options)
-    } catch (err) {
-      log({ event: 'fatal', message: errorMessage(err), pid })
-      return 1
-    }
-    if (this.startedTooLate()) return this.shutdown.done
-    const { endpoint } = options
-    this.trace('listening on %s (%s)', listenerName(bound), endpoint.kind === 'fd' ? `descriptor ${endpoint.fd} from ${endpoint.from}` : endpoint.kind)
-    // prefork: hand out the listener before the first accept can happen here.
-    if (this.prefork) this.supervisor.start(this.server)
+  async listen(): ReturnType<Acceptor['listen']> {
+    const bound = await this.supervisor.parent.listening.open(this.server, this.supervisor.parent.options)
     // From here on, a server error is a failed accept (ENFILE, say): warn, keep listening.
-    this.server.on('error', (err) => this.warn(`accept failed: ${err.message}`))
-    log({ event: 'listening', address: listenerName(bound), pid })
-    this.status()
-    this.spares.replenish()
-    return this.shutdown.done
+    this.server.on('error', (err) => this.supervisor.parent.warn(`accept failed: ${err.message}`))
+    return bound
   }
 
-  // accept: a connection. Behind a balancer, its PROXY header first says whose it is.
-  accept(socket: Socket): void {
-    socket.on('error', (err) => this.trace('socket error before handoff: %s', err.message))
-    const path = this.listening.unixPath
-    if (path === null && socket.remoteAddress === undefined) {
-      this.trace('accept: the peer is already gone')
-      return void socket.destroy()
-    }
-    const waiting: Waiting = { socket, info: connectionInfo(socket, ++this.table.totals.accepted, path), acceptedAt: Date.now() }
-    if (this.proxy === null) return this.admit(waiting)
-    // (lib/proxy-read.ts: it reads the header and nothing more; null: it closed the connection)
-    void this.proxy.read(socket, waiting.info).then((info) => (info === null ? this.next() : this.admit({ ...waiting, info })))
+  // judge: start a child for it now, queue it, or turn it away (lib/admission/admission.ts).
+  judge(peer: Peer): Verdict {
+    const { supervisor } = this
+    const verdict = admit(peer, supervisor.parent.options, {
+      draining: supervisor.targets.draining,
+      descriptorsShort: supervisor.parent.descriptors.short(ACCEPT_RESERVE),
+      recent: this.rate?.recent(peer.address) ?? 0,
+      fromPeer: supervisor.table.countFrom(peer.address) + supervisor.queue.countFrom(peer.address),
+      ...supervisor.children(),
+      queued: supervisor.queue.size,
+    })
+    if (passed(verdict, 'rate')) this.rate?.record(peer.address)
+    return verdict
   }
 
-  // admit: start a child for it now, queue it, or turn it away (lib/admission.ts).
-  admit(waiting: Waiting): void {
-    const { socket, info } = waiting
-    const from = info.remoteAddress
-    this.trace('accept %s', peerOf(info))
-    this.log({ event: 'accept', conn: info.id, peer: peerOf(info), pid: this.pid })
-    const verdict = admit({ address: from, unix: !judgedByAddress(info) }, this.options, this.liveCounts(from))
-    if (passed(verdict, 'rate')) this.rate?.record(from)
-    if (verdict.kind === 'admit') return this.start(waiting)
-    if (verdict.kind === 'queue') return this.wait(waiting)
-    if (verdict.kind === 'drop') return this.drop(socket, verdict.reason, info, { queueFull: verdict.step === 'queue' })
-    this.deny(socket, info)
+  // fork: the child that will serve it (C: fork()). A spare started ahead takes it at once; else a fresh one.
+  fork(conn: Accepted): void {
+    const { supervisor } = this
+    const short = supervisor.table.spare() === undefined ? supervisor.parent.descriptors.short(FORK_RESERVE) : null
+    if (short !== null) return this.drop(conn.socket, `too few descriptors to fork (${short})`, conn.info)
+    void this.handOff(supervisor.busy(conn), conn)
   }
 
-  // start: the child that will serve it. A spare started ahead takes it at once; else fork one.
-  start(waiting: Waiting): void {
-    const spare = this.table.spare()
-    if (spare !== undefined) return this.handOff(spare, waiting) // its successor is started once it has the socket
-    const short = this.descriptors.short(FORK_RESERVE)
-    if (short !== null) return this.drop(waiting.socket, `too few descriptors to fork (${short})`, waiting.info)
-    this.handOff(this.fork('busy'), waiting)
+  // Over --max-children (or waiting to boot): the connection waits in the queue.
+  wait(conn: Accepted): void {
+    this.supervisor.queue.push(conn)
+    this.supervisor.parent.trace('queued %s, %d waiting', peerOf(conn.info), this.supervisor.queue.size)
   }
 
-  // fork(): a new child, from the starter. Its exit comes to reap(), as SIGCHLD does.
-  fork(state: ChildEntry['state']): ChildEntry {
-    this.trace('fork')
-    const entry: ChildEntry = newEntry(state, this.starter.start({
-      spawn: () => this.spawned(entry, state),
-      message: (m, handle) => this.heard(entry, m, handle),
-      exit: (code, signal) => this.reap(entry, code, signal),
-      error: (err) => this.failed(entry, err),
-    }))
-    this.table.add(entry)
-    return entry
-  }
-
-  // handOff: send the socket to the child, which then holds its own copy of the descriptor.
-  handOff(entry: ChildEntry, { socket, info, acceptedAt }: Waiting): void {
+  // handOff: send the socket to the child, which then holds its own copy of the
+  // descriptor. Then close ours, as C's parent does with close(connfd): the
+  // connection stays up, the child owns it now. (If the child died before
+  // taking it, closing our copy is what tells the client.)
+  async handOff(entry: Busy, { socket, info, acceptedAt }: Accepted): Promise<void> {
     const { child } = entry
-    entry.state = 'busy'
-    entry.info = info
-    entry.socket = socket
-    entry.acceptedAt = acceptedAt
-    if (child.pid !== undefined) this.log({ event: 'from', pid: child.pid, peer: peerOf(info) }) // (a fresh child's says so once it runs)
+    const { parent } = this.supervisor
+    if (child.pid !== undefined) parent.log({ event: 'from', pid: child.pid, peer: peerOf(info) }) // (a fresh child's says so once it runs)
     entry.handoffTimer = verdictTimer(HANDOFF_TIMEOUT_S * 1000 + 1000, () => entry.socket === socket, () => {
-      this.warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
+      parent.warn(`pid ${child.pid} did not take its socket within ${HANDOFF_TIMEOUT_S}s; killing it`)
       signalChild(entry, 'SIGKILL')
     })
-    // The parent keeps its copy until the child confirms: handedOff() or reap() closes it.
-    child.send(message('serve', { info, spec: this.spec }), sendable(rawHandle(socket)), (err) => {
-      if (err === null || child.pid === undefined) return // (one never started reports that itself)
-      this.warn(`handoff to pid ${child.pid} failed: ${err.message}`)
+    const held = await child.serve(socket, info).catch((err: unknown) => {
+      parent.warn(`handoff to pid ${child.pid} failed: ${errorMessage(err)}`)
       signalChild(entry, 'SIGKILL')
+      return false
     })
-  }
-
-  // handedOff: the child holds its own copy of the descriptor. Close ours, as C's
-  // parent does with close(connfd). The connection stays up; the child owns it now.
-  handedOff(entry: ChildEntry): void {
     clearTimeout(entry.handoffTimer ?? undefined)
-    entry.socket?.destroy()
+    socket.destroy()
     entry.socket = null
-    this.trace('socket handed off to pid %d', entry.child.pid)
-    this.armLifetime(entry) // (its start-up is not its connection's time)
-    if (entry.info !== null && entry.acceptedAt !== null) {
-      entry.handoffMs = Date.now() - entry.acceptedAt
-      this.log({ event: 'handoff', conn: entry.info.id, pid: entry.child.pid, peer: peerOf(entry.info), handoffMs: entry.handoffMs })
-    }
-    this.next() // (it has booted: another may)
+    if (!held) return
+    parent.trace('socket handed off to pid %d', child.pid)
+    this.supervisor.armLifetime(entry) // (its start-up is not its connection's time)
+    entry.handoffMs = Date.now() - acceptedAt
+    parent.log({ event: 'handoff', conn: info.id, pid: child.pid, peer: peerOf(info), handoffMs: entry.handoffMs })
+    this.supervisor.reconcile() // (it has booted: another may)
   }
 
-  // fork() failed (C: if (pid < 0) perror("fork")): no child, so no exit to reap either.
-  failed(entry: ChildEntry, err: Error): void {
-    if (entry.child.pid !== undefined) return this.warn(`pid ${entry.child.pid}: ${err.message}`)
-    this.table.remove(entry)
-    this.table.totals.failed++
-    if (entry.state === 'worker') return this.supervisor.replace(undefined, 1, null, 0, `fork failed: ${err.message}`)
-    if (entry.state === 'spare') return this.spares.lost(undefined, `could not be forked: ${err.message}`, 1, 0)
-    if (entry.socket !== null && entry.info !== null) this.drop(entry.socket, `fork failed: ${err.message}`, entry.info)
-    this.next()
+  drop(...args: Parameters<Intake['drop']>): void {
+    this.intake.drop(...args)
   }
 
-  // reap: the child has exited and been waited for (SIGCHLD and waitpid() in one event).
-  reap(entry: ChildEntry, code: number | null, signal: NodeJS.Signals | null): void {
-    for (const timer of [entry.handoffTimer, entry.lifetimeTimer, entry.graceTimer, entry.killTimer]) clearTimeout(timer ?? undefined)
-    this.table.ended(entry, code)
-    // Died before taking the socket: closing our copy is what tells the client.
-    entry.socket?.destroy()
-    entry.socket = null
-    const { child, info, acceptedAt, state } = entry
-    this.trace('pid %d exited %s → reaped', child.pid, signal ? `signal ${signal}` : `status ${code}`)
-    const endMs = acceptedAt === null ? null : Date.now() - acceptedAt
-    this.log({ event: 'end', conn: info?.id ?? null, pid: child.pid, peer: info && peerOf(info), handoffMs: entry.handoffMs, endMs, code, signal })
-    this.status()
-    this.report.heard(entry)
-    const lived = Date.now() - entry.startedAt
-    // (One a reload retired has its successor already.)
-    const replaced = entry.retiring !== null
-    if (state === 'worker' && !this.shutdown.draining && !replaced) this.supervisor.replace(child.pid, code, signal, lived)
-    if (state === 'spare' && !replaced) this.spares.lost(child.pid, signal ? `was killed by ${signal}` : `exited with status ${code}`, code, lived)
-    this.next()
+  get headers(): Acceptor['headers'] {
+    return this.intake
   }
 
-  // next: a child slot (or a boot slot) is free. Start the connection that has waited longest.
-  next(): void {
-    for (let waiting; mayStart(this.options, this.children()) && (waiting = this.queue.shift()); ) this.start(waiting)
-    if (this.shutdown.draining) return this.shutdown.childGone()
-    this.spares.replenish()
+  // The drain: new connects are refused from here. What waits in the backlog
+  // has connected: it is served, not reset by the close.
+  stopAccepting(): void {
+    const { options, addon, listening } = this.supervisor.parent
+    if (!this.server.listening) return
+    // (An inherited listener, --fd or systemd's, lives on after us: it must not be left refusing.)
+    if (options.endpoint.kind !== 'fd') refuseNew(rawHandle(this.server), addon)
+    for (const socket of takeBacklog(rawHandle(this.server), addon, true)) this.intake.accept(socket)
+    listening.stop(this.server)
   }
 }
 
@@ -190,11 +152,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // systemd's variables were for this process: no child or program should act on them.
   for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name]
-  const parent = new ForkServer(parsed.options, await chooseStarter(parsed.options), await openTrace('parent'))
-  answerSignals(parent) // (lib/signals.ts: what each signal does)
-  const code = await parent.listen()
-  await parent.flushLog() // (bounded: a stderr nobody reads does not keep the server)
-  return code
+  return runParent(parsed.options, (supervisor) => new ForkServer(supervisor))
 }
 
 process.exit(await main(process.argv.slice(2)))

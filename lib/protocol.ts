@@ -72,7 +72,7 @@ export const isTally = (tally: unknown): tally is Tally =>
  *                                     parent → worker  report (SIGUSR1), stop
  *                                     worker → parent  tally (to report, and at exit)
  *
- *   fork model, --start zygote (lib/zygote.ts, lib/zygote-starter.ts)
+ *   fork model, --start zygote (lib/zygote/zygote.ts, lib/start/zygote-starter.ts)
  *   parent → zygote  zygote (load and warm up)    zygote → parent  ready, or unfit + why
  *   parent → zygote  fork + socket                zygote → parent  forked (the pid, or why not)
  *   parent → zygote  stop (after a reload)        zygote → parent  exited (a child's status)
@@ -126,9 +126,3 @@ export type ExitStatus = (typeof ExitStatus)[keyof typeof ExitStatus]
 
 /** Seconds a fresh child waits for its socket before it gives up. */
 export const HANDOFF_TIMEOUT_S = 10
-
-/** Seconds an orphaned child may keep its connection when --idle-timeout is off. */
-export const ORPHAN_DEADLINE_S = 60
-
-/** Seconds an orphaned child may go on serving: --idle-timeout, or the deadline when that is off. */
-export const orphanSeconds = (spec: ServeSpec): number => (spec.idleTimeout > 0 ? spec.idleTimeout : ORPHAN_DEADLINE_S)

@@ -71,7 +71,7 @@ t.test('the README and the manual give the same child exit statuses', async (t) 
 })
 
 t.test('every JSON event has a row in the README, and every text line shape is there', async (t) => {
-  const log = readFileSync(new URL('../lib/log.ts', import.meta.url), 'utf8')
+  const log = readFileSync(new URL('../lib/log/log.ts', import.meta.url), 'utf8')
   const kinds = [...new Set([...log.matchAll(/readonly event: '(\w+)'/g)].map((m) => m[1]!))].filter((kind) => kind !== 'from')
   t.ok(kinds.length >= 12)
   const json = readme.slice(readme.indexOf('### `--log-format json`'))

@@ -73,12 +73,18 @@ export const BOOT_LIMIT = availableParallelism()
 export const mayStart = (rules: Pick<Rules, 'maxChildren'>, now: Pick<LiveCounts, 'live' | 'spareWaiting' | 'booting'>): boolean =>
   now.spareWaiting || (hasRoom(rules, now.live, false) && now.booting < BOOT_LIMIT)
 
+/** --allow and --deny: a peer with no address (a Unix-domain socket's) is not theirs to judge. */
+const allowed = (access: AccessRules, peer: Peer): boolean => peer.unix || isAllowed(access, peer.address)
+
+/** A prefork worker's verdict: --allow and --deny alone (the parent sees none of its connections, to count or queue them). */
+export const judgeAccess = (access: AccessRules, peer: Peer): Verdict => ({ kind: allowed(access, peer) ? 'admit' : 'deny', step: 'access' })
+
 /** The steps before the queue, in the order they run; null: this step lets the connection on to the next. */
 const STEPS: readonly (readonly [Step, (peer: Peer, rules: Rules, now: LiveCounts) => Decision])[] = [
   // (A drain serves what it accepted, if a child slot is free: a PROXY header read late, say.)
   ['draining', (_, rules, now) => (now.draining && !hasRoom(rules, now.live, false) ? drop('shutting down') : null)],
   ['descriptors', (_, __, now) => (now.descriptorsShort === null ? null : drop(`out of descriptors (${now.descriptorsShort})`))],
-  ['access', (peer, rules) => (peer.unix || isAllowed(rules.access, peer.address) ? null : { kind: 'deny' })],
+  ['access', (peer, rules) => (allowed(rules.access, peer) ? null : { kind: 'deny' })],
   ['rate', (_, { rate }, now) => (rate === null || now.recent < rate.count ? null : drop(`rate ${rate.count}/${rate.seconds}s exceeded`))],
   ['per-ip', (_, { maxPerIp }, now) => (maxPerIp === 0 || now.fromPeer < maxPerIp ? null : drop(`max-per-ip ${maxPerIp} reached`))],
   ['max-children', (_, rules, now) => {

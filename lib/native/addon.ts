@@ -27,7 +27,7 @@ export interface Addon {
    * In a forked child: `fd` as stdin and stdout, a session of its own, every
    * signal at its default and unblocked, every other descriptor above 2
    * closed, then execvp(file, argv) with `env` (`NAME=value` each). Never
-   * returns: when the exec fails, `failure` on stderr (lib/exec.ts's
+   * returns: when the exec fails, `failure` on stderr (lib/serve/exec.ts's
    * notStartedFormat) and _exit 127 (no such program) or 126.
    */
   execProgram(fd: number, file: string, argv: readonly string[], env: readonly string[], failure: string): never

@@ -1,62 +1,84 @@
-// The table of live children: the parent's one piece of mutable state.
-// Every count the parent reports (live children, booting spares, per-IP
-// connections, the totals) is worked out from it rather than kept beside it;
-// the children that have ended leave only their totals behind.
+// The table of live children: the parent's one piece of mutable state. Each
+// entry is one process in its role: a busy child with its one connection, a
+// spare started ahead, a prefork worker, or the zygote. Every count the
+// parent reports (live children, booting ones, per-IP connections, the
+// totals) is worked out from it; the children that have ended leave only
+// their totals behind.
 import type { Socket } from 'node:net'
 import type { Counters } from '../log/log.js'
 import type { ConnectionInfo, Tally } from '../protocol.js'
-import type { Child } from '../start/starter.js'
+import type { Spawned } from '../start/spawn.js'
+import type { Child, Process, Zygote } from '../start/starter.js'
 
-export interface ChildEntry {
-  /**
-   * `spare`: forked ahead, waiting for a connection (--spares); `busy`: a
-   * fork-model child with its one connection; `worker`: a prefork worker.
-   */
-  state: 'spare' | 'busy' | 'worker'
-  /**
-   * Being replaced by a fresh process after a reload (SIGHUP). `serving`: an
-   * old worker that accepts on until a fresh one is ready in its place;
-   * `stopping`: told to stop, finishing what it has. Null for the current set.
-   */
-  retiring: 'serving' | 'stopping' | null
-  /**
-   * A spare that has loaded its service (until then it is booting), or a
-   * worker that is accepting (a reload stops old workers as fresh ones are).
-   */
-  ready: boolean
-  /** The connection a busy child serves; null for a spare or a worker. */
-  info: ConnectionInfo | null
-  /** When the parent accepted that connection, and how long the handoff took (ms). */
-  acceptedAt: number | null
-  handoffMs: number | null
-  /** A worker's counts, as it last reported them. */
-  tally: Tally | null
-  readonly child: Child
+/** What every entry has, whatever its role. */
+interface Life {
   readonly startedAt: number
-  /**
-   * The parent's copy of the client's descriptor. Like C's `connfd` after
-   * fork(), the parent owns it until it closes it: when the child confirms it
-   * holds its own copy, or when the child exits, whichever comes first.
-   */
-  socket: Socket | null
-  /** Kills a child that never confirms the handoff. */
-  handoffTimer: NodeJS.Timeout | null
-  /** Ends a child that outlives --max-lifetime. */
+  /** The reload it was started in: SIGHUP counts them, and what was started before is replaced. */
+  generation: number
+  /** Told to go (replaced by a reload, or not wanted by a drain): it counts toward no target. */
+  retired: boolean
+  /** --max-lifetime. */
   lifetimeTimer: NodeJS.Timeout | null
-  /** Ends a retiring worker that is still busy --grace seconds after it was told to stop. */
-  graceTimer: NodeJS.Timeout | null
-  /** SIGKILL, for a child that was sent SIGTERM and is still here. */
+  /** SIGKILL, for one that was sent SIGTERM and is still here. */
   killTimer: NodeJS.Timeout | null
 }
 
-/** The entry for a child just started, as `state`, with no connection yet. */
-export const newEntry = (state: ChildEntry['state'], child: Child): ChildEntry => ({
-  state, retiring: null, ready: false, info: null, socket: null, acceptedAt: null, handoffMs: null, tally: null,
-  child, startedAt: Date.now(), handoffTimer: null, lifetimeTimer: null, graceTimer: null, killTimer: null,
-})
+/** A fork-model child with its one connection. */
+export interface Busy extends Life {
+  readonly role: 'busy'
+  readonly child: Child
+  readonly info: ConnectionInfo
+  /** When the parent accepted the connection, and how long the handoff took (ms). */
+  readonly acceptedAt: number
+  handoffMs: number | null
+  /**
+   * The parent's copy of the client's descriptor. Like C's `connfd` after
+   * fork(), the parent owns it until it closes it: once the child holds its
+   * own copy, or once the child is gone, whichever comes first.
+   */
+  socket: Socket | null
+  /** Kills a child that never takes its socket. */
+  handoffTimer: NodeJS.Timeout | null
+  /** It was a spare: until it has taken its socket it keeps its spare's place (its successor starts then). */
+  readonly wasSpare: boolean
+}
+
+/** --spares: a child started ahead, waiting for a connection. */
+export interface Spare extends Life {
+  readonly role: 'spare'
+  readonly child: Child
+  /** It has loaded its service (until then it is booting). */
+  loaded: boolean
+}
+
+/** A prefork worker, which accepts for itself. */
+export interface Worker extends Life {
+  readonly role: 'worker'
+  readonly child: Spawned
+  /** It accepts now (a reload stops old workers as fresh ones do). */
+  accepting: boolean
+  /** Its counts, as it last reported them. */
+  tally: Tally | null
+  /** Ends it if it is still busy --grace seconds after it was told to stop. */
+  graceTimer: NodeJS.Timeout | null
+}
+
+/** --start zygote: the warm process children are forked from. It serves no connection itself. */
+export interface ZygoteEntry extends Life {
+  readonly role: 'zygote'
+  readonly child: Zygote
+  /** It has loaded the service and proved that it can fork. */
+  ready: boolean
+}
+
+export type Entry = Busy | Spare | Worker | ZygoteEntry
+export type Role = Entry['role']
+
+/** What every entry starts with: born now, in `generation`, with no timer. */
+export const life = (generation: number): Life => ({ startedAt: Date.now(), generation, retired: false, lifetimeTimer: null, killTimer: null })
 
 /** What the parent counted of the connections and children that are gone. */
-interface Totals {
+export interface Totals {
   accepted: number
   served: number
   failed: number
@@ -67,42 +89,58 @@ interface Totals {
 }
 
 export class ChildTable {
-  readonly #entries = new Map<Child, ChildEntry>()
+  readonly #entries = new Map<Process, Entry>()
   #peak = 0
   /** Connections the parent accepted (the next one's number is one more), and how the ended ones went. */
   readonly totals: Totals = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0, queueFull: 0 }
 
-  add(entry: ChildEntry): void {
+  /** `generation()`: the current one, which entries are judged by. */
+  constructor(private readonly generation: () => number = () => 0) {}
+
+  add(entry: Entry): void {
     this.#entries.set(entry.child, entry)
-    this.#peak = Math.max(this.#peak, this.#entries.size)
+    this.#peak = Math.max(this.#peak, this.live)
+  }
+
+  /** A spare given its connection: the same process, busy now. */
+  replace(entry: Spare, busy: Busy): void {
+    this.#entries.set(entry.child, busy)
+  }
+
+  /** The entry of `child`, if it is (still) in the table. */
+  get(child: Process): Entry | undefined {
+    return this.#entries.get(child)
   }
 
   /** Takes the entry out; false when it was not (or no longer) in the table. */
-  remove(entry: ChildEntry): boolean {
-    return this.#entries.delete(entry.child)
+  remove(entry: Entry): boolean {
+    return this.#entries.get(entry.child) === entry && this.#entries.delete(entry.child)
   }
 
   /**
    * A child has exited: takes it out and counts it. A busy child's status is
    * its connection's; a worker reports its own tally (its exit status is no
-   * connection's); a spare served no one.
+   * connection's); a spare or a zygote served no one.
    */
-  ended(entry: ChildEntry, code: number | null): void {
+  ended(entry: Entry, code: number | null): void {
     this.remove(entry)
-    if (entry.state === 'busy' && code === 0) this.totals.served++
-    else if (entry.state === 'busy') this.totals.failed++
-    if (entry.tally !== null) addTally(this.totals, entry.tally)
+    if (entry.role === 'busy' && code === 0) this.totals.served++
+    else if (entry.role === 'busy') this.totals.failed++
+    if (entry.role === 'worker' && entry.tally !== null) addTally(this.totals, entry.tally)
   }
 
   /** The counts so far: the parent's (with ended workers'), and those the live workers last reported. */
   counters(): Counters {
     const all = { ...this.totals }
-    for (const { tally } of this.#entries.values()) if (tally !== null) addTally(all, tally)
+    for (const entry of this.#entries.values()) if (entry.role === 'worker' && entry.tally !== null) addTally(all, entry.tally)
     return { ...all, peak: this.#peak }
   }
 
-  get size(): number {
-    return this.#entries.size
+  /** Children that serve connections, or wait to: all but the zygote. --max-children and `status: N/MAX` count these. */
+  get live(): number {
+    let n = 0
+    for (const entry of this.#entries.values()) if (entry.role !== 'zygote') n++
+    return n
   }
 
   /** The most children that were ever alive at once. */
@@ -110,40 +148,55 @@ export class ChildTable {
     return this.#peak
   }
 
-  /** Children in a state, not counting those a reload is replacing. */
-  count(state: ChildEntry['state']): number {
-    let n = 0
-    for (const entry of this.#entries.values()) if (entry.state === state && entry.retiring === null) n++
-    return n
+  /** True for an entry of the current generation that has not been told to go: it counts toward its role's target. */
+  current(entry: Entry): boolean {
+    return !this.outdated(entry) && !entry.retired
+  }
+
+  /** True for an entry a reload is replacing: started in an older generation. */
+  outdated(entry: Entry): boolean {
+    return entry.generation < this.generation()
+  }
+
+  /** The entries of one role. */
+  of<R extends Role>(role: R): Extract<Entry, { role: R }>[] {
+    return [...this.#entries.values()].filter((entry): entry is Extract<Entry, { role: R }> => entry.role === role)
+  }
+
+  /** Current entries of one role: what its target is held to. */
+  count(role: Role): number {
+    return this.of(role).filter((entry) => this.current(entry)).length
   }
 
   /**
    * Children that are booting: spares still loading their service (not those
-   * a reload is replacing), and busy children that have not yet taken their
-   * socket (the parent holds its copy until then).
+   * a reload is replacing), and busy children that have not yet taken their socket (the parent holds
+   * its copy until then).
    */
   booting(): number {
     let n = 0
     for (const entry of this.#entries.values()) {
-      if (entry.state === 'spare' ? !entry.ready && entry.retiring === null : entry.state === 'busy' && entry.socket !== null) n++
+      if (entry.role === 'spare' ? !entry.loaded && !this.outdated(entry) : entry.role === 'busy' && entry.socket !== null) n++
     }
     return n
   }
 
-  /** A spare that is waiting for a connection, if any (never one a reload is replacing). */
-  spare(): ChildEntry | undefined {
-    for (const entry of this.#entries.values()) if (entry.state === 'spare' && entry.retiring === null) return entry
-    return undefined
+  /** Spares toward their target: the current ones, and those handed a connection they have not yet taken. */
+  spares(): number {
+    return this.count('spare') + this.of('busy').filter((entry) => entry.wasSpare && entry.socket !== null).length
+  }
+
+  /** A current spare waiting for a connection, if any. */
+  spare(): Spare | undefined {
+    return this.of('spare').find((entry) => this.current(entry))
   }
 
   /** Live connections from one (normalised) source address. */
   countFrom(address: string): number {
-    let n = 0
-    for (const entry of this.#entries.values()) if (entry.info?.remoteAddress === address) n++
-    return n
+    return this.of('busy').filter((entry) => entry.info.remoteAddress === address).length
   }
 
-  [Symbol.iterator](): IterableIterator<ChildEntry> {
+  [Symbol.iterator](): IterableIterator<Entry> {
     return this.#entries.values()
   }
 }
@@ -166,15 +219,15 @@ export const KILL_AFTER_MS = 2000
  * program, or a handler's own processes.
  * SIGKILL, which a child cannot pass on, goes to the whole group, and so does
  * everything sent to a prefork worker; a busy child passes SIGTERM on itself,
- * to its program or its group (lib/process-group.ts). The parent signals a
+ * to its program or its group (lib/serve/process-group.ts). The parent signals a
  * group only while its child is not yet reaped, so the group id is still the
  * child's.
  */
-export const signalChild = ({ child, state }: ChildEntry, signal: NodeJS.Signals): void =>
-  child.kill(signal, signal === 'SIGKILL' || state === 'worker')
+export const signalChild = ({ child, role }: Entry, signal: NodeJS.Signals): void =>
+  child.kill(signal, signal === 'SIGKILL' || role === 'worker')
 
 /** Ends a child that hangs: SIGTERM first, then SIGKILL. `warn` says why. */
-export const endChild = (entry: ChildEntry, why: string, warn: (text: string) => void): void => {
+export const endChild = (entry: Entry, why: string, warn: (text: string) => void): void => {
   warn(`pid ${entry.child.pid} ${why}; ending it`)
   signalChild(entry, 'SIGTERM')
   entry.killTimer ??= setTimeout(() => signalChild(entry, 'SIGKILL'), KILL_AFTER_MS)

@@ -1,192 +1,155 @@
-// The prefork model's parent side, like Apache's prefork parent: keep
-// --workers workers alive, each with a copy of the listening socket, and
-// replace any that exits, with a growing delay while they keep crashing.
+// The prefork model's acceptor, like Apache's prefork parent: the parent
+// never accepts. It listens, hands the listener to the first worker before
+// anything can be accepted, and closes its own (a net.Server sent to a child
+// stays open, and accepting, in the sender). The workers accept for
+// themselves (lib/serve/worker.ts); the supervisor keeps --workers of them.
 //
-// The parent itself never accepts. It listens, hands the listener to the
-// first worker from the 'listening' callback, and closes its own listener
-// (a net.Server sent to a child stays open, and accepting, in the sender).
-// For the workers it forks after that, it keeps one more copy of the
-// listening socket, lent back by the first worker: a raw handle that nothing
-// polls. It forks them one per turn of the event loop, never in one blocking
-// loop, so that signals and exits are heard while many start.
-import type { Server } from 'node:net'
-import { Backoff } from './backoff.js'
-import { signalChild, type ChildEntry, type ChildTable } from './child-table.js'
-import type { Listening } from '../net/listen.js'
+// For the workers it starts after that, the parent keeps one more copy of
+// the listening socket, lent back by the first worker: a raw handle that
+// nothing polls. It starts them one per turn of the event loop, never in one
+// blocking loop, so that signals and exits are heard while many start. When
+// no process holds the listener any more, it listens afresh.
+import { createServer, type Server } from 'node:net'
 import { errorMessage } from '../log/log.js'
-import { message, type WorkSpec } from '../protocol.js'
-import { rawHandle, sendable, type RawHandle } from '../net/raw-handle.js'
-import type { Trace } from '../log/trace.js'
+import { refuseNew, type Bound } from '../net/listen.js'
+import { rawHandle, type RawHandle } from '../net/raw-handle.js'
+import { isMessage, isTally, message, type WorkSpec } from '../protocol.js'
+import { spawnProcess } from '../start/spawn.js'
+import { signalChild, type Worker } from './child-table.js'
+import type { Acceptor, Supervisor } from './supervisor.js'
 
-export interface SupervisorHooks {
-  /** Forks one worker and sends it the listening socket; `lend` asks for a copy back. */
-  readonly spawn: (listener: RawHandle, lend: boolean) => void
-  /** Closes the parent's own copy of the listener, once the workers have theirs. */
-  readonly closeListener: (server: Server) => void
-  /** Listens afresh, then calls start(); for when no process holds the listener any more. */
-  readonly relisten: () => void
-  /** Workers alive now, each holding a copy of the listener. */
-  readonly liveWorkers: () => number
-  /** Writes a warning line to the log. */
-  readonly warn: (text: string) => void
-  readonly trace: Trace
-}
-
-export class Supervisor {
-  #keeper: RawHandle | null = null
-  /** Workers to fork once a listener is at hand again. */
-  #owed: number
-  readonly #backoff = new Backoff()
+export class PreforkAcceptor implements Acceptor {
+  readonly max: number
+  /** (Each worker reads its own connections' PROXY headers.) */
+  readonly headers = { pending: 0, cancel: (): void => {} }
+  /** A listener of the parent's own, until the first worker holds it. */
+  #own: Server | null = null
+  /** The copy a worker lent back. */
+  #kept: RawHandle | null = null
   #relistening = false
+  /** A worker was started this turn of the event loop. */
+  #pacing = false
   #stopped = false
-  /** The drain's last word to a listener (it refuses new connects), for a copy lent after the stop. */
-  #last: ((kept: RawHandle) => void) | null = null
-  readonly #timers = new Set<NodeJS.Timeout>()
-  /** The next turn's fork, while workers are owed. */
-  #pacing: NodeJS.Immediate | null = null
 
+  /** `spawn` starts a worker's process (tests record it instead). */
   constructor(
-    readonly workers: number,
-    private readonly hooks: SupervisorHooks,
+    readonly supervisor: Supervisor,
+    private readonly spawn: typeof spawnProcess = spawnProcess,
   ) {
-    this.#owed = workers
+    this.max = supervisor.parent.options.workers
+  }
+
+  async listen(): Promise<Bound> {
+    const server = createServer()
+    const bound = await this.supervisor.parent.listening.open(server, this.supervisor.parent.options)
+    this.#own = server
+    return bound
+  }
+
+  /** A reload starts a fresh set of workers: they need the kept copy. */
+  listenerAtHand(): boolean {
+    return this.#kept !== null
   }
 
   /**
-   * Call from the server's 'listening' callback, when nothing has been
-   * accepted yet: forks the first worker owed, asking it to lend a copy of
-   * the listener back, then closes the parent's listener. The others are
-   * forked from that copy (keep()).
+   * Starts one more worker with the listener at hand: the parent's own, which
+   * it then closes, asking the worker to lend a copy back; else the kept copy,
+   * one per turn of the event loop. False while none is at hand.
    */
-  start(server: Server): void {
-    this.#relistening = false
-    if (!this.#stopped && this.#owed > 0) {
-      this.#owed--
-      this.hooks.spawn(rawHandle(server), true)
+  startWorker(): boolean {
+    const own = this.#own
+    if (this.#stopped || this.#pacing) return false
+    if (own !== null) {
+      this.#own = null
+      this.#start(rawHandle(own), true)
+      this.supervisor.parent.listening.close(own)
+      return true
     }
-    this.hooks.closeListener(server)
-  }
-
-  /** A worker lent its copy of the listening socket: keep one, for later workers. */
-  keep(listener: RawHandle): void {
-    if (this.#stopped) this.#last?.(listener) // (the first worker was still starting at the stop)
-    if (this.#keeper !== null || this.#stopped) return listener.close()
-    this.#keeper = listener
-    this.#forkOwed()
-  }
-
-  /**
-   * Forks the workers owed from the kept copy, one per turn of the event
-   * loop: a fork blocks the parent for milliseconds, and between them it
-   * still hears signals (a SIGINT stops a start in progress) and reaps.
-   */
-  #forkOwed(): void {
-    if (this.#stopped || this.#keeper === null || this.#owed === 0 || this.#pacing !== null) return
-    this.#owed--
-    this.hooks.spawn(this.#keeper, false)
-    this.#pacing = setImmediate(() => {
-      this.#pacing = null
-      this.#forkOwed()
+    if (this.#kept === null) return this.#relisten()
+    this.#start(this.#kept, false)
+    this.#pacing = true
+    setImmediate(() => {
+      this.#pacing = false
+      this.supervisor.reconcile()
     })
-  }
-
-  /**
-   * A worker is gone, or could not be forked (`failure` says why): fork
-   * another, at once after a clean exit, later and later while they crash.
-   */
-  replace(pid: number | undefined, code: number | null, signal: string | null, livedMs: number, failure?: string): void {
-    if (this.#stopped) return
-    const crashed = code !== 0
-    const delay = this.#backoff.next(crashed, livedMs)
-    if (failure !== undefined) {
-      this.hooks.warn(`${failure}; a new worker in ${delay / 1000}s`)
-    } else if (crashed) {
-      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`
-      this.hooks.warn(`worker ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
-    } else {
-      this.hooks.trace('worker %d retired; forking its successor', pid)
-    }
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      if (this.#stopped) return
-      this.#owed++
-      if (this.#keeper !== null) return this.#forkOwed()
-      // Nobody lent a copy and no worker is left: the listener is gone with
-      // them (new connects are refused). Listen afresh.
-      if (this.hooks.liveWorkers() === 0 && !this.#relistening) {
-        this.#relistening = true
-        this.hooks.relisten()
-      }
-    }, delay)
-    this.#timers.add(timer)
-  }
-
-  /**
-   * SIGHUP: forks a fresh set of workers beside the old ones, which the
-   * parent stops as the fresh ones accept. False, and nothing forked, while
-   * the parent holds no copy of the listener to give them.
-   */
-  reload(): boolean {
-    if (this.#stopped || this.#keeper === null) return false
-    // Replacements still waiting out a backoff are part of the fresh set.
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
-    this.#owed = this.workers
-    this.#forkOwed()
     return true
   }
 
-  /** Listening afresh failed: try again later. */
-  relistenFailed(why: string): void {
-    this.#relistening = false
-    this.#owed--
-    this.replace(undefined, 1, null, 0, why)
+  #start(listener: RawHandle, lend: boolean): void {
+    const { options, warn } = this.supervisor.parent
+    const worker: Worker = this.supervisor.worker((events) =>
+      this.spawn(events, { credentials: options.credentials, warn, role: () => 'worker', hear: (m, handle) => this.#hear(worker, m, handle) }))
+    void worker.child.send(message('work', { spec: this.#workSpec(), lend }), listener).then((err) => {
+      if (err === null || worker.child.pid === undefined) return // (one never started reports that itself)
+      warn(`handoff to worker ${worker.child.pid} failed: ${err.message}`)
+      signalChild(worker, 'SIGKILL')
+    })
   }
 
-  /** Shutdown: fork no more workers, and let go of the parent's copy of the listener (`last`, first, for a last word to it). */
-  stop(last?: (kept: RawHandle) => void): void {
+  /** What a worker says: `ready` (it accepts), `listener` (the lent copy), `tally` (its counts). */
+  #hear(worker: Worker, m: unknown, handle: unknown): boolean {
+    if (isMessage(m, 'ready')) this.supervisor.accepting(worker)
+    else if (isMessage(m, 'listener') && isHandle(handle)) this.#keep(handle)
+    else if (isMessage(m, 'tally') && isTally(m.tally)) {
+      worker.tally = m.tally
+      this.supervisor.report.answered(worker)
+    } else return false
+    return true
+  }
+
+  /** A worker lent its copy of the listening socket: keep one, for later workers. */
+  #keep(listener: RawHandle): void {
+    if (this.#stopped) this.#refuse(listener) // (the first worker was still starting at the stop)
+    if (this.#kept !== null || this.#stopped) return listener.close()
+    this.#kept = listener
+    this.supervisor.reconcile()
+  }
+
+  /** No worker holds the listener, and none lent a copy: the listener went with them (new connects are refused). Listen afresh. */
+  #relisten(): boolean {
+    if (this.#relistening || this.supervisor.table.count('worker') > 0) return false
+    this.#relistening = true
+    void this.supervisor.parent.listening.again().then(
+      (server) => {
+        this.#relistening = false
+        if (this.#stopped) return this.supervisor.parent.listening.close(server)
+        this.#own = server
+        this.supervisor.reconcile()
+      },
+      (err: unknown) => {
+        this.#relistening = false
+        this.supervisor.listenerLost(`cannot listen again: ${errorMessage(err)}`)
+      },
+    )
+    return false
+  }
+
+  // The drain: through the parent's copy, the workers' listener takes no new connection either. (They close theirs when told to stop.)
+  stopAccepting(): void {
     this.#stopped = true
-    this.#last = last ?? null
-    for (const timer of this.#timers) clearTimeout(timer)
-    clearImmediate(this.#pacing ?? undefined)
-    if (this.#keeper !== null) last?.(this.#keeper)
-    this.#keeper?.close()
-    this.#keeper = null
+    if (this.#kept !== null) this.#refuse(this.#kept)
+    this.#kept?.close()
+    this.#kept = null
+    if (this.#own !== null) this.supervisor.parent.listening.stop(this.#own)
+    this.#own = null
+  }
+
+  /** New SYNs are dropped from now on (lib/net/listen.ts refuseNew); an inherited listener (--fd, systemd's) outlives us, and is not told. */
+  #refuse(listener: RawHandle): void {
+    const { options, addon } = this.supervisor.parent
+    if (options.endpoint.kind !== 'fd') refuseNew(listener, addon)
+  }
+
+  /** What a worker needs: the service and its own copy of the rules and limits. */
+  #workSpec(): WorkSpec {
+    const { options, spec, listening } = this.supervisor.parent
+    const { access, verbose, maxConnsPerChild, proxy } = options
+    const rules = { allow: access.allow.map((c) => c.text), deny: access.deny.map((c) => c.text) }
+    const header = proxy && { from: proxy.from.map((c) => c.text), timeoutS: proxy.timeoutS }
+    return { ...spec, ...rules, verbose, maxConnsPerChild, unixPath: listening.unixPath, proxy: header }
   }
 }
 
-export interface WorkerParts {
-  /** Starts a worker process, with its entry in the table. */
-  readonly start: () => ChildEntry
-  /** What a worker needs, once the server listens. */
-  readonly workSpec: () => WorkSpec
-  readonly listening: Listening
-  readonly table: ChildTable
-  readonly warn: (text: string) => void
-  readonly trace: Trace
-}
-
-/** The supervisor, wired to start workers, hand each the listener, and listen again when none holds it. */
-export const superviseWorkers = (workers: number, parts: WorkerParts): Supervisor => {
-  const { listening, warn } = parts
-  const supervisor: Supervisor = new Supervisor(workers, {
-    spawn: (listener, lend) => {
-      const entry = parts.start()
-      entry.child.send(message('work', { spec: parts.workSpec(), lend }), sendable(listener), (err) => {
-        if (err === null || entry.child.pid === undefined) return // (one never started reports that itself)
-        warn(`handoff to worker ${entry.child.pid} failed: ${err.message}`)
-        signalChild(entry, 'SIGKILL')
-      })
-    },
-    closeListener: (server) => listening.close(server),
-    relisten: () =>
-      void listening.again().then(
-        (server) => supervisor.start(server),
-        (err: unknown) => supervisor.relistenFailed(`cannot listen again: ${errorMessage(err)}`),
-      ),
-    liveWorkers: () => parts.table.count('worker'),
-    warn,
-    trace: parts.trace,
-  })
-  return supervisor
-}
+/** A handle that came with a message (a listening socket, or anything a child chose to send). */
+const isHandle = (handle: unknown): handle is RawHandle =>
+  typeof handle === 'object' && handle !== null && typeof (handle as { close?: unknown }).close === 'function'

@@ -26,7 +26,7 @@ import type { Trace } from '../log/trace.js'
 import { loadAddon, type Addon } from '../native/addon.js'
 
 /**
- * The connection as a PROXY header names it (lib/proxy-read.ts): the
+ * The connection as a PROXY header names it (lib/proxy/proxy-read.ts): the
  * client's address and the one it reached, with the balancer beside them.
  * A header that does not know them (UNKNOWN) leaves the connection's own.
  */
@@ -102,32 +102,42 @@ export const readProxyHeader = (socket: Socket, peer: string | null, settings: P
     }
     const look = (ended: boolean): void => {
       watch = null
-      let bytes: Buffer | null
-      try {
-        bytes = calls.peek(fd, V2_MAX)
-      } catch {
-        return done({ kind: 'check' }) // reset: the peer is gone, and nobody is there to tell
-      }
-      if (bytes === null) return wait(1)
-      if (bytes.length === 0) return done({ kind: 'check' }) // connected and closed, with nothing sent
-      const parsed = parseProxyHeader(bytes)
-      if (parsed.kind === 'invalid') return done({ kind: 'drop', reason: `bad PROXY header: ${parsed.reason}` })
-      if (parsed.kind === 'incomplete') {
-        if (ended) return done({ kind: 'drop', reason: `bad PROXY header: cut short after ${bytes.length} bytes` })
-        return wait(bytes.length + 1)
-      }
-      const { header } = parsed
-      if (header.kind === 'local') return done({ kind: 'check' })
-      let read: number
-      try {
-        read = calls.discard(fd, header.length)
-      } catch {
-        return done({ kind: 'check' })
-      }
-      done(read === header.length ? { kind: 'client', header } : { kind: 'drop', reason: `bad PROXY header: read ${read} of its ${header.length} bytes` })
+      const seen = lookAtHeader(fd, calls, ended)
+      if (seen.kind === 'wait') wait(seen.atLeast)
+      else done(seen)
     }
     look(false)
   })
+}
+
+/**
+ * One look at what waits unread at the front of `fd` (`ended`: the peer has
+ * closed its side, or reset): the header, read and dropped once it is whole;
+ * or how many bytes to wait for before the next look; or why it is dropped.
+ */
+const lookAtHeader = (fd: number, calls: HeaderCalls, ended: boolean): Arrival | { readonly kind: 'wait'; readonly atLeast: number } => {
+  let bytes: Buffer | null
+  try {
+    bytes = calls.peek(fd, V2_MAX)
+  } catch {
+    return { kind: 'check' } // reset: the peer is gone, and nobody is there to tell
+  }
+  if (bytes === null) return { kind: 'wait', atLeast: 1 }
+  if (bytes.length === 0) return { kind: 'check' } // connected and closed, with nothing sent
+  const parsed = parseProxyHeader(bytes)
+  if (parsed.kind === 'invalid') return { kind: 'drop', reason: `bad PROXY header: ${parsed.reason}` }
+  if (parsed.kind === 'incomplete') {
+    return ended ? { kind: 'drop', reason: `bad PROXY header: cut short after ${bytes.length} bytes` } : { kind: 'wait', atLeast: bytes.length + 1 }
+  }
+  const { header } = parsed
+  if (header.kind === 'local') return { kind: 'check' }
+  let read: number
+  try {
+    read = calls.discard(fd, header.length)
+  } catch {
+    return { kind: 'check' }
+  }
+  return read === header.length ? { kind: 'client', header } : { kind: 'drop', reason: `bad PROXY header: read ${read} of its ${header.length} bytes` }
 }
 
 /**
@@ -213,7 +223,7 @@ export class ProxyReader {
   }
 }
 
-/** The addon's calls, which --proxy-protocol needs (lib/options.ts refuses it without them). */
+/** The addon's calls, which --proxy-protocol needs (lib/cli/options.ts refuses it without them). */
 export const headerCalls = (): HeaderCalls => {
   const { addon, reason } = loadAddon()
   if (addon === null) throw new Error(`--proxy-protocol is unavailable: ${reason}`)

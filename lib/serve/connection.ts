@@ -1,6 +1,6 @@
 // Serving one connection: the same in a fork-model child, which serves one
 // and exits, and in a prefork worker, which serves many at once.
-import type { Socket } from 'node:net'
+import { Socket, type SocketConstructorOpts } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { createLog, errorMessage } from '../log/log.js'
 import { ExitStatus, type ConnectionInfo, type ServeSpec } from '../protocol.js'
@@ -10,6 +10,21 @@ import type { Trace } from '../log/trace.js'
 /** A per-connection failure, from a child: one line in the server's log format, peer text cleaned. */
 export const warn = (spec: Pick<ServeSpec, 'logFormat'>, text: string): void =>
   createLog(spec.logFormat, true)({ event: 'warning', message: text, pid: process.pid, child: true })
+
+/** A handler's failure, as the warning names it: `HANDLER failed: ...`, or `HANDLER failed to load: ...`. */
+export const handlerFailed = (spec: Pick<ServeSpec, 'handler' | 'service'>, err: unknown, stage: 'failed' | 'failed to load' = 'failed'): string =>
+  `${spec.handler ?? spec.service} ${stage}: ${errorMessage(err)}`
+
+/**
+ * Whether a connection's socket stays open for writing once the client has
+ * ended its side: built-in services handle the half-close themselves; a
+ * --handler gets the socket as net.createServer() would give it.
+ */
+export const allowsHalfOpen = (spec: Pick<ServeSpec, 'handler'>): boolean => spec.handler === null
+
+/** A connection's descriptor (a raw handle), wrapped as the service gets it. */
+export const wrapConnection = (handle: object, spec: Pick<ServeSpec, 'handler'>): Socket =>
+  new Socket({ handle, allowHalfOpen: allowsHalfOpen(spec) } as SocketConstructorOpts)
 
 /** The built-in service or the --handler module, imported on first use. */
 export const loadHandler = async (spec: ServeSpec): Promise<Handler> => {
@@ -62,7 +77,7 @@ export const runConnection = (socket: Socket, info: ConnectionInfo, spec: ServeS
       })
     }
     const fail = (err: unknown): void => {
-      warn(spec, `${spec.handler ?? spec.service} failed: ${errorMessage(err)}`)
+      warn(spec, handlerFailed(spec, err))
       status = ExitStatus.FAILED
       socket.destroy()
     }

@@ -1,22 +1,25 @@
 // A prefork worker, like an Apache prefork child: it accepts for itself on
 // the listening socket it shares with its siblings, and serves many
-// connections at once with the same services as a fork-model child. It stops
-// accepting when the parent says stop, when it has served
-// --max-conns-per-child connections, or when the parent is gone; then it
-// finishes the connections it has and exits.
-import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net'
-import { connectionInfo, judgedByAddress, peerOf } from '../net/address.js'
-import { isAllowed, parseCidr, type AccessRules } from '../net/cidr.js'
-import { loadHandler, runConnection, warn } from './connection.js'
-import { runProgram, type ProgramExit } from './exec.js'
-import { takeBacklog } from '../net/listen.js'
-import { createLog, errorMessage, type Log } from '../log/log.js'
+// connections at once with the same services as a fork-model child. Each
+// connection takes the same path as in the parent (lib/admission/intake.ts),
+// judged by the access rules alone. It stops accepting when the parent says
+// stop, when it has served --max-conns-per-child connections, or when the
+// parent is gone; then it finishes the connections it has and exits.
+import { createServer, type Server, type Socket } from 'node:net'
+import { judgeAccess } from '../admission/admission.js'
+import { Intake, type Accepted } from '../admission/intake.js'
+import { createLog, type Log } from '../log/log.js'
 import { LogWriter } from '../log/log-writer.js'
-import { ExitStatus, message, orphanSeconds, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from '../protocol.js'
-import { headerCalls, ProxyReader } from '../proxy/proxy-read.js'
-import { rawHandle, sendable, type RawHandle } from '../net/raw-handle.js'
 import type { Trace } from '../log/trace.js'
 import { loadAddon } from '../native/addon.js'
+import { peerOf } from '../net/address.js'
+import { parseCidr, type AccessRules } from '../net/cidr.js'
+import { takeBacklog } from '../net/listen.js'
+import { rawHandle, sendable, type RawHandle } from '../net/raw-handle.js'
+import { ExitStatus, message, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from '../protocol.js'
+import { allowsHalfOpen, handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './connection.js'
+import { runProgram, type ProgramExit } from './exec.js'
+import { atOrphanDeadline } from './orphan.js'
 
 export interface WorkerContext {
   readonly trace: Trace
@@ -67,8 +70,8 @@ class PreforkWorker {
   private readonly tally = { accepted: 0, served: 0, failed: 0, denied: 0, dropped: 0 }
   private readonly rules: AccessRules
   private readonly log: Log
-  /** --proxy-protocol: reads each connection's PROXY header first; null when off. */
-  private readonly proxy: ProxyReader | null
+  /** accept → PROXY header → judge: as in the parent. */
+  private readonly intake: Intake
   private readonly live = new Set<Socket>()
   /** An orphan's programs are killed at its deadline, with its connections. */
   private readonly orphaned = new AbortController()
@@ -85,17 +88,20 @@ class PreforkWorker {
     private readonly context: WorkerContext,
   ) {
     this.rules = { allow: spec.allow.map(parseCidr), deny: spec.deny.map(parseCidr) }
+    const warning = (text: string): void => this.log({ event: 'warning', message: text, pid: process.pid })
     // It accepts: like the parent, it must not stop for a stderr nobody reads (what waits at its exit is lost).
-    const writer = new LogWriter(2, (dropped) => this.log({ event: 'warning', message: `stderr was not read: ${dropped} log lines dropped`, pid: process.pid }))
+    const writer = new LogWriter(2, (dropped) => warning(`stderr was not read: ${dropped} log lines dropped`))
     this.log = createLog(spec.logFormat, spec.verbose, writer.write)
     const { proxy } = spec
-    this.proxy = proxy && new ProxyReader({ from: proxy.from.map(parseCidr), timeoutS: proxy.timeoutS }, headerCalls(), (socket, reason, info, shown) => {
-      this.tally.dropped++
-      if (shown) this.log({ event: 'drop', conn: info.id, peer: peerOf(info), reason, pid: process.pid })
-      socket.destroy()
-    }, (text) => this.log({ event: 'warning', message: text, pid: process.pid }), context.trace)
+    this.intake = new Intake({
+      unixPath: () => spec.unixPath, proxy: proxy && { from: proxy.from.map(parseCidr), timeoutS: proxy.timeoutS },
+      counts: this.tally, log: this.log, warn: warning, trace: context.trace,
+      judge: (peer) => judgeAccess(this.rules, peer),
+      pass: (conn) => this.admit(conn),
+      closed: () => this.finishIfIdle(),
+    })
     this.paused = spec.exec !== null || proxy !== null
-    this.server = createServer({ allowHalfOpen: spec.handler === null, pauseOnConnect: this.paused })
+    this.server = createServer({ allowHalfOpen: allowsHalfOpen(spec), pauseOnConnect: this.paused })
   }
 
   /** Sends a message to the parent, with a handle if given; a failure is only traced. */
@@ -115,11 +121,11 @@ class PreforkWorker {
         process.on('uncaughtException', (err) => this.crash(err))
         // Told to stop while it loaded: it never listens, but serves what queued on the listener meanwhile.
         if (this.stopping) return this.close(handle as RawHandle)
-        server.on('connection', (socket: Socket) => this.accept(serve, socket))
+        server.on('connection', (socket: Socket) => this.intake.accept(socket))
         server.listen(handle, () => this.send(message('ready', {})))
       },
       (err: unknown) => {
-        warn(spec, `${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+        warn(spec, handlerFailed(spec, err, 'failed to load'))
         this.context.exit(ExitStatus.FAILED, 'no handler')
       },
     )
@@ -134,7 +140,7 @@ class PreforkWorker {
    */
   private crash(err: unknown): void {
     const { spec, live, tally } = this
-    this.log({ event: 'warning', message: `${spec.handler ?? spec.service} failed: ${errorMessage(err)}; the worker ends, with its ${live.size} connections`, pid: process.pid, child: true })
+    this.log({ event: 'warning', message: `${handlerFailed(spec, err)}; the worker ends, with its ${live.size} connections`, pid: process.pid, child: true })
     tally.failed += live.size
     live.clear()
     this.report(() => this.context.exit(ExitStatus.FAILED, 'a handler threw'))
@@ -158,71 +164,50 @@ class PreforkWorker {
    * is accepted and served first: the last worker's close would reset it.
    */
   private close(listener: RawHandle): void {
-    const { server, serve, spec } = this
-    if (serve !== null) for (const socket of takeBacklog(listener, loadAddon().addon, this.paused, spec.handler === null)) this.accept(serve, socket)
+    const { server, spec } = this
+    for (const socket of takeBacklog(listener, loadAddon().addon, this.paused, allowsHalfOpen(spec))) this.intake.accept(socket)
     if (server.listening) server.close()
     else listener.close()
-    if (this.live.size === 0) this.finish()
+    this.finishIfIdle()
   }
 
   /** The parent is gone: stop, and give the connections until the orphan deadline. */
   orphan(): void {
     this.stop('the parent is gone')
-    const seconds = orphanSeconds(this.spec)
-    setTimeout(() => {
+    atOrphanDeadline(this.spec, () => {
       this.orphaned.abort()
       for (const socket of this.live) socket.destroy()
       this.context.exit(ExitStatus.ORPHANED, 'parent gone and connections outlived the deadline')
-    }, seconds * 1000)
-  }
-
-  /** Takes one connection; behind a balancer, its PROXY header first says whose it is. */
-  private accept(serve: Serve, socket: Socket): void {
-    const { spec, tally, live } = this
-    const path = spec.unixPath
-    if (path === null && socket.remoteAddress === undefined) return void socket.destroy() // the peer is gone
-    const acceptedAt = Date.now()
-    const info = connectionInfo(socket, ++tally.accepted, path)
-    if (this.proxy === null) return this.admit(serve, socket, info, acceptedAt)
-    live.add(socket) // (a drain waits for its header too)
-    void this.proxy.read(socket, info).then((real) => {
-      live.delete(socket)
-      if (real === null) return void (this.stopping && live.size === 0 && this.finish())
-      // Accepted paused for the peek: a service's socket is wrapped afresh, as accept() would give it (so does child.ts).
-      const fresh = spec.exec === null ? new Socket({ handle: rawHandle(socket), allowHalfOpen: spec.handler === null } as SocketConstructorOpts) : socket
-      this.admit(serve, fresh, real, acceptedAt)
     })
   }
 
-  /** Admits one connection, or turns it away, and serves it. */
-  private admit(serve: Serve, socket: Socket, info: ConnectionInfo, acceptedAt: number): void {
-    const { spec, tally, log, live } = this
-    const peer = peerOf(info)
-    const { pid } = process
-    log({ event: 'accept', conn: info.id, peer, pid })
-    if (judgedByAddress(info) && !isAllowed(this.rules, info.remoteAddress)) {
-      tally.denied++
-      log({ event: 'deny', conn: info.id, peer, pid })
-      return void socket.destroy()
-    }
+  /** Serves a connection the access rules let in. */
+  private admit({ socket, info, acceptedAt }: Accepted): void {
+    const { spec, live } = this
     this.admitted++
-    log({ event: 'from', pid, peer })
-    live.add(socket)
+    this.log({ event: 'from', pid: process.pid, peer: peerOf(info) })
+    // Accepted paused for the peek: a service's socket is wrapped afresh, as accept() would give it (so does child.ts).
+    const served = spec.proxy !== null && spec.exec === null ? wrapConnection(rawHandle(socket), spec) : socket
+    live.add(served)
     if (spec.maxConnsPerChild > 0 && this.admitted >= spec.maxConnsPerChild) this.stop(`served ${this.admitted} connections`)
-    void serve(socket, info).then(({ code, signal }) => {
-      if (!live.delete(socket)) return // counted already: the worker crashed
-      if (code === ExitStatus.OK) tally.served++
-      else tally.failed++
-      // A connection's end, not a process's: JSON only (the text `end` line is for processes).
-      if (spec.logFormat === 'json') {
-        log({ event: 'end', conn: info.id, pid, peer, handoffMs: null, endMs: Date.now() - acceptedAt, code, signal })
-      }
-      if (this.stopping && live.size === 0) this.finish()
-    })
+    void this.serve!(served, info).then((ended) => this.ended(served, info, acceptedAt, ended))
   }
 
-  /** Nothing left to serve: the last counts, then exit. */
-  private finish(): void {
+  /** A connection is over: counted, and in JSON logged (the text `end` line is for processes). */
+  private ended(socket: Socket, info: ConnectionInfo, acceptedAt: number, { code, signal }: ProgramExit): void {
+    const { spec, tally, live } = this
+    if (!live.delete(socket)) return // counted already: the worker crashed
+    if (code === ExitStatus.OK) tally.served++
+    else tally.failed++
+    if (spec.logFormat === 'json') {
+      this.log({ event: 'end', conn: info.id, pid: process.pid, peer: peerOf(info), handoffMs: null, endMs: Date.now() - acceptedAt, code, signal })
+    }
+    this.finishIfIdle()
+  }
+
+  /** Once stopped, with nothing left to serve and no header awaited: the last counts, then exit. */
+  private finishIfIdle(): void {
+    if (!this.stopping || this.live.size > 0 || this.intake.pending > 0) return
     this.report(() => this.context.exit(ExitStatus.OK, 'stopped, nothing left to serve'))
   }
 }

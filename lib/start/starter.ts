@@ -1,43 +1,57 @@
-// How a child comes to be. The loop in server.ts asks a starter for a child
-// and gets back a handle: its pid, a way to send it a message and a socket,
-// and, through the events it was given, the child's messages and its exit.
-// The loop never calls child_process itself, so a second way to make a child
-// (a real fork(2) from a warm process, say) is a second starter, and the loop
-// does not change.
-//
-// The one starter today is child_process.fork: fork+exec of a fresh Node
-// running child.js (docs/accept-fork.md says what that costs).
-import { fork, type SendHandle } from 'node:child_process'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { Credentials } from '../cli/credentials.js'
-import type { Options } from '../cli/options.js'
-import type { Message, ServeSpec } from '../protocol.js'
-import { signalProcess } from '../serve/process-group.js'
+// How a child comes to be. The parent asks a starter for a child and gets
+// back a handle: its pid once it runs, and a way to hand it its connection;
+// the events it was given report its start and its exit. The parent never
+// calls child_process itself, so a second way to make a child is a second
+// starter, and the parent does not change:
+//   spawn-starter.ts   child_process.fork: a fresh Node per connection;
+//   zygote-starter.ts  a real fork(2), by the zygote, a warm process.
+// choose-starter.ts picks one, by --start.
+import type { Socket } from 'node:net'
+import type { ConnectionInfo, ServeSpec } from '../protocol.js'
 import type { Trace } from '../log/trace.js'
 
-/** What a child does, as its starter reports it to the parent. */
+/** What a process does, as its starter reports it to the parent. */
 export interface ChildEvents {
   /** It runs: its pid is known now. */
-  readonly spawn: () => void
-  /** It sent a message, with the descriptor that came with it, if any. */
-  readonly message: (m: unknown, handle: unknown) => void
+  readonly running: () => void
   /** It exited and was reaped: its status, or the signal that killed it. */
   readonly exit: (code: number | null, signal: NodeJS.Signals | null) => void
   /** It could not be started: no pid, and no exit, will follow. (Or a later fault, with the pid known.) */
   readonly error: (err: Error) => void
 }
 
-/** A child, as the parent holds it. */
-export interface Child {
+/** A process the parent started. */
+export interface Process {
   /** Its process id, once it runs; undefined before that, and for good when it could not be started. */
   readonly pid: number | undefined
-  /**
-   * Sends a message, with a descriptor to pass on (SCM_RIGHTS); `done` hears
-   * whether it went. The parent's own copy of the descriptor stays open.
-   */
-  send(m: Message, handle: SendHandle | undefined, done: (err: Error | null) => void): void
-  /** Signals the child, or with `group` its whole process group; nothing once it has exited. */
+  /** Signals it, or with `group` its whole process group; nothing once it has exited. */
   kill(signal: NodeJS.Signals, group: boolean): void
+}
+
+/** A child that serves one connection. */
+export interface Child extends Process {
+  /**
+   * Hands the child its connection. Resolves true once the child holds its
+   * own copy of the socket (the parent may close its copy then), false when
+   * the child is gone without it; rejects when the socket could not be sent.
+   */
+  serve(socket: Socket, info: ConnectionInfo): Promise<boolean>
+  /** --spares: the child loads its service before its connection comes; resolves once it has. */
+  readonly prepare?: () => Promise<void>
+}
+
+/** The warm process a zygote starter forks its children from. */
+export interface Zygote extends Process {
+  /** It forks no more, and exits once its children have. */
+  stop(): void
+}
+
+/** What a zygote does, besides starting and exiting. */
+export interface ZygoteEvents extends ChildEvents {
+  /** It has loaded the service and proved that it can fork: children may come from it. */
+  readonly ready: () => void
+  /** It cannot fork here, and says why; it exits. */
+  readonly unfit: (reason: string) => void
 }
 
 export interface Starter {
@@ -46,12 +60,8 @@ export interface Starter {
    * `error`. No event is reported before start() has returned.
    */
   start(events: ChildEvents): Child
-  /** Gets ready to start children, before the server listens; rejects with why it cannot. */
-  open?(): Promise<void>
-  /** SIGHUP: what the starter holds loaded is loaded again. */
-  reload?(): void
-  /** Shutdown: nothing more to prepare. */
-  stop?(): void
+  /** Starts a zygote, where this starter forks from one; the parent keeps one ready (lib/parent/supervisor.ts). */
+  readonly startZygote?: (events: ZygoteEvents) => Zygote
 }
 
 /** What a starter may need of the parent. */
@@ -59,67 +69,4 @@ export interface StarterParts {
   readonly spec: ServeSpec
   readonly warn: (text: string) => void
   readonly trace: Trace
-}
-
-export const CHILD = fileURLToPath(new URL('../../child.js', import.meta.url))
-/** A test-only fault: fork children with this (possibly missing) program instead of node. */
-export const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
-
-// child_process.fork, with what every child needs: its own session, so that
-// Ctrl-C in a terminal (SIGINT to the whole foreground group) reaches only
-// the parent, which drains; no loader flags of ours; stdin closed; and the
-// --user/--group ids, switched to between fork and exec.
-export const spawnStarter = (credentials: Credentials | null): Starter => ({
-  start(events) {
-    let child
-    try {
-      child = fork(CHILD, [], { execArgv: [], execPath: EXEC_PATH, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...credentials })
-    } catch (err) {
-      // (Node throws for some failures and reports others as 'error': the parent hears one way.)
-      process.nextTick(() => events.error(err instanceof Error ? err : new Error(String(err))))
-      return { pid: undefined, send: (_m, _h, done) => done(new Error('no child')), kill: () => {} }
-    }
-    const forked = child
-    let pid: number | undefined
-    forked.on('spawn', () => {
-      pid = forked.pid
-      events.spawn()
-    })
-    forked.on('message', events.message)
-    forked.on('exit', events.exit)
-    forked.on('error', events.error)
-    return {
-      get pid() {
-        return pid
-      },
-      // (Node never closes a sent raw handle; keepOpen says so for a net.Socket.)
-      send: (m, handle, done) => void forked.send(m, handle, { keepOpen: true }, done),
-      kill(signal, group) {
-        if (forked.pid === undefined || forked.exitCode !== null || forked.signalCode !== null) return
-        signalProcess(forked.pid, signal, group)
-      },
-    }
-  },
-})
-
-/**
- * How this server makes its children: `--start spawn` (child_process.fork)
- * or `--start zygote` (lib/zygote-starter.ts), as a factory the parent calls
- * with what a starter needs of it. Tests may name a module in
- * FORKSERVER_TEST_STARTER whose default export wraps the real starter, to
- * show that the loop works with any starter (test/fixtures/starters/).
- */
-export const chooseStarter = async (options: Pick<Options, 'start' | 'credentials'>): Promise<(parts: StarterParts) => Starter> => {
-  let make = (_parts: StarterParts): Starter => spawnStarter(options.credentials)
-  if (options.start === 'zygote') {
-    const { ZygoteStarter } = await import('./zygote-starter.js')
-    const { loadAddon } = await import('../native/addon.js')
-    const { addon, reason } = loadAddon()
-    if (addon === null) throw new Error(`--start zygote is unavailable: ${reason}`)
-    make = (parts) => new ZygoteStarter(addon, options.credentials, parts)
-  }
-  const test = process.env.FORKSERVER_TEST_STARTER
-  if (test === undefined) return make
-  const module = (await import(pathToFileURL(test).href)) as { default: (starter: Starter) => Starter }
-  return (parts) => module.default(make(parts))
 }

@@ -4,7 +4,7 @@
 //
 // What does not survive the fork: every thread but the caller (V8's workers
 // are parked around it, see lib/native/park.cc), and in the child the
-// parent's IPC channel, listeners and exits (lib/forked-child.ts). Memory is
+// parent's IPC channel, listeners and exits (lib/zygote/forked-child.ts). Memory is
 // shared copy-on-write; descriptors are shared.
 import { writeSync } from 'node:fs'
 import { constants } from 'node:os'

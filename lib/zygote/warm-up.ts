@@ -11,7 +11,7 @@
 // write a file); its children still share the warmed socket path.
 import { createServer, connect, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { runConnection } from '../serve/connection.js'
+import { allowsHalfOpen, runConnection } from '../serve/connection.js'
 import type { ConnectionInfo, ServeSpec } from '../protocol.js'
 import type { Handler } from '../serve/services/index.js'
 import type { Trace } from '../log/trace.js'
@@ -30,7 +30,7 @@ export const warmUp = async (handler: Handler, spec: ServeSpec, trace: Trace): P
   const quiet: ServeSpec = { ...spec, idleTimeout: 0 }
   const served: Promise<unknown>[] = []
   const open = new Set<Socket>()
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
+  const server = createServer({ allowHalfOpen: allowsHalfOpen(spec) }, (socket) => {
     open.add(socket)
     socket.on('close', () => open.delete(socket))
     served.push(runConnection(socket, infoOf(socket), quiet, handler, trace))

@@ -1,24 +1,24 @@
 // The zygote (--start zygote): a warm process that forks one child per
-// connection with a real fork(2) (lib/warm-fork.ts), as the article's C
+// connection with a real fork(2) (lib/zygote/warm-fork.ts), as the article's C
 // server does. The parent started it with child_process.fork and the flags
 // that make forking safe. It loads the service once, proves that a fork is
-// safe here (lib/fork-self-test.ts), and then, for each socket the parent
+// safe here (lib/zygote/fork-self-test.ts), and then, for each socket the parent
 // sends, forks: the child serves that one connection and _exits, and the
 // zygote closes its copy of the socket, reaps the child and reports its exit.
 // With --exec the zygote starts the program as its child (posix_spawn, with
 // no copy of itself): no Node is left between the program and its connection.
-import { Socket, type SocketConstructorOpts } from 'node:net'
-import { loadHandler, runConnection } from '../serve/connection.js'
-import { forkSelfTest } from './fork-self-test.js'
-import { notStartedFormat, programEnv } from '../serve/exec.js'
 import { errorMessage } from '../log/log.js'
-import { message, orphanSeconds, type Message, type MessageOf } from '../protocol.js'
-import type { RawHandle } from '../net/raw-handle.js'
-import type { Handler } from '../serve/services/index.js'
-import { signalProcess } from '../serve/process-group.js'
 import type { Trace } from '../log/trace.js'
-import { forkChild, reap } from './warm-fork.js'
 import { loadAddon, type Addon } from '../native/addon.js'
+import type { RawHandle } from '../net/raw-handle.js'
+import { message, type Message, type MessageOf, type ServeSpec } from '../protocol.js'
+import { handlerFailed, loadHandler, runConnection, wrapConnection } from '../serve/connection.js'
+import { notStartedFormat, programEnv } from '../serve/exec.js'
+import { atOrphanDeadline } from '../serve/orphan.js'
+import { signalProcess } from '../serve/process-group.js'
+import type { Handler } from '../serve/services/index.js'
+import { forkSelfTest } from './fork-self-test.js'
+import { forkChild, reap } from './warm-fork.js'
 import { warmUp } from './warm-up.js'
 
 export interface ZygoteControls {
@@ -50,7 +50,7 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   try {
     if (spec.exec === null) handler = await loadHandler(spec)
   } catch (err) {
-    return unfit(`${spec.handler ?? spec.service} failed to load: ${errorMessage(err)}`)
+    return unfit(handlerFailed(spec, err, 'failed to load'))
   }
   if (handler !== null && spec.handler === null) await warmUp(handler, spec, trace)
   const test = await forkSelfTest(addon, { children: 4 })
@@ -59,7 +59,7 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   const zygote = new Zygote(addon, handler, trace)
   process.on('SIGCHLD', () => zygote.reapAll())
   send(message('ready', {}))
-  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(orphanSeconds(spec)) }
+  return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(spec) }
 }
 
 /** How often a forked child asks who its parent is (Zygote.watchParents). */
@@ -132,11 +132,11 @@ class Zygote {
   // Orphaned, as a spawned child is (child.ts): its connections may go on
   // until the deadline; what is left then is killed, with its process group,
   // and the zygote exits once it has reaped them.
-  orphan(seconds: number): void {
-    this.trace('zygote %d: parent gone, %d children have %ds left', process.pid, this.#live.size, seconds)
-    setTimeout(() => {
+  orphan(spec: ServeSpec): void {
+    const seconds = atOrphanDeadline(spec, () => {
       for (const pid of this.#live) signalProcess(pid, 'SIGKILL', true)
-    }, seconds * 1000)
+    })
+    this.trace('zygote %d: parent gone, %d children have %ds left', process.pid, this.#live.size, seconds)
     this.stop()
   }
 
@@ -145,23 +145,22 @@ class Zygote {
   // child the orphan deadline (the zygote's orphan() above), so it watches
   // for that itself: once its parent is neither, it has the deadline, and is
   // then killed with its process group, as the zygote would have done.
-  private watchParents(seconds: number): void {
+  private watchParents(spec: ServeSpec): void {
     const watch = setInterval(() => {
       if (this.#parents.has(process.ppid)) return
       clearInterval(watch)
+      const seconds = atOrphanDeadline(spec, () => signalProcess(process.pid, 'SIGKILL', true), { unref: true })
       this.trace('pid %d: zygote and server gone, %ds left', process.pid, seconds)
-      setTimeout(() => signalProcess(process.pid, 'SIGKILL', true), seconds * 1000).unref()
     }, PARENT_CHECK_MS).unref()
   }
 
-  // In the child: serve the one connection, then exit with its status (an _exit, see lib/forked-child.ts).
+  // In the child: serve the one connection, then exit with its status (an _exit, see lib/zygote/forked-child.ts).
   private serve(handler: Handler, info: MessageOf<'fork'>['info'], spec: MessageOf<'fork'>['spec'], connfd: RawHandle): void {
     this.trace('pid %d forked for %s', process.pid, info.remoteAddress)
     // A group of its own, as a spawned child has: SIGKILL to the group reaches what the handler starts.
     this.addon.leadGroup()
-    this.watchParents(orphanSeconds(spec))
-    const socket = new Socket({ handle: connfd, allowHalfOpen: spec.handler === null } as SocketConstructorOpts)
-    void runConnection(socket, info, spec, handler, this.trace, true).then((status) => process.exit(status))
+    this.watchParents(spec)
+    void runConnection(wrapConnection(connfd, spec), info, spec, handler, this.trace, true).then((status) => process.exit(status))
   }
 }
 

@@ -6,8 +6,8 @@ import t from 'tap'
 import { terminalGone } from '../../lib/log/terminal.js'
 import { watchLines } from '../fixtures/server.js'
 
-const TERMINAL = fileURLToPath(new URL('./fixtures/terminal.py', import.meta.url))
-const MODULE = fileURLToPath(new URL('../dist/lib/terminal.js', import.meta.url))
+const TERMINAL = fileURLToPath(new URL('../fixtures/terminal.py', import.meta.url))
+const MODULE = fileURLToPath(new URL('../../dist/lib/log/terminal.js', import.meta.url))
 
 t.test('with stderr on a pipe there is no terminal to lose', async (t) => {
   t.equal(process.stderr.isTTY === true, false, 'tap gives the test a pipe')

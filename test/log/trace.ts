@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
-const TRACE = fileURLToPath(new URL('../dist/lib/trace.js', import.meta.url))
+const TRACE = fileURLToPath(new URL('../../dist/lib/log/trace.js', import.meta.url))
 const script = `const { openTrace } = await import(${JSON.stringify(TRACE)}); (await openTrace('child'))('hello %d', 42)`
 
 const run = (env: NodeJS.ProcessEnv) =>

@@ -1,147 +1,165 @@
+// The prefork acceptor's decisions, with the worker processes and the
+// listener replaced by records (test/fixtures/supervisor.ts): which listener
+// each worker is given, when the parent closes or keeps a copy, and when it
+// listens afresh. The supervisor, its targets and its backoff are the real ones.
 import type { Server } from 'node:net'
 import t from 'tap'
-import { Supervisor } from '../../lib/parent/prefork.js'
 import type { RawHandle } from '../../lib/net/raw-handle.js'
+import { PreforkAcceptor } from '../../lib/parent/prefork.js'
+import { setup as setupSupervisor, spawnedFake, tick, type Fake } from '../fixtures/supervisor.js'
 
-// The supervisor's decisions, with forking and listening replaced by a record of calls.
-const setup = (workers = 2) => {
-  const spawned: { listener: RawHandle; lend: boolean }[] = []
-  const lines: string[] = []
-  let live = 0
+const handle = (): RawHandle & { closed: boolean } => ({ closed: false, close() { this.closed = true } })
+
+const setup = (workers = 2, { again = async (): Promise<void> => {} } = {}) => {
+  const children: Fake[] = []
+  const closed: Server[] = []
+  const handles = new Map<Server, RawHandle>()
   let relistens = 0
-  const supervisor = new Supervisor(workers, {
-    spawn: (listener, lend) => spawned.push({ listener, lend }),
-    closeListener: (server) => server.close(),
-    relisten: () => relistens++,
-    liveWorkers: () => live,
-    warn: (text) => lines.push(`warning: ${text}\n`),
-    trace: () => {},
-  })
-  const handle = (): RawHandle & { closed: boolean } => ({ closed: false, close() { this.closed = true } })
-  const server = () => {
+  let failing = false
+  // A server as the listener opens it: its raw handle is a record.
+  const listened = (server: Server): Server => {
     const h = handle()
-    const fake = { _handle: h, closed: false, close() { fake.closed = true } }
-    return { h, server: fake as unknown as Server & { closed: boolean } }
+    ;(server as unknown as { _handle: RawHandle })._handle = h
+    handles.set(server, h)
+    return server
   }
-  // As the server does: start from the 'listening' callback, which forks the first workers.
-  const started = () => {
-    supervisor.start(server().server)
-    spawned.length = 0
+  const listening = {
+    open: async (server: Server) => (listened(server), { kind: 'tcp' as const, address: '127.0.0.1', port: 7000 }),
+    close: (server: Server) => void closed.push(server),
+    stop: (server: Server) => void closed.push(server),
+    again: async () => {
+      relistens++
+      await again()
+      return listened({} as Server)
+    },
   }
-  return { supervisor, spawned, lines, handle, server, started, setLive: (n: number) => (live = n), relistens: () => relistens }
+  let acceptor!: PreforkAcceptor
+  const made = setupSupervisor({
+    targets: { workers }, options: { workers }, listening,
+    acceptor: (supervisor) => (acceptor = new PreforkAcceptor(supervisor, spawnedFake(children, () => failing))),
+  })
+  /** Each `work` message, with the listener that came with it. */
+  const spawned = () => children.map((c) => ({ listener: c.sent.find((s) => s.m.type === 'work')?.handle, lend: c.sent.find((s) => s.m.type === 'work')?.m.lend }))
+  /** The worker lends a copy of the listener, as its first message. */
+  const lend = (child: Fake, copy: RawHandle): void => void child.hear?.({ type: 'listener' }, copy)
+  const listenedOnce = async (): Promise<void> => {
+    for (let i = 0; i < 10 && children.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { ...made, acceptor: () => acceptor, children, closed, handles, spawned, lend, listenedOnce, relistens: () => relistens, fail: (f: boolean) => (failing = f) }
 }
 
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-t.test('start forks one worker with the listener, asked to lend, then closes the parent listener', async (t) => {
-  const { supervisor, spawned, server } = setup(3)
-  const s = server()
-  supervisor.start(s.server)
-  t.same(spawned, [{ listener: s.h, lend: true }])
-  t.ok(s.server.closed, 'the parent does not accept')
-  supervisor.stop()
+t.test('the first worker gets the listener, asked to lend it back, and the parent closes its own', async (t) => {
+  const { supervisor, spawned, closed, handles, listenedOnce } = setup(3)
+  await listenedOnce()
+  const [server] = [...handles.keys()]
+  t.same(spawned(), [{ listener: handles.get(server!), lend: true }])
+  t.same(closed, [server], 'the parent does not accept')
+  supervisor.drain('SIGTERM')
 })
 
-t.test('the lent copy forks the rest, one per turn of the event loop, and stop ends a start in progress', async (t) => {
-  const { supervisor, spawned, handle, started } = setup(5)
-  started()
+t.test('the lent copy starts the rest, one per turn of the event loop, and a drain ends a start in progress', async (t) => {
+  const { supervisor, spawned, children, lend, listenedOnce } = setup(5)
+  await listenedOnce()
   const keeper = handle()
-  supervisor.keep(keeper)
-  t.equal(spawned.length, 1, 'one fork in this turn')
-  await new Promise((resolve) => setImmediate(resolve))
-  t.equal(spawned.length, 2, 'the next in the next turn')
-  supervisor.stop()
+  lend(children[0]!, keeper)
+  t.equal(spawned().length, 2, 'one in this turn')
+  await turn()
+  t.equal(spawned().length, 3, 'the next in the next turn')
+  supervisor.drain('SIGTERM')
   await tick(20)
-  t.equal(spawned.length, 2, 'none after stop')
-  t.ok(spawned.every((x) => x.listener === keeper && !x.lend))
+  t.equal(spawned().length, 3, 'none after the drain')
+  t.ok(spawned().slice(1).every((x) => x.listener === keeper && x.lend === false))
 })
 
-t.test('a replacement uses the lent copy; extra copies are closed; stop lets go', async (t) => {
-  const { supervisor, spawned, handle, setLive, started } = setup(1)
-  started()
-  setLive(1)
+t.test('a replacement uses the lent copy; extra copies are closed; a drain lets go', async (t) => {
+  const { supervisor, spawned, children, lend, listenedOnce } = setup(1)
+  await listenedOnce()
   const keeper = handle()
-  supervisor.keep(keeper)
-  supervisor.replace(11, 0, null, 50_000)
+  lend(children[0]!, keeper)
+  children[0]!.exit(0) // (it served its --max-conns-per-child)
   await tick(10)
-  t.same(spawned, [{ listener: keeper, lend: false }], 'forked at once, with the kept copy')
+  t.same(spawned().slice(1), [{ listener: keeper, lend: false }], 'started at once, with the kept copy')
   const extra = handle()
-  supervisor.keep(extra)
+  lend(children[1]!, extra)
   t.ok(extra.closed, 'a second copy is closed at once')
-  supervisor.stop()
-  t.ok(keeper.closed, 'stop lets go of the parent copy')
+  supervisor.drain('SIGTERM')
+  t.ok(keeper.closed, 'the drain lets go of the parent copy')
 })
 
-t.test('with no copy kept and no worker left, the supervisor listens afresh and forks what it owes', async (t) => {
-  const { supervisor, spawned, lines, server, handle, setLive, relistens, started } = setup(2)
-  started()
-  setLive(0)
-  supervisor.replace(undefined, 1, null, 0, 'fork failed: spawn /x ENOENT')
-  supervisor.replace(undefined, 1, null, 0, 'fork failed: spawn /x ENOENT')
-  await tick(400)
-  t.equal(relistens(), 1, 'one fresh listener, not two')
-  t.same(lines, [
-    'warning: fork failed: spawn /x ENOENT; a new worker in 0.1s\n',
-    'warning: fork failed: spawn /x ENOENT; a new worker in 0.2s\n',
-  ])
-  const s = server()
-  supervisor.start(s.server)
-  t.same(spawned, [{ listener: s.h, lend: true }], 'the first owed worker forked with the new listener')
-  t.ok(s.server.closed)
+t.test('with no copy kept and no worker left, the parent listens afresh, one listener at a time', async (t) => {
+  const { supervisor, spawned, children, lines, lend, listenedOnce, relistens, fail, closed, handles } = setup(2)
+  fail(true)
+  await listenedOnce()
+  await turn()
+  t.same(lines, ['fork failed: spawn /x ENOENT; a new worker in 0.1s'])
+  await tick(150)
+  t.equal(relistens(), 1, 'once its backoff is over: one fresh listener')
+  await turn()
+  t.match(lines.at(-1), /^fork failed: spawn \/x ENOENT; a new worker in 0\.2s$/, 'longer, as they keep failing')
+  fail(false)
+  await tick(300)
+  t.equal(relistens(), 2, 'and again')
+  const fresh = [...handles.keys()].at(-1)!
+  t.same(spawned().at(-1), { listener: handles.get(fresh), lend: true }, 'the first worker owed gets the fresh listener')
+  t.ok(closed.includes(fresh))
   const lent = handle()
-  supervisor.keep(lent)
-  t.same(spawned.at(-1), { listener: lent, lend: false }, 'and the other with the copy it lends')
-  supervisor.relistenFailed('cannot listen again: EADDRINUSE')
-  t.match(lines.at(-1), /^warning: cannot listen again: EADDRINUSE; a new worker in /)
-  supervisor.stop()
+  lend(children.at(-1)!, lent)
+  t.same(spawned().at(-1), { listener: lent, lend: false }, 'and the other, the copy it lends')
+  supervisor.drain('SIGTERM')
 })
 
-t.test('crashes in a row double the delay; a clean exit resets it', async (t) => {
-  const { supervisor, lines, handle, started } = setup(1)
-  started()
-  supervisor.keep(handle())
-  for (let i = 0; i < 4; i++) supervisor.replace(20 + i, 1, null, 10)
-  supervisor.replace(30, null, 'SIGKILL', 10)
-  supervisor.replace(31, 0, null, 10)
-  supervisor.replace(32, 1, null, 10)
-  supervisor.replace(33, 1, null, 60_000)
+t.test('a listener that cannot be had again: the next try after the backoff', async (t) => {
+  const { supervisor, lines, listenedOnce, fail } = setup(1, { again: async () => { throw new Error('EADDRINUSE') } })
+  fail(true)
+  await listenedOnce()
+  await tick(150)
+  t.match(lines.at(-1), /^cannot listen again: EADDRINUSE; a new worker in /)
+  supervisor.drain('SIGTERM')
+})
+
+t.test('crashes in a row double the delay; a clean exit resets it; a crash after a long life is none', async (t) => {
+  const { supervisor, children, lines, lend, listenedOnce } = setup(7)
+  await listenedOnce()
+  lend(children[0]!, handle())
+  for (let i = 0; i < 7; i++) await turn()
+  t.equal(children.length, 7)
+  for (const child of children.slice(0, 4)) child.exit(1)
+  children[4]!.exit(null, 'SIGKILL')
+  children[5]!.exit(0)
+  const pids = children.map((c) => c.pid)
   t.same(lines, [
-    'warning: worker 20 exited with status 1; a new one in 0.1s\n',
-    'warning: worker 21 exited with status 1; a new one in 0.2s\n',
-    'warning: worker 22 exited with status 1; a new one in 0.4s\n',
-    'warning: worker 23 exited with status 1; a new one in 0.8s\n',
-    'warning: worker 30 was killed by SIGKILL; a new one in 1.6s\n',
-    'warning: worker 32 exited with status 1; a new one in 0.1s\n',
-    'warning: worker 33 exited with status 1; a new one in 0s\n',
-  ])
-  supervisor.stop()
+    `worker ${pids[0]} exited with status 1; a new one in 0.1s`,
+    `worker ${pids[1]} exited with status 1; a new one in 0.2s`,
+    `worker ${pids[2]} exited with status 1; a new one in 0.4s`,
+    `worker ${pids[3]} exited with status 1; a new one in 0.8s`,
+    `worker ${pids[4]} was killed by SIGKILL; a new one in 1.6s`,
+  ], 'a clean exit says nothing')
+  const long = supervisor.table.of('worker').find((w) => w.child.pid === pids[6])!
+  Object.assign(long, { startedAt: Date.now() - 60_000 }) // (as if it had served a minute)
+  children[6]!.exit(1)
+  t.match(lines.at(-1), /a new one in 0s$/, 'after a long life, a crash is not a loop')
+  supervisor.drain('SIGTERM')
 })
 
-t.test('the delay stops growing at 10 s, and stop cancels what is pending', async (t) => {
-  const { supervisor, spawned, lines, handle, started } = setup(1)
-  started()
-  supervisor.keep(handle())
-  for (let i = 0; i < 12; i++) supervisor.replace(i, 1, null, 10)
-  t.match(lines.at(-1), /a new one in 10s\n$/)
-  supervisor.stop()
-  await tick(150)
-  t.equal(spawned.length, 0, 'nothing forked after stop')
-})
-
-t.test('a reload forks a fresh set of workers with the kept copy, and cancels replacements still pending', async (t) => {
-  const { supervisor, spawned, handle, started } = setup(3)
-  started()
-  t.notOk(supervisor.reload(), 'nothing to give fresh workers before a copy is kept')
-  t.equal(spawned.length, 0)
+t.test('a reload starts a fresh set with the kept copy, and cancels replacements still pending', async (t) => {
+  const { supervisor, spawned, children, lines, lend, listenedOnce } = setup(3)
+  await listenedOnce()
+  supervisor.reload('SIGHUP')
+  t.same(lines, ['reload: no copy of the listener to give fresh workers yet; send SIGHUP again'], 'nothing to give fresh workers before a copy is kept')
+  t.equal(spawned().length, 1)
   const keeper = handle()
-  supervisor.keep(keeper)
-  await tick(10)
-  spawned.length = 0
-  supervisor.replace(20, 1, null, 10)
-  t.ok(supervisor.reload())
+  lend(children[0]!, keeper)
+  for (let i = 0; i < 3; i++) await turn()
+  t.equal(spawned().length, 3)
+  children[1]!.exit(1) // a replacement waits out its backoff
+  supervisor.reload('SIGHUP')
+  for (let i = 0; i < 4; i++) await turn()
   await tick(150)
-  t.same(spawned, Array.from({ length: 3 }, () => ({ listener: keeper, lend: false })), 'three fresh workers')
-  t.equal(spawned.length, 3, 'the replacement that was waiting out its backoff is not forked as well')
-  supervisor.stop()
-  t.notOk(supervisor.reload(), 'no reload once stopped')
+  t.same(spawned().slice(3), Array.from({ length: 3 }, () => ({ listener: keeper, lend: false })), 'three fresh workers')
+  t.equal(spawned().length, 6, 'the replacement that was waiting out its backoff is not started as well')
+  supervisor.drain('SIGTERM')
+  supervisor.reload('SIGHUP')
+  t.equal(spawned().length, 6, 'no reload once draining')
 })

@@ -1,4 +1,4 @@
-// lib/process-group.ts: finding a group's members. endGroup() and the rest run
+// lib/serve/process-group.ts: finding a group's members. endGroup() and the rest run
 // in the server's children: test/integration/process-group.ts.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'

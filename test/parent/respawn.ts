@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Backoff } from '../../lib/parent/backoff.js'
+import { Backoff } from '../../lib/parent/respawn.js'
 
 t.test('nothing after a clean exit; doubling delays while children keep crashing; capped at 10 s', async (t) => {
   const backoff = new Backoff()

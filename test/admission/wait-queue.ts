@@ -2,16 +2,17 @@ import { once } from 'node:events'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { ConnectionInfo } from '../../lib/protocol.js'
-import { WaitQueue, type Waiting } from '../../lib/parent/wait-queue.js'
+import type { Accepted } from '../../lib/admission/intake.js'
+import { WaitQueue } from '../../lib/admission/wait-queue.js'
 import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 
 // Real paused sockets from a real listener, as the parent holds them.
-const accepted = async (t: Test, n: number): Promise<{ waiting: Waiting[]; clients: Socket[] }> => {
+const accepted = async (t: Test, n: number): Promise<{ waiting: Accepted[]; clients: Socket[] }> => {
   const server = createServer({ pauseOnConnect: true })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const port = (server.address() as AddressInfo).port
-  const waiting: Waiting[] = []
+  const waiting: Accepted[] = []
   const clients: Socket[] = []
   for (let id = 1; id <= n; id++) {
     clients.push(connect(port, '127.0.0.1'))
@@ -67,7 +68,7 @@ for (const [how, addon, skip] of [
   ['by reading the host\'s table, without the addon', null, process.platform !== 'linux' && 'needs /proc'],
 ] as const) t.test(`a client that goes away while waiting is noticed and removed, ${how}`, { skip }, async (t) => {
   const { waiting, clients } = await accepted(t, 2)
-  const left = new Promise<Waiting>((resolve) => {
+  const left = new Promise<Accepted>((resolve) => {
     const queue = new WaitQueue(5, resolve, addon)
     waiting.forEach((w) => queue.push(w))
     t.teardown(() => queue.drain())
@@ -80,7 +81,7 @@ for (const [how, addon, skip] of [
 
 t.test('a client that reset is passed over as the queue hands out the next, with no sweep needed; one that only closed its side is not', { skip: skipUnlessBuilt() }, async (t) => {
   const { waiting, clients } = await accepted(t, 3)
-  const left: Waiting[] = []
+  const left: Accepted[] = []
   const queue = new WaitQueue(5, (w) => left.push(w))
   waiting.forEach((w) => queue.push(w))
   t.teardown(() => queue.drain())
@@ -99,7 +100,7 @@ for (const [how, addon, skip] of [
 ] as const) t.test(`a client that closed its side with nothing sent keeps its place while the parent says it may want an answer, ${how}`, { skip }, async (t) => {
   const { waiting, clients } = await accepted(t, 2)
   let closedLeft = false
-  const left: Waiting[] = []
+  const left: Accepted[] = []
   const gone = new Promise<void>((resolve) => {
     const queue = new WaitQueue(5, (w) => {
       left.push(w)

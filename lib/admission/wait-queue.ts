@@ -6,17 +6,10 @@
 // goes away leaves the queue (see peer-state.ts): found by a sweep while any
 // wait, and, where the addon can ask one socket, a client that reset is found
 // again as it leaves the queue, so that no child is forked for it.
-import type { Socket } from 'node:net'
 import { departed, peerState } from '../net/peer-state.js'
-import type { ConnectionInfo } from '../protocol.js'
+import type { Accepted } from './intake.js'
 import { loadAddon, type Addon } from '../native/addon.js'
 
-export interface Waiting {
-  readonly socket: Socket
-  readonly info: ConnectionInfo
-  /** When the parent accepted it (Date.now()), for the log's timings. */
-  readonly acceptedAt: number
-}
 
 /** The sweep with the addon: a peek per queued socket, whatever the host holds. */
 const SWEEP_MS = 250
@@ -34,7 +27,7 @@ const TABLE_SHARE = 100
 type PeerCheck = Pick<Addon, 'peerState'> | null
 
 export class WaitQueue {
-  readonly #items: Waiting[] = []
+  readonly #items: Accepted[] = []
   #sweeping: NodeJS.Timeout | null = null
   #nextMs = SWEEP_MS
 
@@ -49,7 +42,7 @@ export class WaitQueue {
    */
   constructor(
     readonly limit: number,
-    private readonly onLeave: (waiting: Waiting) => void,
+    private readonly onLeave: (conn: Accepted) => void,
     private readonly addon: PeerCheck = loadAddon().addon,
     private readonly closedLeft: () => boolean = () => true,
   ) {
@@ -61,10 +54,10 @@ export class WaitQueue {
   }
 
   /** Adds a connection at the back; false when the queue is full. */
-  push(waiting: Waiting): boolean {
+  push(conn: Accepted): boolean {
     if (this.#items.length >= this.limit) return false
-    this.#items.push(waiting)
-    waiting.socket.once('close', () => this.#remove(waiting))
+    this.#items.push(conn)
+    conn.socket.once('close', () => this.#remove(conn))
     this.#sweep()
     return true
   }
@@ -75,16 +68,16 @@ export class WaitQueue {
    * an answer, as `nc -N` with nothing to send does: only the sweep, as ever,
    * takes it to have left.)
    */
-  shift(): Waiting | undefined {
-    for (let waiting; (waiting = this.#items.shift()); ) {
-      if (this.addon === null || peerState(this.addon, waiting.socket) !== 'reset') return waiting
-      this.#leave(waiting)
+  shift(): Accepted | undefined {
+    for (let conn; (conn = this.#items.shift()); ) {
+      if (this.addon === null || peerState(this.addon, conn.socket) !== 'reset') return conn
+      this.#leave(conn)
     }
     return undefined
   }
 
-  /** Takes every waiting connection but the `keep` longest waiting, for the shutdown. */
-  drain(keep = 0): Waiting[] {
+  /** Takes every waiting connection but the `keep` that waited longest, for the drain. */
+  drain(keep = 0): Accepted[] {
     return this.#items.splice(keep)
   }
 
@@ -92,15 +85,15 @@ export class WaitQueue {
     return this.#items.filter((w) => w.info.remoteAddress === address).length
   }
 
-  #remove(waiting: Waiting): void {
-    const i = this.#items.indexOf(waiting)
+  #remove(conn: Accepted): void {
+    const i = this.#items.indexOf(conn)
     if (i >= 0) this.#items.splice(i, 1)
   }
 
-  #leave(waiting: Waiting): void {
-    this.#remove(waiting)
-    waiting.socket.destroy()
-    this.onLeave(waiting)
+  #leave(conn: Accepted): void {
+    this.#remove(conn)
+    conn.socket.destroy()
+    this.onLeave(conn)
   }
 
   // Look for clients that left, while any wait.
@@ -111,17 +104,17 @@ export class WaitQueue {
       const { addon } = this
       const closedLeft = this.closedLeft()
       if (addon !== null) {
-        for (const waiting of items) {
-          const state = peerState(addon, waiting.socket)
-          if (state === 'reset' || (state === 'closed' && closedLeft)) this.#leave(waiting)
+        for (const conn of items) {
+          const state = peerState(addon, conn.socket)
+          if (state === 'reset' || (state === 'closed' && closedLeft)) this.#leave(conn)
         }
       } else {
         const began = performance.now()
         const gone = await departed(items.map((w) => w.info), closedLeft)
         this.#nextMs = Math.max(TABLE_SWEEP_MS, (performance.now() - began) * TABLE_SHARE)
         for (const i of gone) {
-          const waiting = items[i]
-          if (waiting !== undefined && this.#items.includes(waiting)) this.#leave(waiting)
+          const conn = items[i]
+          if (conn !== undefined && this.#items.includes(conn)) this.#leave(conn)
         }
       }
       this.#sweeping = null
