@@ -17,7 +17,7 @@ $(STAMP): package.json package-lock.json
 build: $(STAMP) native
 	npx tsc -p tsconfig.json
 
-# The fork(2) addon behind --start zygote (lib/native/, lib/warm-fork.ts),
+# The fork(2) addon behind --start zygote (lib/native/, lib/zygote/warm-fork.ts),
 # built by lib/native/build.sh with the system compiler against the running
 # Node's own headers: no node-gyp, no download. The installed package runs the
 # same script (package.json's "install"). It is optional: without a compiler,
@@ -40,7 +40,7 @@ test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
 
-# The man page, written from lib/option-table.ts and lib/manual-text.ts (the
+# The man page, written from lib/cli/option-table.ts and lib/cli/manual/manual-text.ts (the
 # same table --help is printed from); test/man-page.ts fails when it is stale.
 man: build
 	node --input-type=module -e "import { renderManPage } from './dist/lib/cli/manual/man-page.js'; \

@@ -6,7 +6,7 @@
 // so its figures are read against this: it cannot beat them on one machine.
 //
 // It is a measuring stick, not a server to run: its children skip every
-// repair of lib/forked-child.ts (their pid, their random state, the parent's
+// repair of lib/zygote/forked-child.ts (their pid, their random state, the parent's
 // listeners and exits).
 //   node --single-threaded ... dist/bench/peers/node-fork.js PORT   (0 = any free port)
 import { createServer, type AddressInfo } from 'node:net'

@@ -1,5 +1,5 @@
-// Every option, once: the parser (lib/options.ts), --help (lib/help.ts) and
-// the man page (lib/man-page.ts) are built from this table, and a test holds
+// Every option, once: the parser (lib/cli/options.ts), --help (lib/cli/manual/help.ts) and
+// the man page (lib/cli/manual/man-page.ts) are built from this table, and a test holds
 // the README's table to it. A default here is the one the parser applies.
 import { SERVICE_NAMES } from '../serve/services/index.js'
 

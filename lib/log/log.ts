@@ -83,7 +83,7 @@ export type LogEvent =
   | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
   /** SIGHUP: how many spares and workers are being replaced. */
   | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly pid: number }
-  /** `logDropped`: log lines lost because stderr was not read (lib/log-writer.ts). */
+  /** `logDropped`: log lines lost because stderr was not read (lib/log/log-writer.ts). */
   | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number; readonly logDropped: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
   | { readonly event: 'warning'; readonly message: string; readonly pid: number; readonly child?: true }

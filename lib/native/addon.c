@@ -1,5 +1,5 @@
 /*
- * addon.c: the module's init, loaded by lib/warm-fork.ts (loadWarmFork) in
+ * addon.c: the module's init, loaded by lib/zygote/warm-fork.ts (loadWarmFork) in
  * every process that uses the addon (the parent, the zygote, a prefork
  * worker; a forked child has it from the zygote). The exports come from one
  * file per concern: fork.c (fork and reap), exec.c (--exec's program) and

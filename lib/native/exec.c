@@ -73,7 +73,7 @@ static void close_others(void) {
 
 /*
  * In a forked child, becomes the program, as tcpserver's child does: never
- * returns. When execvp fails, the warning line lib/exec.ts formatted in the
+ * returns. When execvp fails, the warning line lib/serve/exec.ts formatted in the
  * server's log format (text or JSON), filled in with the pid, how and why, and
  * the shell's status: 127 for no such program, 126 for the rest.
  */
@@ -87,7 +87,7 @@ static napi_value js_exec_program(napi_env env, napi_callback_info info) {
     file = c_string(env, args[1]);
     argv = c_strings(env, args[2]);
     envp = c_strings(env, args[3]);
-    failure = c_string(env, args[4]); /* the log line, in the server's format, built by lib/exec.ts */
+    failure = c_string(env, args[4]); /* the log line, in the server's format, built by lib/serve/exec.ts */
   }
   int err = EINVAL;
   if (fd >= 0 && file != NULL && argv != NULL && envp != NULL) {

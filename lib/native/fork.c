@@ -1,9 +1,9 @@
 /*
  * fork.c: a real fork(2) for a warm Node process, and the few system calls
- * around it that Node does not offer (lib/warm-fork.ts is the typed face).
+ * around it that Node does not offer (lib/zygote/warm-fork.ts is the typed face).
  *
  * Linux only. Call it from the main thread of a process started with the
- * flags in lib/warm-fork.ts (zygoteFlags); docs/warm-fork.md tells the hazards.
+ * flags in lib/zygote/warm-fork.ts (zygoteFlags); docs/warm-fork.md tells the hazards.
  *
  *   fork()              -> pid in the parent, 0 in the child; throws on failure
  *                          (the zygote, and its self-test at start)

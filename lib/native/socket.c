@@ -34,7 +34,7 @@
 /*
  * send(fd, buffer, MSG_DONTWAIT): as much of the buffer as a socket takes
  * now, without waiting and without touching the descriptor's flags, which the
- * processes that share it keep (the log, when stderr is a socket: lib/log-writer.ts).
+ * processes that share it keep (the log, when stderr is a socket: lib/log/log-writer.ts).
  * The bytes sent; throws EAGAIN when there is no room.
  */
 static napi_value js_send_now(napi_env env, napi_callback_info info) {
@@ -76,7 +76,7 @@ static napi_value js_peer_state(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The PROXY protocol header (lib/proxy-read.ts). The process that accepts
+ * The PROXY protocol header (lib/proxy/proxy-read.ts). The process that accepts
  * reads the header, and only the header: the bytes after it belong to the
  * service, or to an --exec program that reads the descriptor itself. Node
  * cannot read a set number of bytes (a read takes whatever waits), so the
@@ -259,7 +259,7 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
  * Closing a listening socket resets every connection still in its backlog:
  * clients whose handshake the kernel completed, and which a balancer counts
  * as connected, so it will not retry them elsewhere. A drain takes them
- * first (lib/listen.ts takeBacklog). Node offers no accept() of its own.
+ * first (lib/net/listen.ts takeBacklog). Node offers no accept() of its own.
  * At most 4096 a call; ECONNABORTED (one reset while it waited) is skipped.
  */
 static napi_value js_accept_pending(napi_env env, napi_callback_info info) {

@@ -1,4 +1,4 @@
-// lib/connection.ts, end to end: a child ends when its connection is over,
+// lib/serve/connection.ts, end to end: a child ends when its connection is over,
 // even when the handler ended its side without reading what the client sent.
 import { once } from 'node:events'
 import { connect } from 'node:net'

@@ -133,7 +133,7 @@ t.test('--fd 3 serves on a listening socket it inherited, as inetd or a supervis
 
 t.test('a drain leaves an inherited socket as it found it: another server on it serves on', async (t) => {
   // As systemd keeps a socket unit's listener for the next start: the drain
-  // must not leave it refusing new clients (lib/listen.ts refuseNew is for a
+  // must not leave it refusing new clients (lib/net/listen.ts refuseNew is for a
   // listener that closes for good).
   const { server: ours, fd, port } = await listener()
   const first = runServer(t, ['--fd', '3', '-v'], {}, { inherit: [fd] })

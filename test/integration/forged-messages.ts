@@ -1,5 +1,5 @@
 // A handler runs in the child and can call process.send: the parent believes
-// a message only from the role that may send it (lib/parent.ts heard()).
+// a message only from the role that may send it (lib/parent/parent.ts heard()).
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { exchange } from '../fixtures/client.js'

@@ -1,5 +1,5 @@
 // What the log could not write while nobody read stderr is counted, and said
-// once stderr is read again, and in the summary (lib/log-writer.ts).
+// once stderr is read again, and in the summary (lib/log/log-writer.ts).
 import t from 'tap'
 import { events, readUntil, serve, startUnread } from '../fixtures/unread-stderr.js'
 

@@ -1,5 +1,5 @@
 // The log on stderr. A pipe that nobody reads does not stop the server
-// (lib/log-writer.ts): it goes on accepting and reaping, and a SIGTERM still
+// (lib/log/log-writer.ts): it goes on accepting and reaping, and a SIGTERM still
 // ends it within its grace (log-dropped.ts: what it could not write is
 // counted). Text from outside cannot split a line.
 import { mkdtempSync, rmSync } from 'node:fs'

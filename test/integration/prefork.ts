@@ -159,7 +159,7 @@ t.test('a SIGTERM that comes while the workers are still starting stops them cle
 t.test('a SIGTERM while a later worker is still starting: a new client is refused, never connected and then reset', { skip: skipUnlessBuilt() }, async (t) => {
   // The second worker holds the listening socket from the moment the parent
   // sends it, long before it can hear 'stop'. Through the parent's own copy,
-  // the drain makes the socket drop new SYNs first (lib/listen.ts refuseNew):
+  // the drain makes the socket drop new SYNs first (lib/net/listen.ts refuseNew):
   // a connect is answered, a second later, by a refusal, not queued on the
   // socket until that worker exits and then reset.
   const server = await startServer(t, ['--model', 'prefork', '--workers', '2', '-v'], { DEBUG: 'forkserver:parent' })
@@ -175,7 +175,7 @@ t.test('a SIGTERM while the first worker is still starting: a client is refused,
   // Until the first worker lends the parent its copy, only that worker holds
   // the listener. A connect before then is queued on it; the worker, told to
   // stop while it loaded, serves what queued before it closes the listener.
-  // From the lend on, the listener drops new SYNs (lib/listen.ts refuseNew).
+  // From the lend on, the listener drops new SYNs (lib/net/listen.ts refuseNew).
   const server = await startServer(t, ['--model', 'prefork', '--workers', '1', '-v'], { DEBUG: 'forkserver:parent' })
   server.signal('SIGTERM')
   await server.waitFor(/^SIGTERM: draining 1 children, /)

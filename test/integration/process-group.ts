@@ -1,4 +1,4 @@
-// lib/process-group.ts, end to end: when a connection's child exits, what is
+// lib/serve/process-group.ts, end to end: when a connection's child exits, what is
 // left in its process group is ended, and at shutdown nothing is left.
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'

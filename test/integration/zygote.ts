@@ -1,5 +1,5 @@
 // --start zygote: the real server, whose children are forked with a real
-// fork(2) from a warm zygote (lib/zygote.ts, lib/zygote-starter.ts). (The
+// fork(2) from a warm zygote (lib/zygote/zygote.ts, lib/start/zygote-starter.ts). (The
 // zygote starts without NODE_OPTIONS, so tap's loaders, threads of their own,
 // stay out of it.) Skipped, with the reason, where the addon is not built.
 import { spawnSync } from 'node:child_process'

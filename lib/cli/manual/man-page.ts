@@ -46,7 +46,7 @@ const exampleLines = (): string[] =>
 /** The man page, for this version of forkserver. */
 export const renderManPage = (version: string): string => {
   const lines = [
-    '.\\" Written by `make man` from lib/option-table.ts and lib/manual-text.ts: edit those, not this.',
+    '.\\" Written by `make man` from lib/cli/option-table.ts and lib/cli/manual/manual-text.ts: edit those, not this.',
     `.TH FORKSERVER 1 "" "forkserver ${roffEscape(version)}" "User Commands"`,
     // No hyphenation, ragged right: option names and values are never split.
     '.nh',

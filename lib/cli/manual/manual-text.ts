@@ -1,9 +1,10 @@
 // The manual's prose beside the option table: synopsis, description, exit
-// statuses, signals, environment and examples. --help (lib/help.ts) and the
-// man page (lib/man-page.ts) both print these, so the two say the same.
+// statuses, signals, environment and examples. --help (lib/cli/manual/help.ts) and the
+// man page (lib/cli/manual/man-page.ts) both print these, so the two say the same.
 import { MEMORY_PER_CHILD, THREADS_PER_CHILD } from '../machine-limits.js'
 import { LONGEST_TIMER_S } from '../option-table.js'
-import { HANDOFF_TIMEOUT_S, ORPHAN_DEADLINE_S, ExitStatus } from '../../protocol.js'
+import { HANDOFF_TIMEOUT_S, ExitStatus } from '../../protocol.js'
+import { ORPHAN_DEADLINE_S } from '../../serve/orphan.js'
 import { TCPSERVER_FORM } from '../tcpserver-form.js'
 
 /** A term and what it means: an exit status, a signal, a variable. */

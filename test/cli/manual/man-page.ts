@@ -1,4 +1,4 @@
-// docs/forkserver.1 is written by `make man` from lib/man-page.ts; these
+// docs/forkserver.1 is written by `make man` from lib/cli/manual/man-page.ts; these
 // tests fail when the committed page is stale, or when man or groff would
 // warn about it.
 import { spawnSync } from 'node:child_process'
@@ -8,7 +8,7 @@ import t from 'tap'
 import { renderManPage, roffEscape } from '../../../lib/cli/manual/man-page.js'
 import { packageVersion } from '../../../lib/cli/package-version.js'
 
-const PAGE = fileURLToPath(new URL('../docs/forkserver.1', import.meta.url))
+const PAGE = fileURLToPath(new URL('../../../docs/forkserver.1', import.meta.url))
 const SECTIONS = ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXIT STATUS', 'SIGNALS', 'ENVIRONMENT', 'EXAMPLES', 'SEE ALSO']
 
 t.test('the committed docs/forkserver.1 is what make man writes now', async (t) => {
