@@ -159,7 +159,10 @@ const drawBand = (band: Band, top: number): { body: string[]; height: number } =
     )
   }
   band.steps.forEach((step, i) => body.push(...drawStep(step, i + 1, stepsTop + ROW * i)))
-  band.aside?.lines.forEach((words, i) => body.push(text(x(band.aside?.column ?? 0), stepsTop + 18 * i, words, { size: 13, anchor: 'middle', fill: '#374151' })))
+  if (band.aside !== undefined) {
+    const { column, lines } = band.aside
+    lines.forEach((words, i) => body.push(text(x(column), stepsTop + 18 * i, words, { size: 13, anchor: 'middle', fill: '#374151' })))
+  }
   return { body, height: bottom - top }
 }
 
