@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7000
 STAMP := node_modules/.forkserver-installed
 
-.PHONY: all run test build native clean bench soak man
+.PHONY: all run test build native clean bench soak man pictures
 
 all: build
 
@@ -47,6 +47,13 @@ man: build
 		import { packageVersion } from './dist/lib/cli/package-version.js'; \
 		process.stdout.write(renderManPage(packageVersion()))" > docs/forkserver.1.new
 	mv docs/forkserver.1.new docs/forkserver.1
+
+# The pictures of the documents, drawn by their scripts in docs/pictures/;
+# test/documents.ts fails when a committed one is not what its script draws.
+pictures: $(STAMP)
+	npx tsc -p docs/pictures/tsconfig.json
+	node dist/docs/pictures/draw.js > docs/pictures/processes.svg.new
+	mv docs/pictures/processes.svg.new docs/pictures/processes.svg
 
 # Every model through every scenario on loopback (bench/bench.ts). It writes to
 # bench/results/last/ (untracked); QUICK=1, a smoke run, to bench/results/quick/.

@@ -1,6 +1,6 @@
-// The README documents what the code offers: every option in the table, shown
-// the same way by --help and the man page; every JSON log event; and the
-// example systemd units, whose command line must parse.
+// The documents say what the code offers: every option in the README's table,
+// shown the same way by --help and the man page; every log line and JSON event
+// in docs/log.md; and the example systemd units, whose command line must parse.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,9 +12,11 @@ import { parseOptions } from '../lib/cli/options.js'
 import { SERVER } from './fixtures/server.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-const section = (title: string): string => {
-  const start = readme.indexOf(`\n## ${title}`)
-  return readme.slice(start, readme.indexOf('\n## ', start + 1))
+const log = readFileSync(new URL('../docs/log.md', import.meta.url), 'utf8')
+/** The `## title` section of a document, up to the next `## `. */
+const section = (doc: string, title: string): string => {
+  const start = doc.indexOf(`\n## ${title}`)
+  return doc.slice(start, doc.indexOf('\n## ', start + 1))
 }
 
 /** Text without its roff: fonts dropped, escapes read back. */
@@ -36,7 +38,7 @@ const manEntries = (page: string): Map<string, string> => {
 
 /** The README's option rows, by label: the takes and default cells. */
 const readmeRows = (): Map<string, { takes: string; default: string }> => {
-  const rows = section('Options').split('\n').filter((line) => line.startsWith('| `'))
+  const rows = section(readme, 'Options').split('\n').filter((line) => line.startsWith('| `'))
   return new Map(rows.map((row) => {
     const cells = row.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim().replace(/\\\|/g, '|'))
     const label = (cells[0] ?? '').replace(/`/g, '')
@@ -62,22 +64,22 @@ t.test('--help, the man page and the README show every option with the same type
   t.equal(readme.size, OPTION_TABLE.length, 'the README has no row for an option the table lacks')
 })
 
-t.test('the README and the manual give the same child exit statuses', async (t) => {
-  const heading = readme.slice(readme.indexOf('### Child exit statuses'))
+t.test('docs/log.md and the manual give the same child exit statuses', async (t) => {
+  const heading = log.slice(log.indexOf('### Child exit statuses'))
   const table = heading.slice(0, heading.indexOf('\n\n', heading.indexOf('| status')))
   const statuses = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => m[1]!)
   t.ok(statuses.length >= 6)
   t.same(statuses, CHILD_STATUS.map((e) => e.term).filter((term) => /^\d+$/.test(term)))
 })
 
-t.test('every JSON event has a row in the README, and every text line shape is there', async (t) => {
-  const log = readFileSync(new URL('../lib/log/log.ts', import.meta.url), 'utf8')
-  const kinds = [...new Set([...log.matchAll(/readonly event: '(\w+)'/g)].map((m) => m[1]!))].filter((kind) => kind !== 'from')
+t.test('every JSON event has a row in docs/log.md, and every text line shape is there', async (t) => {
+  const code = readFileSync(new URL('../lib/log/log.ts', import.meta.url), 'utf8')
+  const kinds = [...new Set([...code.matchAll(/readonly event: '(\w+)'/g)].map((m) => m[1]!))].filter((kind) => kind !== 'from')
   t.ok(kinds.length >= 12)
-  const json = readme.slice(readme.indexOf('### `--log-format json`'))
+  const json = log.slice(log.indexOf('### `--log-format json`'))
   for (const kind of kinds) t.match(json, new RegExp(`\\| \`${kind}\``), `${kind} is documented`)
   for (const line of ['listening on', 'status: N/MAX', 'pid P from', 'end P status S', 'end P signal SIG', 'deny IP:PORT', 'shutdown: served N']) {
-    t.ok(section('Log lines').includes(line), `the text line "${line}" is documented`)
+    t.ok(section(log, 'Log lines').includes(line), `the text line "${line}" is documented`)
   }
 })
 

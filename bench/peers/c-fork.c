@@ -1,5 +1,5 @@
 /*
- * The classic accept-fork echo server, as forkserver's README sets it beside
+ * The classic accept-fork echo server, as docs/internals.md sets it beside
  * server.ts: socket, bind, listen, accept, fork, close; SIGCHLD and waitpid
  * reap. Built by the bench with cc -O2.
  *

@@ -1,4 +1,4 @@
-// The README's guided lab, run as a reader runs it: every command of the lab
+// The guided lab (docs/lab.md), run as a reader runs it: every command of the lab
 // through bash, in order, against the server that `make run` starts, and the
 // outputs the lab shows checked against what the server really prints.
 //
@@ -27,10 +27,10 @@ import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const NO_NC = missing('nc')
 
+/** The lab: docs/lab.md, from its title on. */
 const lab = (): string => {
-  const readme = readFileSync(new URL('README.md', `file://${REPO}`), 'utf8')
-  const start = readme.indexOf('## A guided lab')
-  return readme.slice(start, readme.indexOf('\n## ', start + 1))
+  const doc = readFileSync(new URL('docs/lab.md', `file://${REPO}`), 'utf8')
+  return doc.slice(doc.indexOf('# A guided lab'))
 }
 
 /** The lab's fenced blocks, in order: their language (after the ```) and their lines. */

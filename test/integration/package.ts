@@ -204,7 +204,7 @@ t.test('the tarball installs globally, offline from the npm cache', async (t) =>
   }
   t.equal(result.code, 0, 'npm install exits 0', { stderr: result.stderr })
   t.ok(existsSync(installed), 'PREFIX/bin/forkserver is there')
-  // npm from npm/cli#9035 on links no man page; the README says how to read it then.
+  // npm from npm/cli#9035 on links no man page; docs/operations.md says how to read it then.
   t.ok(existsSync(manPage), 'and its man page, PREFIX/share/man/man1/forkserver.1, for man forkserver')
   for (const dependency of ['yargs', 'debug']) {
     t.ok(existsSync(join(installedPackage, 'node_modules', dependency, 'package.json')), `with its dependency ${dependency}`)
