@@ -64,8 +64,7 @@ export const hasRoom = (rules: Pick<Rules, 'maxChildren'>, live: number, spareWa
  * How many children may boot at once: one per core. A Node child's start-up
  * is CPU work (100 ms and more); more at once than there are cores finish no
  * sooner together, each later, and take the CPU the parent needs to accept
- * and to turn away what it cannot serve. The rest wait in the queue. (Tried
- * on a busy 2-core VM: twice as many served 46 in a storm's 15 s, against 42.)
+ * and to turn away what it cannot serve. The rest wait in the queue.
  */
 export const BOOT_LIMIT = availableParallelism()
 

@@ -14,12 +14,9 @@ import { loadAddon, type Addon } from '../native/addon.js'
 /** The sweep with the addon: a peek per queued socket, whatever the host holds. */
 const SWEEP_MS = 250
 /**
- * Without it, the sweep reads the host's whole table (/proc/net/tcp and tcp6,
- * both at once, so its CPU can be twice the time it takes): at most every
- * 2 s, and never more often than 100 times the read took. Measured on a
- * 2-core VM, one client queued, 12,000 to 19,000 sockets on the host: reading
- * it every 250 ms took 34% of a core; this way, 3 to 3.5% (whatever the
- * count); with the addon, 0.4 to 0.7%, as with no sockets at all.
+ * Without it, the sweep reads the host's whole TCP table: at most every 2 s,
+ * and never more often than 100 times the read took (docs/internals.md,
+ * "Measured choices", says what that saves).
  */
 const TABLE_SWEEP_MS = 2000
 const TABLE_SHARE = 100

@@ -14,27 +14,19 @@ import { becomeChild } from './forked-child.js'
 
 /**
  * The flag that a process which forks must be started with, checked by the
- * fork self-test. What answers the hangs of hazard 2 (docs/warm-fork.md) is
- * parking V8's worker pool around each fork: in the self-test (8 stressed
- * children a round), without parking 2 or 3 rounds in 10 hung in futex
- * waits, with or without this flag; with parking, 10 in 10 passed, with or
- * without it. It is kept all the same: V8 then marks, sweeps and compiles on
+ * fork self-test. Parking V8's worker pool around each fork is what answers
+ * the hangs (docs/warm-fork.md has the rounds measured with and without
+ * it); this flag is kept all the same: V8 then marks, sweeps and compiles on
  * the main thread, so a child, which has no workers, depends on the few
- * tasks V8 still posts (such as the clearing job of a mark-compact) rather
- * than on many. --v8-pool-size is not needed: it only changes how many
- * workers are parked (4 by default).
+ * tasks V8 still posts rather than on many.
  */
 export const forkSafeFlags: readonly string[] = ['--single-threaded']
 
 /**
  * The zygote's flags: the safe one, and two that keep the fork cheap, where
- * its cost is pages. fork(2) copies the page table of every page the zygote
- * has, and a child pays a copy-on-write fault for every page it writes.
- * --max-semi-space-size=1 (MB) caps V8's young generation, which grew to
- * 9 MB resident in the zygote while holding under 0.5 MB of objects.
- * --no-flush-bytecode keeps the code the zygote compiled: V8 would otherwise
- * drop what has not run for a while, and every child would compile it again
- * in its own pages.
+ * its cost is pages (docs/warm-fork.md, "Fewer pages"): a small young
+ * generation, and the compiled code kept, so that no child compiles it
+ * again in pages of its own.
  */
 export const zygoteFlags: readonly string[] = [...forkSafeFlags, '--max-semi-space-size=1', '--no-flush-bytecode']
 

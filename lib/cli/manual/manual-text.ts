@@ -97,12 +97,12 @@ export const ENVIRONMENT: readonly Entry[] = [
 ]
 
 /** What an --exec program is given, as tcpserver gives it (UCSPI's variables). */
-export const PROGRAM_ENVIRONMENT: readonly Entry[] = [
-  { term: 'PROTO', text: 'TCP, or UNIX with --path' },
-  { term: 'TCPREMOTEIP, TCPREMOTEPORT', text: "the client's address and port (an IPv4-mapped address as plain IPv4)" },
-  { term: 'TCPLOCALIP, TCPLOCALPORT', text: 'the address and port the client connected to' },
-  { term: 'UNIXLOCALPATH', text: "with --path, the socket's path" },
-]
+export const PROGRAM_ENVIRONMENT: readonly Entry[] = Object.entries({
+  PROTO: 'TCP, or UNIX with --path',
+  'TCPREMOTEIP, TCPREMOTEPORT': "the client's address and port (an IPv4-mapped address as plain IPv4)",
+  'TCPLOCALIP, TCPLOCALPORT': 'the address and port the client connected to',
+  UNIXLOCALPATH: "with --path, the socket's path",
+}).map(([term, text]) => ({ term, text }))
 
 export const EXAMPLES: readonly Example[] = [
   { command: ['forkserver'], text: 'echo on 127.0.0.1:7000, a fresh child per connection' },
