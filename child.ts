@@ -12,11 +12,10 @@
 // processes share is the IPC channel and, once it arrives, the socket, passed
 // as a file descriptor. Every path below ends in process.exit.
 import { Socket, type SocketConstructorOpts } from 'node:net'
-import { handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './lib/serve/connection.js'
+import { atOrphanDeadline, handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './lib/serve/connection.js'
 import type { ProgramExit } from './lib/serve/exec.js'
 import { endGroup, termEndsGroup } from './lib/serve/process-group.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
-import { atOrphanDeadline } from './lib/serve/orphan.js'
 import type { Handler } from './lib/serve/services/index.js'
 import { leaveDeadTerminal } from './lib/log/terminal.js'
 import { openTrace } from './lib/log/trace.js'

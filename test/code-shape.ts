@@ -131,7 +131,7 @@ const where = (pattern: RegExp): string[] =>
   PRODUCT.filter((file) => text(file).split('\n').some((line) => !/^\s*(\/\/|\*|\/\*)/.test(line) && pattern.test(line)))
 
 t.test('each fact the processes share is defined once, and used from there', async (t) => {
-  t.same(where(/ORPHAN_DEADLINE_S \?|idleTimeout > 0 \?/), ['lib/serve/orphan.ts'], 'the orphan deadline')
+  t.same(where(/ORPHAN_DEADLINE_S \?|idleTimeout > 0 \?/), ['lib/serve/connection.ts'], 'the orphan deadline')
   t.same(where(/atOrphanDeadline\(/).sort(), ['child.ts', 'lib/serve/worker.ts', 'lib/zygote/zygote.ts'], 'used where a parent can be lost')
   t.same(where(/allowHalfOpen: (?!allowsHalfOpen\()|=> spec\.handler === null/), ['lib/serve/connection.ts'], "a connection's allowHalfOpen")
   t.same(where(/new Backoff\(|new Respawn\(/).sort(), ['lib/parent/respawn.ts', 'lib/parent/supervisor.ts'], 'respawn with backoff')

@@ -118,7 +118,7 @@ export class PreforkAcceptor implements Acceptor {
       },
       (err: unknown) => {
         this.#relistening = false
-        this.supervisor.listenerLost(`cannot listen again: ${errorMessage(err)}`)
+        this.supervisor.workerNotStarted(`cannot listen again: ${errorMessage(err)}`)
       },
     )
     return false

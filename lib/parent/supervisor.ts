@@ -189,7 +189,8 @@ export class Supervisor {
       this.parent.trace('fork')
       return this.track((events) => this.starter.start(events), (child) => ({ ...life(this.targets.generation), ...connection, child }))
     }
-    const busy: Busy = { ...spare, ...connection }
+    const { loaded: _, ...started } = spare
+    const busy: Busy = { ...started, ...connection }
     this.table.replace(spare, busy)
     return busy
   }
@@ -231,11 +232,11 @@ export class Supervisor {
   /** The child runs, and has a pid now; `startedAs` is the role it was started in. */
   #running(child: Process, startedAs: Role): void {
     const entry = this.table.get(child)
-    if (entry === undefined || entry.role === 'zygote') return // (a zygote counts once it is ready)
+    if (entry === undefined || entry.role === 'zygote' || startedAs === 'zygote') return // (a zygote counts once it is ready)
     const { pid } = child
     this.parent.trace('pid %d spawned', pid)
     if (entry.role !== 'worker') lowerPriority(pid) // (a worker serves many: it keeps the parent's priority)
-    this.parent.log({ event: 'fork', pid, state: startedAs === 'zygote' ? entry.role : startedAs, conn: entry.role === 'busy' ? entry.info.id : null })
+    this.parent.log({ event: 'fork', pid, state: startedAs, conn: entry.role === 'busy' ? entry.info.id : null })
     this.status()
     // (A spare, or a child still starting, says `from` once it has both its pid and its connection.)
     if (entry.role === 'busy') this.parent.log({ event: 'from', pid, peer: peerOf(entry.info) })
@@ -287,14 +288,14 @@ export class Supervisor {
    */
   #lost(entry: Spare | Worker | ZygoteEntry, how: string, crashed: boolean): void {
     const { pid } = entry.child
-    if (entry.role === 'worker' && pid === undefined) return this.listenerLost(how) // (it never ran: what failed says it)
+    if (entry.role === 'worker' && pid === undefined) return this.workerNotStarted(how) // (it never ran: what failed says it)
     const delay = this.#respawn[entry.role].after(crashed, Date.now() - entry.startedAt, () => this.reconcile())
     if (entry.role === 'worker' && !crashed) this.parent.trace('worker %d retired; forking its successor', pid)
     else this.parent.warn(`${entry.role} ${pid ?? '?'} ${how}; a new one in ${delay / 1000}s`)
   }
 
-  /** No worker could be started (a fork failed, or no listener): the next try is after the workers' backoff. */
-  listenerLost(why: string): void {
+  /** No worker could be started (a fork failed, or no listener to give it): the next try is after the workers' backoff. */
+  workerNotStarted(why: string): void {
     const delay = this.#respawn.worker.after(true, 0, () => this.reconcile())
     this.parent.warn(`${why}; a new worker in ${delay / 1000}s`)
   }

@@ -17,9 +17,8 @@ import { parseCidr, type AccessRules } from '../net/cidr.js'
 import { takeBacklog } from '../net/listen.js'
 import { rawHandle, sendable, type RawHandle } from '../net/raw-handle.js'
 import { ExitStatus, message, type ConnectionInfo, type Message, type MessageOf, type WorkSpec } from '../protocol.js'
-import { allowsHalfOpen, handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './connection.js'
+import { allowsHalfOpen, atOrphanDeadline, handlerFailed, loadHandler, runConnection, warn, wrapConnection } from './connection.js'
 import { runProgram, type ProgramExit } from './exec.js'
-import { atOrphanDeadline } from './orphan.js'
 
 export interface WorkerContext {
   readonly trace: Trace

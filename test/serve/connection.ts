@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { rawHandle } from '../../lib/net/raw-handle.js'
-import { allowsHalfOpen, handlerFailed, loadHandler, wrapConnection } from '../../lib/serve/connection.js'
+import { allowsHalfOpen, atOrphanDeadline, handlerFailed, loadHandler, ORPHAN_DEADLINE_S, orphanSeconds, wrapConnection } from '../../lib/serve/connection.js'
 
 t.test("a handler's failure is named by the handler, or else by the service", async (t) => {
   t.equal(handlerFailed({ handler: '/srv/h.js', service: null }, new Error('boom')), '/srv/h.js failed: boom')
@@ -30,4 +30,16 @@ t.test('a handler module must export a function; an unknown service is refused',
   await t.rejects(loadHandler({ service: null, handler: new URL('../fixtures/handlers/no-default.js', import.meta.url).pathname, exec: null, idleTimeout: 0, logFormat: 'text' }), /has no default export function/)
   await t.rejects(loadHandler({ service: 'gopher', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' }), /unknown service gopher/)
   t.type(await loadHandler({ service: 'echo', handler: null, exec: null, idleTimeout: 0, logFormat: 'text' }), 'function')
+})
+
+t.test('an orphan has --idle-timeout to finish, or the deadline when that is off', async (t) => {
+  t.equal(orphanSeconds({ idleTimeout: 0 }), ORPHAN_DEADLINE_S)
+  t.equal(ORPHAN_DEADLINE_S, 60)
+  t.equal(orphanSeconds({ idleTimeout: 7 }), 7)
+})
+
+t.test('what ends an orphan runs at its deadline, counted from when its parent went', async (t) => {
+  const began = Date.now()
+  const ended = new Promise<number>((resolve) => t.equal(atOrphanDeadline({ idleTimeout: 1 }, () => resolve(Date.now() - began)), 1, 'its seconds, for the trace'))
+  t.ok((await ended) >= 950, 'a second later')
 })

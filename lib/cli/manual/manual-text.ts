@@ -4,7 +4,7 @@
 import { MEMORY_PER_CHILD, THREADS_PER_CHILD } from '../machine-limits.js'
 import { LONGEST_TIMER_S } from '../option-table.js'
 import { HANDOFF_TIMEOUT_S, ExitStatus } from '../../protocol.js'
-import { ORPHAN_DEADLINE_S } from '../../serve/orphan.js'
+import { ORPHAN_DEADLINE_S } from '../../serve/connection.js'
 import { TCPSERVER_FORM } from '../tcpserver-form.js'
 
 /** A term and what it means: an exit status, a signal, a variable. */
