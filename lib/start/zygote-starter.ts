@@ -41,11 +41,16 @@ interface Request {
 
 /** A zygote, as this starter knows it. */
 interface Known {
-  readonly process: Spawned
+  /** Its process, once started. */
+  process: Spawned | null
+  readonly events: ZygoteEvents
+  readonly startedAt: number
   ready: boolean
   /** Told to fork no more. */
   stopped: boolean
   closed: boolean
+  /** It has said why it is unfit. */
+  told: boolean
 }
 
 export class ZygoteStarter implements Starter {
@@ -86,40 +91,14 @@ export class ZygoteStarter implements Starter {
   }
 
   readonly startZygote = (events: ZygoteEvents): Zygote => {
+    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false }
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
-    const startedAt = Date.now()
-    // (An unfit zygote says why, then exits: one word of it, not two.)
-    let told = false
-    const unfit = (reason: string): void => {
-      if (!told && !known.ready) events.unfit(reason)
-      told = true
-    }
-    const hear = (m: unknown): boolean => {
-      if (isMessage(m, 'ready')) this.#ready(known, events, startedAt)
-      else if (isMessage(m, 'unfit')) unfit(m.reason)
-      else if (isMessage(m, 'forked')) this.#onForked(m)
-      else if (isMessage(m, 'exited')) this.#onExited(m)
-      else return false
-      return true
-    }
-    const zygote = spawnProcess(
-      {
-        running: events.running,
-        // (One that never ran is the parent's to replace; one that runs and is not ready says why it is unfit.)
-        error: (err) => (zygote.pid === undefined || known.ready ? events.error(err) : unfit(err.message)),
-        // At 'close', every message it sent has been read.
-        exit: (code, signal) => {
-          unfit(`the zygote exited (${signal ?? `status ${code}`}) before it was ready`)
-          this.#closed(known)
-          events.exit(code, signal)
-          this.#askAll() // what it had not forked waits for another
-        },
-      },
-      { credentials: this.credentials, execArgv: zygoteFlags, env, endAt: 'close', hear, role: () => 'zygote', warn: this.parts.warn },
-    )
-    const known: Known = { process: zygote, ready: false, stopped: false, closed: false }
+    const zygote = spawnProcess(this.#eventsOf(known), {
+      credentials: this.credentials, execArgv: zygoteFlags, env, endAt: 'close', hear: (m) => this.#hear(known, m), role: () => 'zygote', warn: this.parts.warn,
+    })
+    known.process = zygote
     this.#zygotes.push(known)
     void zygote.send(message('zygote', { spec: this.parts.spec }))
     return {
@@ -134,8 +113,46 @@ export class ZygoteStarter implements Starter {
     }
   }
 
-  #ready(known: Known, events: ZygoteEvents, startedAt: number): void {
-    const { pid } = known.process
+  /** What a zygote process does, as the parent hears it. */
+  #eventsOf(known: Known): ChildEvents {
+    const { events } = known
+    return {
+      running: events.running,
+      // (One that never ran is the parent's to replace; one that runs and is not ready says why it is unfit.)
+      error: (err) => {
+        const ran = known.process?.pid !== undefined
+        if (!ran) this.#closed(known)
+        if (!ran || known.ready) events.error(err)
+        else this.#unfit(known, err.message)
+      },
+      // At 'close', every message it sent has been read.
+      exit: (code, signal) => {
+        this.#unfit(known, `the zygote exited (${signal ?? `status ${code}`}) before it was ready`)
+        this.#closed(known)
+        events.exit(code, signal)
+        this.#askAll() // what it had not forked waits for another
+      },
+    }
+  }
+
+  #hear(known: Known, m: unknown): boolean {
+    if (isMessage(m, 'ready')) this.#ready(known)
+    else if (isMessage(m, 'unfit')) this.#unfit(known, m.reason)
+    else if (isMessage(m, 'forked')) this.#onForked(m)
+    else if (isMessage(m, 'exited')) this.#onExited(m)
+    else return false
+    return true
+  }
+
+  // An unfit zygote says why, then exits: one word of it, not two.
+  #unfit(known: Known, reason: string): void {
+    if (!known.told && !known.ready) known.events.unfit(reason)
+    known.told = true
+  }
+
+  #ready(known: Known): void {
+    const { events, startedAt } = known
+    const pid = known.process?.pid
     if (known.stopped) return this.parts.trace('zygote %d ready, but replaced before it served: stopped', pid)
     known.ready = true
     // Nicer than the parent from now on, and so is every child it forks (lib/start/priority.ts); not before: its fork self-test has a deadline.
@@ -149,7 +166,7 @@ export class ZygoteStarter implements Starter {
   #serving(): Spawned | null {
     for (let i = this.#zygotes.length - 1; i >= 0; i--) {
       const known = this.#zygotes[i]!
-      if (known.ready && !known.stopped && !known.closed) return known.process
+      if (known.ready && !known.stopped && !known.closed && known.process !== null) return known.process
     }
     return null
   }
@@ -172,7 +189,7 @@ export class ZygoteStarter implements Starter {
   #closed(known: Known): void {
     known.closed = true
     this.#zygotes.splice(this.#zygotes.indexOf(known), 1)
-    for (const request of this.#asked.values()) if (request.sentTo === known.process) request.sentTo = null
+    for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) request.sentTo = null
     if (known.ready && this.#forked.size > 0) this.#reapOrphans()
   }
 
