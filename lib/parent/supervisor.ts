@@ -140,10 +140,11 @@ export class Supervisor {
 
   /** Starts what its role lacks, as far as its backoff, the boot slots and the room allow. */
   #topUp(role: Kept): void {
+    const { table, targets } = this
     if (this.#respawn[role].waiting) return
-    if (role === 'zygote') return void (this.table.count('zygote') < this.targets.zygotes && this.#startZygote())
-    if (role === 'worker') return void (this.table.count('worker') < this.targets.workers && this.acceptor.startWorker?.())
-    while (this.table.spares() < this.targets.spares && this.table.booting() < BOOT_LIMIT && this.#room()) this.#startSpare()
+    if (role === 'zygote' && table.count('zygote') < targets.zygotes) this.#startZygote()
+    if (role === 'worker' && table.count('worker') < targets.workers) this.acceptor.startWorker?.()
+    if (role === 'spare') while (table.spares() < targets.spares && table.booting() < BOOT_LIMIT && this.#room()) this.#startSpare()
   }
 
   /** Room for one more child: below --max-children, with descriptors to spare. */
@@ -157,11 +158,13 @@ export class Supervisor {
    * ready in their place; in a drain, every spare and worker.
    */
   #retire(): void {
-    const { draining } = this.targets
-    for (const spare of this.table.of('spare')) if (!spare.retired && (draining || !this.table.current(spare))) this.#retireSpare(spare)
-    const workers = this.table.of('worker')
-    for (const worker of draining ? workers.filter((w) => !w.retired) : toRetire(workers, this.targets.workers, (w) => w.accepting, this.targets.generation)) this.#stopWorker(worker)
-    for (const zygote of toRetire(this.table.of('zygote'), this.targets.zygotes, (z) => z.ready, this.targets.generation)) this.#stopZygote(zygote)
+    const { table } = this
+    const { draining, generation, workers, zygotes } = this.targets
+    for (const spare of table.of('spare')) if (!spare.retired && (draining || !table.current(spare))) this.#retireSpare(spare)
+    const allWorkers = table.of('worker')
+    const oldWorkers = draining ? allWorkers.filter((w) => !w.retired) : toRetire(allWorkers, workers, (w) => w.accepting, generation)
+    for (const worker of oldWorkers) this.#stopWorker(worker)
+    for (const zygote of toRetire(table.of('zygote'), zygotes, (z) => z.ready, generation)) this.#stopZygote(zygote)
   }
 
   // ---- starting, by role ---------------------------------------------------
