@@ -17,7 +17,7 @@ export const statusEvent = (
   const children: ChildRow[] = [...table]
     .flatMap((entry): ChildRow[] => entry.role === 'zygote' ? [] : [{
       pid: entry.child.pid,
-      state: table.outdated(entry) ? 'retiring' : entry.role,
+      state: entry.role !== 'busy' && table.outdated(entry) ? 'retiring' : entry.role, // (a busy child finishes its connection whatever the reload)
       conn: entry.role === 'busy' ? entry.info.id : null,
       peer: entry.role === 'busy' ? peerOf(entry.info) : null,
       ageMs: now - entry.startedAt,

@@ -32,7 +32,9 @@ t.test('an old spare or worker that a reload is replacing shows as retiring', as
   const table = new ChildTable(() => 1)
   table.add(worker(40, 0))
   table.add(worker(41, 1))
-  t.match(statusEvent(table, 2, counters, () => '', 1000), { children: [{ pid: 40, state: 'retiring' }, { pid: 41, state: 'worker' }] })
+  table.add(busy(42, 1))
+  t.match(statusEvent(table, 2, counters, () => '', 1000), { children: [{ pid: 40, state: 'retiring' }, { pid: 41, state: 'worker' }, { pid: 42, state: 'busy' }] },
+    'a busy child of before the reload is busy still')
 })
 
 t.test('a report waits for every worker to answer, then prints once', async (t) => {
