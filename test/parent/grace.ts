@@ -8,8 +8,9 @@ import { fakeSocket, idleAcceptor, setup } from '../fixtures/supervisor.js'
 
 const drained = (children: number, grace = 0.1) => {
   const calls: string[] = []
-  // Connections accepted with no child yet (a PROXY header still coming).
-  const held = { count: 0, dropped: 0 }
+  // Connections accepted with no child yet (a PROXY header still coming); those waiting for them to be dropped.
+  const cancelled: (() => void)[] = []
+  const held = { count: 0, dropped: 0, nextCancel: () => new Promise<void>((resolve) => cancelled.push(resolve)) }
   const made = setup({
     options: { grace },
     acceptor: () => ({
@@ -22,6 +23,7 @@ const drained = (children: number, grace = 0.1) => {
         cancel: () => {
           held.dropped += held.count
           held.count = 0
+          cancelled.splice(0).forEach((resolve) => resolve())
         },
       },
     }),
@@ -81,13 +83,15 @@ t.test('with nothing live but a connection waiting, the drain does not finish at
 })
 
 t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group, and the exit says 1', async (t) => {
-  const { supervisor, calls, children } = drained(2)
+  const { supervisor, children, nextLine } = drained(2)
+  const graceOver = nextLine()
   supervisor.drain('SIGTERM')
   t.same(children.flatMap((c) => c.signals), [], 'none while the grace runs')
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.equal(await graceOver, 'grace over: SIGTERM to 2 children')
   t.same(children.flatMap((c) => c.signals), ['100 SIGTERM', '101 SIGTERM'])
-  t.ok(calls().includes('warning: grace over: SIGTERM to 2 children'))
-  await new Promise((resolve) => setTimeout(resolve, KILL_AFTER_MS + 50))
+  const started = Date.now()
+  await Promise.all(children.map((c) => c.signalled('SIGKILL')))
+  t.ok(Date.now() - started >= KILL_AFTER_MS - 50, 'SIGKILL comes 2 s after')
   t.same(children.flatMap((c) => c.signals), ['100 SIGTERM', '-100 SIGKILL', '101 SIGTERM', '-101 SIGKILL'])
   for (const child of children) child.exit(null, 'SIGKILL')
   t.equal(await done(supervisor), 1)
@@ -96,8 +100,9 @@ t.test('once the grace is over: SIGTERM to each child, then SIGKILL to its group
 t.test('once the grace is over with no child but connections waiting: they are dropped, nobody is killed, and the exit says 0', async (t) => {
   const { supervisor, calls, held } = drained(0)
   held.count = 2 // (PROXY headers still coming)
+  const graceOver = held.nextCancel()
   supervisor.drain('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  await graceOver
   t.equal(held.dropped, 2, 'dropped at the grace')
   supervisor.reconcile() // (each drop ends its wait, as the intake says)
   t.notOk(calls().some((c) => c.startsWith('warning: grace over')), 'no child to kill, so no such warning')

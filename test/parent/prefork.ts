@@ -16,6 +16,9 @@ const setup = (workers = 2, { again = async (): Promise<void> => {} } = {}) => {
   const handles = new Map<Server, RawHandle>()
   let relistens = 0
   let failing = false
+  // Those waiting for the next worker started, and for the next fresh listener.
+  const starts: ((fake: Fake) => void)[] = []
+  const relistening: (() => void)[] = []
   // A server as the listener opens it: its raw handle is a record.
   const listened = (server: Server): Server => {
     const h = handle()
@@ -29,6 +32,7 @@ const setup = (workers = 2, { again = async (): Promise<void> => {} } = {}) => {
     stop: (server: Server) => void closed.push(server),
     again: async () => {
       relistens++
+      relistening.splice(0).forEach((resolve) => resolve())
       await again()
       return listened({} as Server)
     },
@@ -36,7 +40,7 @@ const setup = (workers = 2, { again = async (): Promise<void> => {} } = {}) => {
   let acceptor!: PreforkAcceptor
   const made = setupSupervisor({
     targets: { workers }, options: { workers }, listening,
-    acceptor: (supervisor) => (acceptor = new PreforkAcceptor(supervisor, spawnedFake(children, () => failing))),
+    acceptor: (supervisor) => (acceptor = new PreforkAcceptor(supervisor, spawnedFake(children, () => failing, starts))),
   })
   /** Each `work` message, with the listener that came with it. */
   const spawned = () => children.map((c) => ({ listener: c.sent.find((s) => s.m.type === 'work')?.handle, lend: c.sent.find((s) => s.m.type === 'work')?.m.lend }))
@@ -45,7 +49,9 @@ const setup = (workers = 2, { again = async (): Promise<void> => {} } = {}) => {
   const listenedOnce = async (): Promise<void> => {
     for (let i = 0; i < 10 && children.length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
   }
-  return { ...made, acceptor: () => acceptor, children, closed, handles, spawned, lend, listenedOnce, relistens: () => relistens, fail: (f: boolean) => (failing = f) }
+  const nextWorker = (): Promise<Fake> => new Promise((resolve) => starts.push(resolve))
+  const nextRelisten = (): Promise<void> => new Promise((resolve) => relistening.push(resolve))
+  return { ...made, acceptor: () => acceptor, children, closed, handles, spawned, lend, listenedOnce, nextWorker, nextRelisten, relistens: () => relistens, fail: (f: boolean) => (failing = f) }
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -74,12 +80,13 @@ t.test('the lent copy starts the rest, one per turn of the event loop, and a dra
 })
 
 t.test('a replacement uses the lent copy; extra copies are closed; a drain lets go', async (t) => {
-  const { supervisor, spawned, children, lend, listenedOnce } = setup(1)
+  const { supervisor, spawned, children, lend, listenedOnce, nextWorker } = setup(1)
   await listenedOnce()
   const keeper = handle()
   lend(children[0]!, keeper)
+  const successor = nextWorker()
   children[0]!.exit(0) // (it served its --max-conns-per-child)
-  await tick(10)
+  await successor
   t.same(spawned().slice(1), [{ listener: keeper, lend: false }], 'started at once, with the kept copy')
   const extra = handle()
   lend(children[1]!, extra)
@@ -89,18 +96,21 @@ t.test('a replacement uses the lent copy; extra copies are closed; a drain lets 
 })
 
 t.test('with no copy kept and no worker left, the parent listens afresh, one listener at a time', async (t) => {
-  const { supervisor, spawned, children, lines, lend, listenedOnce, relistens, fail, closed, handles } = setup(2)
+  const { supervisor, spawned, children, lines, lend, listenedOnce, relistens, fail, closed, handles, nextLine, nextRelisten, nextWorker } = setup(2)
   fail(true)
+  let failed = nextLine()
   await listenedOnce()
-  await turn()
-  t.same(lines, ['fork failed: spawn /x ENOENT; a new worker in 0.1s'])
-  await tick(150)
+  t.equal(await failed, 'fork failed: spawn /x ENOENT; a new worker in 0.1s')
+  failed = nextLine()
+  await nextRelisten()
   t.equal(relistens(), 1, 'once its backoff is over: one fresh listener')
-  await turn()
-  t.match(lines.at(-1), /^fork failed: spawn \/x ENOENT; a new worker in 0\.2s$/, 'longer, as they keep failing')
+  t.match(await failed, /^fork failed: spawn \/x ENOENT; a new worker in 0\.2s$/, 'longer, as they keep failing')
   fail(false)
-  await tick(300)
+  const started = nextWorker()
+  await nextRelisten()
+  await started
   t.equal(relistens(), 2, 'and again')
+  t.same(lines.length, 2, 'the fork that works says nothing')
   const fresh = [...handles.keys()].at(-1)!
   t.same(spawned().at(-1), { listener: handles.get(fresh), lend: true }, 'the first worker owed gets the fresh listener')
   t.ok(closed.includes(fresh))
@@ -111,11 +121,12 @@ t.test('with no copy kept and no worker left, the parent listens afresh, one lis
 })
 
 t.test('a listener that cannot be had again: the next try after the backoff', async (t) => {
-  const { supervisor, lines, listenedOnce, fail } = setup(1, { again: async () => { throw new Error('EADDRINUSE') } })
+  const { supervisor, listenedOnce, fail, nextLine } = setup(1, { again: async () => { throw new Error('EADDRINUSE') } })
   fail(true)
+  const first = nextLine()
   await listenedOnce()
-  await tick(150)
-  t.match(lines.at(-1), /^cannot listen again: EADDRINUSE; a new worker in /)
+  await first
+  t.match(await nextLine(), /^cannot listen again: EADDRINUSE; a new worker in /)
   supervisor.drain('SIGTERM')
 })
 
@@ -144,7 +155,7 @@ t.test('crashes in a row double the delay; a clean exit resets it; a crash after
 })
 
 t.test('a reload starts a fresh set with the kept copy, and cancels replacements still pending', async (t) => {
-  const { supervisor, spawned, children, lines, lend, listenedOnce } = setup(3)
+  const { supervisor, spawned, children, lines, lend, listenedOnce, nextWorker } = setup(3)
   await listenedOnce()
   supervisor.reload('SIGHUP')
   t.same(lines, ['reload: no copy of the listener to give fresh workers yet; send SIGHUP again'], 'nothing to give fresh workers before a copy is kept')
@@ -154,9 +165,12 @@ t.test('a reload starts a fresh set with the kept copy, and cancels replacements
   for (let i = 0; i < 3; i++) await turn()
   t.equal(spawned().length, 3)
   children[1]!.exit(1) // a replacement waits out its backoff
+  const first = nextWorker()
   supervisor.reload('SIGHUP')
-  for (let i = 0; i < 4; i++) await turn()
-  await tick(150)
+  await first
+  await nextWorker()
+  await nextWorker()
+  await tick(150) // (long enough for the backoff's start, had it not been cancelled)
   t.same(spawned().slice(3), Array.from({ length: 3 }, () => ({ listener: keeper, lend: false })), 'three fresh workers')
   t.equal(spawned().length, 6, 'the replacement that was waiting out its backoff is not started as well')
   supervisor.drain('SIGTERM')
