@@ -170,7 +170,7 @@ export class Supervisor {
   // ---- starting, by role ---------------------------------------------------
 
   /** Starts a process with `start`, its events reported here, and adds its entry (made by `entry`) to the table. */
-  track<P extends Process, E extends Entry>(start: (events: ChildEvents) => P, entry: (child: P) => E): E {
+  #track<P extends Process, E extends Entry>(start: (events: ChildEvents) => P, entry: (child: P) => E): E {
     let child: P | null = null
     const startedAs = { value: 'busy' as Role }
     child = start({
@@ -190,7 +190,7 @@ export class Supervisor {
     const connection = { role: 'busy' as const, info, acceptedAt, handoffMs: null, socket, handoffTimer: null, wasSpare: spare !== undefined }
     if (spare === undefined) {
       this.parent.trace('fork')
-      return this.track((events) => this.starter.start(events), (child) => ({ ...life(this.targets.generation), ...connection, child }))
+      return this.#track((events) => this.starter.start(events), (child) => ({ ...life(this.targets.generation), ...connection, child }))
     }
     const { loaded: _, ...started } = spare
     const busy: Busy = { ...started, ...connection }
@@ -199,7 +199,7 @@ export class Supervisor {
   }
 
   #startSpare(): void {
-    const spare = this.track((events) => this.starter.start(events), (child): Spare => ({ ...life(this.targets.generation), role: 'spare', child, loaded: false }))
+    const spare = this.#track((events) => this.starter.start(events), (child): Spare => ({ ...life(this.targets.generation), role: 'spare', child, loaded: false }))
     void spare.child.prepare?.().then(() => {
       // (A connection may have reached it first: it is busy now.)
       if (this.table.get(spare.child) !== spare) return
@@ -210,14 +210,14 @@ export class Supervisor {
 
   /** A prefork worker (lib/parent/prefork.ts starts it with the listener at hand). */
   worker(start: (events: ChildEvents) => Worker['child']): Worker {
-    return this.armLifetime(this.track(start, (child): Worker => ({ ...life(this.targets.generation), role: 'worker', child, accepting: false, tally: null, graceTimer: null })))
+    return this.armLifetime(this.#track(start, (child): Worker => ({ ...life(this.targets.generation), role: 'worker', child, accepting: false, tally: null, graceTimer: null })))
   }
 
   #startZygote(): void {
     const { startZygote } = this.starter
     if (startZygote === undefined) return
     let entry: ZygoteEntry | null = null
-    entry = this.track((events) => startZygote({ ...events, ready: () => this.#zygoteReady(entry!), unfit: (reason) => this.#unfit(entry!, reason) }),
+    entry = this.#track((events) => startZygote({ ...events, ready: () => this.#zygoteReady(entry!), unfit: (reason) => this.#unfit(entry!, reason) }),
       (child: Zygote): ZygoteEntry => ({ ...life(this.targets.generation), role: 'zygote', child, ready: false }))
   }
 

@@ -18,7 +18,7 @@ import type { ChildEvents, Process } from './starter.js'
 
 export const CHILD = fileURLToPath(new URL('../../child.js', import.meta.url))
 /** A test-only fault: start children with this (possibly missing) program instead of node. */
-export const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
+const EXEC_PATH = process.env.FORKSERVER_TEST_EXECPATH ?? process.execPath
 
 /** A process started here, as the parent holds it. */
 export interface Spawned extends Process {
