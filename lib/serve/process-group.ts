@@ -1,5 +1,5 @@
 // A connection's process group. Each child that serves connections leads a
-// process group of its own (started detached, lib/start/starter.ts; or, forked by a
+// process group of its own (started detached, lib/start/spawn.ts; or, forked by a
 // zygote, it makes one, lib/zygote/zygote.ts), and what it starts is in that group:
 // the --exec program and its background jobs, a handler's own processes. When
 // the child's connection is over, so is the group: whatever is left in it is
@@ -13,7 +13,7 @@
 // known to be there: here by the child itself, which is a member, before it
 // exits; under the zygote by the zygote as it reaps a child, while the child
 // is a zombie (lib/native/fork.c, reap); and by the parent only while the
-// child is not yet reaped (lib/start/starter.ts, signalProcess).
+// child is not yet reaped (signalProcess, below).
 import { readdirSync, readFileSync } from 'node:fs'
 
 /** How long what is left in a group has, after SIGTERM, before SIGKILL. */
