@@ -16,7 +16,8 @@ export interface Addon {
   /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
   reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
   setChildSubreaper(): void
-  getrandom(size: number): Buffer
+  /** Fills `view` in place with bytes from getrandom(2). */
+  fillRandom(view: NodeJS.TypedArray): void
   /** The real pid (process.pid is cached at start-up). */
   getpid(): number
   /** Calls back, just before the loop would poll, when nothing but this keeps it alive (once per process). */

@@ -13,7 +13,8 @@
  *                          the orphans of a zygote that died)
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1) (the zygote, and the parent
  *                          under --start zygote)
- *   getrandom(n)        -> a Buffer of n bytes from the kernel (a forked child: Math.random's seed)
+ *   fillRandom(view)    -> fills a typed array with bytes from the kernel, in place (a forked
+ *                          child: its Math.random state and Node's caches of random bytes)
  *   getpid()            -> the real pid (process.pid is cached at start-up; a forked child)
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
@@ -190,18 +191,34 @@ static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) 
   return NULL;
 }
 
-static napi_value js_getrandom(napi_env env, napi_callback_info info) {
-  int size = int_arg(env, info, 32);
-  if (size < 0 || size > 65536) return throw_errno(env, "getrandom", EINVAL);
-  void *data;
-  napi_value buffer;
-  if (napi_create_buffer(env, (size_t)size, &data, &buffer) != napi_ok) return NULL;
-  for (ssize_t done = 0; done < size;) {
-    ssize_t n = getrandom((char *)data + done, (size_t)(size - done), 0);
-    if (n < 0 && errno != EINTR) return throw_errno(env, "getrandom", errno);
-    if (n > 0) done += n;
+/* Fills `buf` from getrandom(2); 0, or an errno value. */
+static int fill_random(char *buf, size_t size) {
+  for (size_t done = 0; done < size;) {
+    ssize_t n = getrandom(buf + done, size - done, 0);
+    if (n < 0 && errno != EINTR) return errno;
+    if (n > 0) done += (size_t)n;
   }
-  return buffer;
+  return 0;
+}
+
+/* Bytes per element of each napi_typedarray_type, in the enum's order (int8 ... biguint64). */
+static const size_t element_size[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+
+static napi_value js_fill_random(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_typedarray = false;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_is_typedarray(env, argv[0], &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok ||
+      (size_t)type >= sizeof element_size / sizeof element_size[0])
+    return throw_errno(env, "fillRandom: not a typed array", EINVAL);
+  int err = fill_random(data, length * element_size[type]);
+  if (err != 0) return throw_errno(env, "getrandom", err);
+  return NULL;
 }
 
 static napi_value js_getpid(napi_env env, napi_callback_info info) {
@@ -281,8 +298,9 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
 void register_fork(napi_env env, napi_value exports) {
   static const native_function functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
-    {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
+    {"setChildSubreaper", js_set_child_subreaper}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"leadGroup", js_lead_group},
+    {"fillRandom", js_fill_random},
   };
   export_functions(env, exports, functions, sizeof functions / sizeof functions[0]);
 }

@@ -2,10 +2,12 @@
 // on is a Node internal (docs/warm-fork.md), so the answer is measured, not
 // assumed: warm up the way a long-lived zygote does (a big heap, full GCs, a
 // function tiered up), fork children that do the same, and see every one of
-// them finish with status 0 and draw fresh random numbers. It never hangs:
-// at the deadline the children still running are killed.
+// them finish with status 0 and draw random numbers of their own: none
+// alike, and none what the parent draws next. It never hangs: at the
+// deadline the children still running are killed.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { randomUUID } from 'node:crypto'
+import * as crypto from 'node:crypto'
+import { randomInt, randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -46,6 +48,19 @@ const hot = (n: number): number => {
   return sum
 }
 
+/** Node 24's version-7 UUIDs (their own timestamp, then bytes of the same cache), where Node has them. */
+const randomUUIDv7 = (crypto as { randomUUIDv7?: () => string }).randomUUIDv7
+
+/**
+ * One of each draw a child must not share, space-separated (checkDraws'
+ * columns): a version-7 UUID is cut to its random part, after its timestamp.
+ */
+const draws = (): string =>
+  [Math.random(), randomUUID(), globalThis.crypto.randomUUID(), randomInt(RANDOM_INT_MAX), randomUUIDv7?.().slice(14) ?? '-'].join(' ')
+
+/** randomInt's widest range: 48 bits. */
+const RANDOM_INT_MAX = 2 ** 48 - 1
+
 /** What a child does: the same work, its random draws written down. It never returns: _exit(0), or 1 on any failure. */
 const childWork = (addon: Addon, gc: () => void, dir: string): never => {
   let status = 1
@@ -54,7 +69,7 @@ const childWork = (addon: Addon, gc: () => void, dir: string): never => {
     gc()
     for (let i = 0; i < 200; i++) hot(1000)
     gc()
-    writeFileSync(join(dir, String(process.pid)), `${Math.random()} ${randomUUID()} ${globalThis.crypto.randomUUID()}`)
+    writeFileSync(join(dir, String(process.pid)), draws())
     status = 0
   } finally {
     addon.exit(status)
@@ -69,7 +84,10 @@ export const forkSelfTest = async (addon: Addon, options: SelfTestOptions = {}):
   const kept = churn(200)
   gc()
   for (let i = 0; i < 2000; i++) hot(1000)
-  randomUUID() // the parent's UUID cache filled, as a real zygote's may be
+  // Node's caches of random bytes in use, as a real zygote's may be: a child
+  // that kept them would draw what this process draws next.
+  randomUUID()
+  randomInt(RANDOM_INT_MAX)
   const dir = mkdtempSync(join(tmpdir(), 'forkserver-fork-test-'))
   const started = performance.now()
   const live = new Set<number>()
@@ -80,7 +98,7 @@ export const forkSelfTest = async (addon: Addon, options: SelfTestOptions = {}):
       live.add(pid)
     }
     const failure = await awaitAll(addon, live, started + deadlineMs)
-    return failure !== null ? { ok: false, reason: failure } : checkDraws(dir, children, performance.now() - started)
+    return failure !== null ? { ok: false, reason: failure } : checkDraws(dir, children, draws(), performance.now() - started)
   } catch (err) {
     return { ok: false, reason: `fork failed: ${err instanceof Error ? err.message : String(err)}` }
   } finally {
@@ -125,13 +143,16 @@ const reapWithin = async (addon: Addon, pid: number, ms: number): Promise<void> 
   for (const until = performance.now() + ms; performance.now() < until && reap(addon, pid).length === 0; ) await sleep(5)
 }
 
-/** No two children drew the same random number or UUID (as they would, had they kept the parent's generators). */
-const checkDraws = (dir: string, children: number, ms: number): SelfTestResult => {
-  const draws = readdirSync(dir).map((file) => readFileSync(join(dir, file), 'utf8').split(' '))
-  if (draws.length !== children) return { ok: false, reason: `${children - draws.length} forked children wrote nothing` }
-  for (const [column, what] of [[0, 'Math.random()'], [1, 'crypto.randomUUID()'], [2, 'globalThis.crypto.randomUUID()']] as const) {
-    const values = new Set(draws.map((draw) => draw[column]))
-    if (values.size !== children) return { ok: false, reason: `forked children repeat each other's ${what}` }
+/** No two children drew the same random number or UUID, and none drew what the parent drew next (as they would, had they kept its generators). */
+const checkDraws = (dir: string, children: number, parents: string, ms: number): SelfTestResult => {
+  const rows = readdirSync(dir).map((file) => readFileSync(join(dir, file), 'utf8').split(' '))
+  if (rows.length !== children) return { ok: false, reason: `${children - rows.length} forked children wrote nothing` }
+  rows.push(parents.split(' '))
+  const columns = ['Math.random()', 'crypto.randomUUID()', 'globalThis.crypto.randomUUID()', 'crypto.randomInt()', 'crypto.randomUUIDv7()'] as const
+  for (const [column, what] of columns.entries()) {
+    const values = rows.map((row) => row[column])
+    if (values.includes('-')) continue // not in this Node
+    if (new Set(values).size !== values.length) return { ok: false, reason: `forked children repeat each other's ${what}, or their parent's` }
   }
   return { ok: true, ms }
 }

@@ -6,16 +6,14 @@
 // Not done here, because JS cannot reach them: the parent's timers (Node 20
 // keeps them in internal lists) and its other handles (servers, sockets).
 // The forking code owns those, and closes or clears them in the child.
-import { randomUUID } from 'node:crypto'
 import { writeSync } from 'node:fs'
 import { constants } from 'node:os'
 import { inspect } from 'node:util'
 import type { Addon } from '../native/addon.js'
+import { reseedRandomState } from './random-state.js'
 
 /** Parent lifecycle listeners the child must not run: they belong to the parent's life, not the child's. */
 const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
-/** How many UUIDs Node 20 draws from one fill of its entropy cache (kBatchSize in lib/internal/crypto/random.js). */
-const UUID_BATCH = 128
 
 /** True once this process's exits are _exit: in a child of a forked child, they already are. */
 let exitsPatched = false
@@ -24,8 +22,7 @@ export const becomeChild = (addon: Addon): void => {
   correctPid(addon)
   closeChannel()
   dropParentListeners()
-  reseedMathRandom(addon)
-  drainUuidCache()
+  reseedRandomState(addon)
   if (!exitsPatched) exitByUnderscoreExit(addon)
   exitsPatched = true
 }
@@ -54,40 +51,6 @@ const dropParentListeners = (): void => {
   const signals = new Set<string | symbol>(Object.keys(constants.signals))
   for (const event of process.eventNames()) if (signals.has(event)) process.removeAllListeners(event)
   for (const event of PARENT_EVENTS) if (event !== 'uncaughtException' || !exitsPatched) process.removeAllListeners(event)
-}
-
-// V8's Math.random state lives in the isolate and cannot be reseeded after
-// start-up, so every child would repeat the parent's sequence. Replace it
-// with xoshiro128** seeded from getrandom(2): as fast, not cryptographic
-// either (as Math.random never was).
-const reseedMathRandom = (addon: Addon): void => {
-  const seed = addon.getrandom(16)
-  let [a, b, c, d] = [seed.readInt32LE(0), seed.readInt32LE(4), seed.readInt32LE(8), seed.readInt32LE(12) | 1]
-  const next = (): number => {
-    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0
-    const t = b << 9
-    c ^= a
-    d ^= b
-    b ^= c
-    a ^= d
-    c ^= t
-    d = rotl(d, 11)
-    return result
-  }
-  // 53 random bits, as V8 gives: 27 from one draw and 26 from the next.
-  Math.random = () => ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992
-}
-
-const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k))
-
-// crypto.randomUUID() (and globalThis.crypto.randomUUID(), the same code)
-// hands out UUIDs from a cache of random bytes the parent filled. A full
-// batch of draws passes the refill point once, so every later UUID comes from
-// bytes drawn in this child (OpenSSL reseeds itself after a fork). This
-// mends every reference to randomUUID, not only the module's export; the
-// fork self-test checks that it still works on the Node in use.
-const drainUuidCache = (): void => {
-  for (let i = 0; i < UUID_BATCH; i++) randomUUID()
 }
 
 // Node's own end hangs in a forked child (it waits for worker tasks that will

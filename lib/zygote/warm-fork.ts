@@ -11,6 +11,7 @@ import { constants } from 'node:os'
 import { isMainThread } from 'node:worker_threads'
 import type { Addon } from '../native/addon.js'
 import { becomeChild } from './forked-child.js'
+import { prepareRandomState } from './random-state.js'
 
 /**
  * The flag that a process which forks must be started with, checked by the
@@ -45,6 +46,7 @@ export interface Reaped {
  */
 export const forkChild = (addon: Addon): number => {
   if (!isMainThread) throw new Error('forkChild: only the main thread can fork')
+  prepareRandomState(addon)
   const pid = addon.fork()
   if (pid !== 0) return pid
   try {
