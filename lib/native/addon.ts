@@ -35,6 +35,14 @@ export interface Addon {
   /** setpgid(0, 0): this process leads a process group of its own. */
   leadGroup(): void
   /**
+   * Calls back (on the loop) each time this process's parent dies: the one
+   * it has now, and each subreaper that adopts it after (PR_SET_PDEATHSIG,
+   * with a real-time signal), and at times when it has not (as its threads
+   * end one by one): ask process.ppid. At once if `parent`, the pid expected
+   * as its parent, is not its parent any more. A second call replaces the callback.
+   */
+  onParentDeath(parent: number, callback: () => void): void
+  /**
    * The program, started by posix_spawnp as execProgram would start it (the
    * same descriptors, session, signals and environment) but with no copy of
    * this process: its pid, or 0 when it could not be started.

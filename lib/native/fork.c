@@ -19,6 +19,8 @@
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
  *   leadGroup()         -> setpgid(0, 0): a process group of its own (a forked child)
+ *   onParentDeath(parent, callback)
+ *                       -> calls back whenever this process's parent dies (a forked child)
  */
 #include "native.h"
 
@@ -295,12 +297,73 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A forked child's watch on its parents. PR_SET_PDEATHSIG sends a signal when
+ * the parent dies, and again each time a subreaper that adopted the process
+ * dies (prctl(2)): the zygote's death, then the server's. The signal is a
+ * real-time one, which nothing else in Node uses; libuv turns it into a
+ * callback on the loop, where the child asks who its parent is now (it may
+ * be the same: a dying process's threads hand its children on one to the
+ * next, each with the signal). The handle is unref'd: the watch alone does not keep the child alive. A second
+ * call (in a child's own forked child) only changes the callback.
+ */
+#define PARENT_DEATH_SIGNAL (SIGRTMIN + 4)
+static uv_signal_t parent_watch;
+static napi_env parent_env;
+static napi_ref parent_callback;
+static napi_async_context parent_context;
+
+static void on_parent_death(uv_signal_t *handle, int signum) {
+  (void)handle;
+  (void)signum;
+  napi_handle_scope scope;
+  napi_value callback, global, ignored;
+  napi_open_handle_scope(parent_env, &scope);
+  napi_get_reference_value(parent_env, parent_callback, &callback);
+  napi_get_global(parent_env, &global);
+  if (napi_make_callback(parent_env, parent_context, global, callback, 0, NULL, &ignored) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(parent_env, &err);
+    napi_fatal_exception(parent_env, err);
+  }
+  napi_close_handle_scope(parent_env, scope);
+}
+
+/* onParentDeath(parent, callback): `parent` is the pid expected as parent now; if it is already gone, the callback comes at once. */
+static napi_value js_on_parent_death(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
+  int32_t parent;
+  uv_loop_t *loop;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &parent) != napi_ok)
+    return throw_errno(env, "onParentDeath", EINVAL);
+  if (parent_env != NULL) {
+    napi_delete_reference(env, parent_callback);
+  } else {
+    napi_get_uv_event_loop(env, &loop);
+    napi_create_string_utf8(env, "forkserver:parent-death", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, NULL, name, &parent_context);
+    uv_signal_init(loop, &parent_watch);
+    uv_unref((uv_handle_t *)&parent_watch);
+  }
+  napi_create_reference(env, argv[1], 1, &parent_callback);
+  parent_env = env;
+  /* The handler first: the signal's default action would kill this process. */
+  int err = uv_signal_start(&parent_watch, on_parent_death, PARENT_DEATH_SIGNAL);
+  if (err != 0) return throw_errno(env, "onParentDeath: uv_signal_start", -err);
+  if (prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) < 0) return throw_errno(env, "prctl(PR_SET_PDEATHSIG)", errno);
+  /* It died before it could be watched: no signal will come for it. */
+  if (getppid() != parent) kill(getpid(), PARENT_DEATH_SIGNAL);
+  return NULL;
+}
+
 void register_fork(napi_env env, napi_value exports) {
   static const native_function functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"leadGroup", js_lead_group},
-    {"fillRandom", js_fill_random},
+    {"fillRandom", js_fill_random}, {"onParentDeath", js_on_parent_death},
   };
   export_functions(env, exports, functions, sizeof functions / sizeof functions[0]);
 }

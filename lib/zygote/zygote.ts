@@ -61,9 +61,6 @@ export const becomeZygote = async ({ spec }: MessageOf<'zygote'>, trace: Trace):
   return { fork: (m, handle) => zygote.fork(m, handle), stop: () => zygote.stop(), orphan: () => zygote.orphan(spec) }
 }
 
-/** How often a forked child asks who its parent is (Zygote.watchParents). */
-const PARENT_CHECK_MS = 1000
-
 class Zygote {
   /** The children forked and not yet reaped. */
   readonly #live = new Set<number>()
@@ -142,15 +139,19 @@ class Zygote {
   // In the child. If the zygote dies, the server adopts its children and
   // they serve on. If the server then dies too, nobody is left to give this
   // child the orphan deadline (the zygote's orphan() above), so it watches
-  // for that itself: once its parent is neither, it has the deadline, and is
-  // then killed with its process group, as the zygote would have done.
+  // for that itself: the kernel signals it at each death of its parent (the
+  // zygote's, then the server's), and once its parent is neither, it has the
+  // deadline, and is then killed with its process group, as the zygote
+  // would have done. Nothing runs until a parent dies: no timer per child.
   private watchParents(spec: ServeSpec): void {
-    const watch = setInterval(() => {
-      if (this.#parents.has(process.ppid)) return
-      clearInterval(watch)
+    const [zygote = 0] = this.#parents // if it is gone already, the callback comes at once
+    let orphaned = false
+    this.addon.onParentDeath(zygote, () => {
+      if (orphaned || this.#parents.has(process.ppid)) return
+      orphaned = true
       const seconds = atOrphanDeadline(spec, () => signalProcess(process.pid, 'SIGKILL', true), { unref: true })
       this.trace('pid %d: zygote and server gone, %ds left', process.pid, seconds)
-    }, PARENT_CHECK_MS).unref()
+    })
   }
 
   // In the child: serve the one connection, then exit with its status (an _exit, see lib/zygote/forked-child.ts).

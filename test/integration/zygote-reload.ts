@@ -54,8 +54,8 @@ t.test('kill -9 of the zygote, then of the server: a child whose client keeps ta
   held.write('b')
   t.equal((await readBytes(held, 1)).toString(), 'b', 'orphaned twice, it still serves its client')
   const after = await talkUntilCutOff(t, held, orphanedAt)
-  // Found within a second (its check of its parent), then the 2 s deadline.
-  t.ok(after >= 1500 && after <= 3000 + 2500, `${after} ms after the server died: at the deadline`)
+  // Signalled as the server died (no timer per child looks for it), then the 2 s deadline.
+  t.ok(after >= 1500 && after <= 2000 + 2500, `${after} ms after the server died: at the deadline`)
   t.ok(await exitedWithin(heldPid, 5000), 'and the child is gone')
 })
 

@@ -47,6 +47,55 @@ t.test('loads the built addon, made for this very Node', { skip }, async (t) => 
   t.throws(() => addon?.fillRandom([1, 2] as unknown as Int32Array), { code: 'EINVAL' }, 'and refuses anything else')
 })
 
+t.test('onParentDeath calls back at each death of a parent: the zygote\'s, then that of the subreaper that adopted the child', { skip }, async (t) => {
+  // The helper plays the server (a subreaper), its child the zygote (a
+  // subreaper too), and the grandchild kills them one after the other.
+  const run = await runHelper(t, `
+    addon.setChildSubreaper()
+    const server = process.pid
+    const forkZygote = () => {
+      if (warmFork.forkChild(addon) !== 0) return setTimeout(() => {}, 30_000) // the server: until it is killed
+      addon.setChildSubreaper()
+      const zygote = process.pid
+      if (warmFork.forkChild(addon) !== 0) return setTimeout(() => {}, 30_000) // the zygote: until it is killed
+      const keep = setTimeout(() => process.exit(3), 20_000) // the watch alone keeps no child alive
+      addon.onParentDeath(zygote, () => {
+        const ppid = process.ppid
+        console.log(JSON.stringify({ server, zygote, ppid }))
+        if (ppid === server) process.kill(server, 'SIGKILL')
+        else if (ppid !== zygote) { clearTimeout(keep); process.exit(0) }
+      })
+      process.kill(zygote, 'SIGKILL')
+    }
+    forkZygote()
+  `, { timeoutMs: 30_000 })
+  t.equal(run.signal, 'SIGKILL', 'the helper, as the server, was killed', { stderr: run.stderr })
+  // A dying process's threads go one by one, and each hands the child on to
+  // the next with a signal of its own: a callback may see the same parent.
+  const calls = run.records as { server: number; zygote: number; ppid: number }[]
+  const { server, zygote } = calls[0] ?? { server: 0, zygote: 0 }
+  const parents = calls.map((call) => call.ppid).filter((ppid, i, all) => ppid !== all[i - 1])
+  t.equal(parents.filter((ppid) => ppid !== zygote)[0], server, 'the zygote died first: the server adopted the child')
+  t.ok(parents.length >= 2 && ![server, zygote].includes(parents.at(-1)!), `then the server died: called back with a parent that is neither (${parents.at(-1)})`)
+})
+
+t.test('onParentDeath calls back at once when the process given is not the parent any more', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const pid = warmFork.forkChild(addon)
+    if (pid === 0) {
+      const keep = setTimeout(() => process.exit(3), 20_000)
+      addon.onParentDeath(1, () => { console.log(JSON.stringify({ called: true })); clearTimeout(keep) })
+    } else {
+      let end = []
+      for (let i = 0; i < 6000 && end.length === 0; i++) { end = warmFork.reap(addon, pid); await new Promise((r) => setTimeout(r, 5)) }
+      console.log(JSON.stringify({ end }))
+    }
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  t.same(run.records[0], { called: true }, 'pid 1 is not its parent: called back')
+  t.match(run.records[1], { end: [{ code: 0, signal: null }] }, 'and, nothing else left to do, the child ended')
+})
+
 t.test('fork returns twice: the pid in the parent, 0 in the child, whose status comes back through reap()', { skip }, async (t) => {
   const run = await runHelper(t, `
     const pid = addon.fork()
