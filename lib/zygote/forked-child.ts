@@ -15,6 +15,15 @@ import { reseedRandomState } from './random-state.js'
 /** Parent lifecycle listeners the child must not run: they belong to the parent's life, not the child's. */
 const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
 
+/** The signals Node knows by name: a child drops the parent's listeners for them. */
+const SIGNALS: ReadonlySet<string | symbol> = new Set(Object.keys(constants.signals))
+/**
+ * The key of the IPC channel's real handle on `process` (Node's private
+ * kChannelHandle), looked for once in the parent: Node sets the channel up
+ * before any module loads. Undefined in a process that has no channel.
+ */
+const CHANNEL_HANDLE = Object.getOwnPropertySymbols(process).find((symbol) => symbol.description === 'kChannelHandle')
+
 /** True once this process's exits are _exit: in a child of a forked child, they already are. */
 let exitsPatched = false
 
@@ -37,8 +46,7 @@ const correctPid = (addon: Addon): void => {
 // parent's half-written ones. process.channel is only a wrapper: close the
 // real handle now, before the loop runs, then let Node's JS side catch up.
 const closeChannel = (): void => {
-  const key = Object.getOwnPropertySymbols(process).find((symbol) => symbol.description === 'kChannelHandle')
-  const handle = key === undefined ? undefined : (process as unknown as Record<symbol, { close(): void } | null>)[key]
+  const handle = CHANNEL_HANDLE === undefined ? undefined : (process as unknown as Record<symbol, { close(): void } | null>)[CHANNEL_HANDLE]
   if (handle === undefined || handle === null) return
   process.removeAllListeners('message').removeAllListeners('disconnect')
   handle.close()
@@ -48,8 +56,7 @@ const closeChannel = (): void => {
 // The parent's signal handlers and lifecycle listeners are its own; once a
 // signal has no listener, Node gives it back its default action.
 const dropParentListeners = (): void => {
-  const signals = new Set<string | symbol>(Object.keys(constants.signals))
-  for (const event of process.eventNames()) if (signals.has(event)) process.removeAllListeners(event)
+  for (const event of process.eventNames()) if (SIGNALS.has(event)) process.removeAllListeners(event)
   for (const event of PARENT_EVENTS) if (event !== 'uncaughtException' || !exitsPatched) process.removeAllListeners(event)
 }
 
