@@ -118,3 +118,11 @@ extern "C" void forget_workers(void) {
   }
   current.reset();
 }
+
+// Not parking, but V8 through the same embedder API: a zygote gives back
+// the memory its start-up used and no longer needs, so that each fork has
+// fewer pages to share and to copy the page tables of.
+extern "C" void release_heap_memory(void) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+}

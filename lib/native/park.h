@@ -1,4 +1,4 @@
-/* park.h: what fork.c needs from park.cc (C linkage, so that plain C can call it). */
+/* park.h: what fork.c needs from park.cc, the addon's C++ (C linkage, so that plain C can call it). */
 #ifndef FORKSERVER_PARK_H
 #define FORKSERVER_PARK_H
 #ifdef __cplusplus
@@ -11,6 +11,8 @@ int park_workers(void);
 void unpark_workers(void);
 /* In a forked child: the worker threads are not here; close what parked them. */
 void forget_workers(void);
+/* V8's LowMemoryNotification: full collections that give unused heap pages back to the kernel. */
+void release_heap_memory(void);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,21 @@ t.test('onParentDeath calls back at once when the process given is not the paren
   t.match(run.records[1], { end: [{ code: 0, signal: null }] }, 'and, nothing else left to do, the child ended')
 })
 
+t.test('shrink gives the memory a process no longer uses back to the kernel', { skip }, async (t) => {
+  const run = await runHelper(t, `
+    const { readFileSync } = await import('node:fs')
+    const anonymous = () => Number(/^Anonymous:\\s+(\\d+)/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1])
+    let garbage = Array.from({ length: 200 }, (_, i) => Array.from({ length: 1000 }, (_, j) => ({ i, j, s: String(i * j) })))
+    garbage = null
+    const before = anonymous()
+    addon.shrink()
+    console.log(JSON.stringify({ before, after: anonymous() }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const { before, after } = run.records[0] as { before: number; after: number }
+  t.ok(after < before, `anonymous memory ${before} kB before, ${after} kB after`)
+})
+
 t.test('fork returns twice: the pid in the parent, 0 in the child, whose status comes back through reap()', { skip }, async (t) => {
   const run = await runHelper(t, `
     const pid = addon.fork()
