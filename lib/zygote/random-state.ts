@@ -30,7 +30,8 @@ const CACHES = ['uuidData', 'randomCache'] as const
 const state = new Int32Array(4)
 /** Node's caches, once found; null when they could not be, and the child drains them. */
 let caches: readonly Uint8Array[] | null = null
-let prepared = false
+/** Set once the state is ready: why the caches were not found, or null. */
+let notFound: string | null | undefined
 
 /**
  * In the parent, before its first fork (forkChild calls it; only the first
@@ -38,15 +39,15 @@ let prepared = false
  * are looked for. Returns why they could not be found, or null.
  */
 export const prepareRandomState = (addon: Addon, { lookUp = true } = {}): string | null => {
-  if (prepared) return caches === null ? 'not found' : null
-  prepared = true
+  if (notFound !== undefined) return notFound
   addon.fillRandom(state)
   state[3] = state[3]! | 1 // never all zero
   Math.random = xoshiro
   Math.random() // compiled here, not in every child
   const found = lookUp ? findCaches() : 'not looked for'
-  if (typeof found !== 'string') caches = found
-  return typeof found === 'string' ? found : null
+  caches = typeof found === 'string' ? null : found
+  notFound = typeof found === 'string' ? found : null
+  return notFound
 }
 
 /** In a child: state of its own for Math.random, randomUUID and randomInt. */
@@ -96,17 +97,22 @@ const KEY = '__forkserverRandomState'
  */
 const findCaches = (): Uint8Array[] | string => {
   randomUUID() // uuidData is made at the first draw
-  randomInt(1) // and randomCache at the module's load; this checks that the function is there
-  const holder = globalThis as unknown as Record<string, unknown>
-  let session: Session | null = null
+  randomInt(1) // randomCache at the module's load, in the Nodes known; at the first draw, were that to change
+  let session: Session
   try {
+    // Required here, not imported: a Node built without the inspector throws at the import.
     session = new (createRequire(import.meta.url)('node:inspector') as typeof import('node:inspector')).Session()
     session.connect()
+  } catch (err) {
+    return `no inspector: ${err instanceof Error ? err.message : String(err)}`
+  }
+  const holder = globalThis as unknown as Record<string, unknown>
+  try {
     const found = closureVariables(session, randomUUID)
     return CACHES.map((name) => {
       const objectId = found.get(name)
       if (objectId === undefined) throw new Error(`no ${name} beside crypto.randomUUID`)
-      post(session!, 'Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis.${KEY} = this }` })
+      post(session, 'Runtime.callFunctionOn', { objectId, functionDeclaration: `function () { globalThis.${KEY} = this }` })
       const cache = holder[KEY]
       if (!(cache instanceof Uint8Array)) throw new Error(`${name} is not a Uint8Array`)
       return cache
@@ -115,7 +121,7 @@ const findCaches = (): Uint8Array[] | string => {
     return `Node's caches of random bytes were not found: ${err instanceof Error ? err.message : String(err)}`
   } finally {
     delete holder[KEY]
-    session?.disconnect()
+    session.disconnect()
   }
 }
 

@@ -72,14 +72,16 @@ t.test('Math.random is replaced once, in the parent as well, and its draws sprea
   const run = await runHelper(t, `
     const randomState = await import(${JSON.stringify(`${DIST_LIB}zygote/random-state.js`)})
     const before = Math.random
-    console.log(JSON.stringify({ first: randomState.prepareRandomState(addon), again: randomState.prepareRandomState(addon), replaced: Math.random !== before }))
+    const first = randomState.prepareRandomState(addon)
+    const left = Object.keys(globalThis).filter((key) => key.startsWith('__forkserver'))
+    console.log(JSON.stringify({ first, again: randomState.prepareRandomState(addon), replaced: Math.random !== before, left }))
     const draws = Array.from({ length: 10000 }, () => Math.random())
     const tenths = Array(10).fill(0)
     for (const x of draws) tenths[Math.floor(x * 10)]++
     console.log(JSON.stringify({ tenths, distinct: new Set(draws).size }))
   `)
   t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
-  t.same(run.records[0], { first: null, again: null, replaced: true }, 'readied once; a second call does nothing')
+  t.same(run.records[0], { first: null, again: null, replaced: true, left: [] }, 'readied once, leaving nothing on globalThis; a second call does nothing')
   const { tenths, distinct } = run.records[1] as { tenths: number[]; distinct: number }
   t.equal(distinct, 10000, '10,000 draws, all different')
   t.ok(tenths.every((n) => n > 850 && n < 1150), `spread evenly over [0, 1): ${tenths.join(' ')}`)
