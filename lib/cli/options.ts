@@ -28,7 +28,7 @@ const ONLY: Record<Model, readonly string[]> = { fork: onlyFor('fork'), prefork:
 export interface Options {
   readonly model: Model
   /** How the fork model makes a child: child_process.fork, or a real fork(2) of the zygote. */
-  readonly start: 'spawn' | 'zygote'
+  readonly start: 'auto' | 'spawn' | 'zygote'
   readonly endpoint: Endpoint
   readonly service: string | null
   readonly handler: string | null
@@ -208,9 +208,8 @@ const toCredentials = (args: Args): Credentials | null | string => {
   return credentials
 }
 
-/** Why --start zygote cannot be had with these options, or on this machine; null when it can. */
-const zygoteProblem = (spares: number): string | null => {
-  if (spares > 0) return '--spares cannot be given with --start zygote: the zygote is the warm process that children come from'
+/** Why --start zygote cannot be had on this machine; null when it can. (--start auto goes without it, and says why.) */
+const zygoteProblem = (): string | null => {
   const { reason } = loadAddon()
   return reason === null ? null : `--start zygote is unavailable: ${reason}`
 }
@@ -270,7 +269,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const spares = (args.spares as number | undefined) ?? DEFAULTS.spares
   if (spares > maxChildren) return usage(`--spares ${spares} is more than --max-children ${maxChildren}: spares count toward it`)
   const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
-  const zygote = start === 'zygote' ? zygoteProblem(spares) : null
+  const zygote = start === 'zygote' ? zygoteProblem() : null
   if (zygote !== null) return usage(zygote)
   const proxy = toProxy(args)
   if (typeof proxy === 'string') return usage(proxy)

@@ -27,8 +27,11 @@ export type LogFormat = 'text' | 'json'
 /** A child's state, as the fork event and the status table show it. */
 export type ChildState = 'spare' | 'busy' | 'worker'
 
-/** A row of the status table: `retiring` is an old spare or worker a reload is replacing. */
-export type RowState = ChildState | 'retiring'
+/** A row of the status table: `retiring` is an old spare, worker or zygote a reload is replacing. */
+export type RowState = ChildState | 'zygote' | 'retiring'
+
+/** What a zygote is doing, as its lifecycle lines say it. */
+export type ZygoteState = 'starting' | 'ready' | 'retiring' | 'exited'
 
 export interface Counters {
   readonly accepted: number
@@ -81,8 +84,24 @@ export type LogEvent =
       readonly children: readonly ChildRow[]
     }
   | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
-  /** SIGHUP: how many spares and workers are being replaced. */
-  | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly pid: number }
+  /** SIGHUP: how many spares and workers are being replaced, and which zygote (null: none). */
+  | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly zygote: number | null; readonly pid: number }
+  /** --start auto serves by spawn, and why (no addon, an unfit zygote). */
+  | { readonly event: 'start'; readonly start: 'spawn'; readonly reason: string; readonly pid: number }
+  /**
+   * A zygote's life: starting (no pid yet), ready (`selfTestMs`), retiring
+   * (`by`: the zygote that serves in its place), exited (`code`, `signal`).
+   */
+  | {
+      readonly event: 'zygote'
+      readonly state: ZygoteState
+      readonly pid: number | null
+      readonly generation: number
+      readonly selfTestMs?: number
+      readonly by?: number | null
+      readonly code?: number | null
+      readonly signal?: string | null
+    }
   /** `logDropped`: log lines lost because stderr was not read (lib/log/log-writer.ts). */
   | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number; readonly logDropped: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
@@ -129,6 +148,17 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 const counterText = (c: Counters): string =>
   `accepted ${c.accepted}, served ${c.served}, denied ${c.denied}, dropped ${c.dropped}, failed ${c.failed}, peak ${c.peak}`
 
+/** A zygote's lifecycle line: `zygote 123 ready: generation 2, self-test 41 ms`. */
+const zygoteLine = (e: Extract<LogEvent, { event: 'zygote' }>): string => {
+  const who = `zygote ${e.pid ?? ''}`.trimEnd()
+  switch (e.state) {
+    case 'starting': return `zygote starting: generation ${e.generation}`
+    case 'ready': return `${who} ready: generation ${e.generation}, self-test ${e.selfTestMs ?? '?'} ms`
+    case 'retiring': return `${who} retiring: generation ${e.generation}, zygote ${e.by ?? '?'} serves in its place`
+    case 'exited': return `${who} exited (${e.signal ?? `status ${e.code ?? '?'}`})`
+  }
+}
+
 /** The SIGUSR1 table: a status line with the counters, then a row per child. */
 const table = (live: number, max: number, counters: Counters, children: readonly ChildRow[]): string => {
   const rows = [['PID', 'STATE', 'AGE', 'CONN', 'PEER'], ...children.map((c) =>
@@ -149,7 +179,9 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'deny': return [`deny ${e.peer}`, 'verbose']
     case 'drop': return [`warning: dropping connection, ${e.reason}: ${e.peer}`, 'always']
     case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
-    case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
+    case 'reload': return [`reload: ${e.signal}, replacing ${e.zygote === null ? '' : `zygote ${e.zygote}, `}${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
+    case 'zygote': return [zygoteLine(e), 'always']
+    case 'start': return [`start: spawn, not the zygote: ${e.reason}`, 'always']
     case 'shutdown': {
       const c = e.counters
       const full = c.queueFull > 0 ? ` (queue full ${c.queueFull})` : ''

@@ -62,6 +62,12 @@ export interface Addon {
   acceptPending(fd: number): number[]
   /** On a TCP listener about to close for good: drops every new SYN, so that nothing more joins its backlog. */
   refuseNew(fd: number): void
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET), both ends close-on-exec: [the zygote's end, the spare's]. */
+  pair(): [number, number]
+  /** One message on a pair: `buffer`, with a copy of the descriptor `conn`. */
+  sendFd(fd: number, conn: number, buffer: Buffer): void
+  /** Blocks for one message on a pair: the descriptor and the bytes sent with it; null once the other end is closed. */
+  recvFd(fd: number): { fd: number; data: Buffer } | null
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

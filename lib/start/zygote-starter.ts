@@ -33,10 +33,14 @@ interface Request {
   exited: boolean
   /** The connection to fork it for, and who waits to hear that it was. */
   serve: { readonly socket: Socket; readonly info: ConnectionInfo; readonly forked: (held: boolean) => void } | null
+  /** --spares: it is forked ahead, and who waits to hear that it was. */
+  spare: { readonly forked: () => void } | null
   /** A signal asked for before the child was forked, and whether for its group. */
   kill: { readonly signal: NodeJS.Signals; readonly group: boolean } | null
   /** The zygote it was sent to; null while it waits for one (never two zygotes fork one socket). */
   sentTo: Spawned | null
+  /** What it was sent as: a fork with its socket, or a spare (its socket is handed on later). */
+  sentAs: 'fork' | 'spare' | null
 }
 
 /** A zygote, as this starter knows it. */
@@ -61,6 +65,8 @@ export class ZygoteStarter implements Starter {
   readonly #asked = new Map<number, Request>()
   /** Forked and not yet reaped, by pid. */
   readonly #forked = new Map<number, Request>()
+  /** Spares whose socket is on its way to them, by id. */
+  readonly #handing = new Map<number, Request>()
 
   constructor(
     private readonly addon: Addon,
@@ -72,7 +78,7 @@ export class ZygoteStarter implements Starter {
   }
 
   start(events: ChildEvents): Child {
-    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, kill: null, sentTo: null }
+    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, spare: null, kill: null, sentTo: null, sentAs: null }
     this.#asked.set(request.id, request)
     return {
       get pid() {
@@ -83,6 +89,12 @@ export class ZygoteStarter implements Starter {
           request.serve = { socket, info, forked }
           this.#ask(request)
         }),
+      // --spares: forked ahead, it waits for its socket in the zygote's child.
+      prepare: () =>
+        new Promise((forked) => {
+          request.spare = { forked }
+          this.#ask(request)
+        }),
       kill: (signal, group) => {
         if (request.pid === undefined) request.kill = { signal, group }
         else if (!request.exited) signalProcess(request.pid, signal, group)
@@ -90,7 +102,7 @@ export class ZygoteStarter implements Starter {
     }
   }
 
-  readonly startZygote = (events: ZygoteEvents): Zygote => {
+  readonly startZygote = (events: ZygoteEvents, generation: number): Zygote => {
     const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false }
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
@@ -100,7 +112,7 @@ export class ZygoteStarter implements Starter {
     })
     known.process = zygote
     this.#zygotes.push(known)
-    void zygote.send(message('zygote', { spec: this.parts.spec }))
+    void zygote.send(message('zygote', { spec: this.parts.spec, generation }))
     return {
       get pid() {
         return zygote.pid
@@ -136,10 +148,11 @@ export class ZygoteStarter implements Starter {
   }
 
   #hear(known: Known, m: unknown): boolean {
-    if (isMessage(m, 'ready')) this.#ready(known)
+    if (isMessage(m, 'ready')) this.#ready(known, m.selfTestMs ?? 0)
     else if (isMessage(m, 'unfit')) this.#unfit(known, m.reason)
     else if (isMessage(m, 'forked')) this.#onForked(m)
     else if (isMessage(m, 'exited')) this.#onExited(m)
+    else if (isMessage(m, 'handed')) this.#onHanded(m)
     else return false
     return true
   }
@@ -150,7 +163,7 @@ export class ZygoteStarter implements Starter {
     known.told = true
   }
 
-  #ready(known: Known): void {
+  #ready(known: Known, selfTestMs: number): void {
     const { events, startedAt } = known
     const pid = known.process?.pid
     if (known.stopped) return this.parts.trace('zygote %d ready, but replaced before it served: stopped', pid)
@@ -158,27 +171,58 @@ export class ZygoteStarter implements Starter {
     // Nicer than the parent from now on, and so is every child it forks (lib/start/priority.ts); not before: its fork self-test has a deadline.
     lowerPriority(pid)
     this.parts.trace('zygote %d ready in %d ms', pid, Date.now() - startedAt)
-    events.ready()
+    events.ready(selfTestMs)
     this.#askAll()
   }
 
-  /** The zygote requests go to: the newest ready one still forking. */
-  #serving(): Spawned | null {
+  /**
+   * The zygote requests go to: the newest ready one still forking. A spare
+   * waits for the newest of all: one forked by a zygote a reload is
+   * replacing would be of the old generation, and retired as soon as made.
+   */
+  #serving(spare = false): Spawned | null {
     for (let i = this.#zygotes.length - 1; i >= 0; i--) {
       const known = this.#zygotes[i]!
-      if (known.ready && !known.stopped && !known.closed && known.process !== null) return known.process
+      if (known.stopped || known.closed || known.process === null) continue
+      if (known.ready) return known.process
+      if (spare) return null
     }
     return null
   }
 
   #ask(request: Request): void {
-    const zygote = this.#serving()
-    if (zygote === null || request.serve === null || request.sentTo !== null) return // sent once a zygote is ready
-    const { socket, info } = request.serve
+    if (request.sentAs === 'spare' && request.pid !== undefined) return this.#hand(request)
+    const zygote = this.#serving(request.serve === null)
+    if (zygote === null || request.sentTo !== null) return // sent once a zygote is ready
+    if (request.serve !== null) {
+      const { socket, info } = request.serve
+      void zygote.send(message('fork', { id: request.id, info, spec: this.parts.spec }), rawHandle(socket)).then((err) => {
+        if (err !== null) this.parts.trace('fork request %d not sent: %s', request.id, err.message) // (sent again to the next zygote)
+      })
+      request.sentAs = 'fork'
+    } else if (request.spare !== null) {
+      void zygote.send(message('spare', { id: request.id, spec: this.parts.spec }))
+      request.sentAs = 'spare'
+    } else return
     request.sentTo = zygote
-    void zygote.send(message('fork', { id: request.id, info, spec: this.parts.spec }), rawHandle(socket)).then((err) => {
-      if (err !== null) this.parts.trace('fork request %d not sent: %s', request.id, err.message) // (sent again to the next zygote)
+  }
+
+  // A spare's socket goes to the zygote that forked it, which passes it down the spare's pair.
+  #hand(request: Request): void {
+    const { serve, sentTo } = request
+    if (serve === null || sentTo === null || this.#handing.has(request.id)) return
+    this.#handing.set(request.id, request)
+    void sentTo.send(message('hand', { id: request.id, info: serve.info }), rawHandle(serve.socket)).then((err) => {
+      if (err !== null) this.#onHanded({ id: request.id, error: err.message })
     })
+  }
+
+  #onHanded({ id, error }: Pick<MessageOf<'handed'>, 'id' | 'error'>): void {
+    const request = this.#handing.get(id)
+    if (request === undefined) return
+    this.#handing.delete(id)
+    if (error !== null) this.parts.trace('socket not handed to spare %d: %s', request.pid, error) // (the spare's pair is closed: it exits)
+    request.serve?.forked(error === null)
   }
 
   #askAll(): void {
@@ -189,7 +233,9 @@ export class ZygoteStarter implements Starter {
   #closed(known: Known): void {
     known.closed = true
     this.#zygotes.splice(this.#zygotes.indexOf(known), 1)
-    for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) request.sentTo = null
+    for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) Object.assign(request, { sentTo: null, sentAs: null })
+    // (A spare it forked has lost its zygote's end: it exits, without the socket on its way.)
+    for (const request of this.#handing.values()) if (request.sentTo === known.process) this.#onHanded({ id: request.id, error: 'its zygote is gone' })
     if (known.ready && this.#forked.size > 0) this.#reapOrphans()
   }
 
@@ -204,8 +250,10 @@ export class ZygoteStarter implements Starter {
     request.pid = pid
     this.#forked.set(pid, request)
     request.events.running()
-    // The child inherited the socket at the fork: it holds its copy.
-    request.serve?.forked(true)
+    if (request.sentAs === 'spare') {
+      request.spare?.forked()
+      this.#hand(request) // (its connection may have come while it was forked)
+    } else request.serve?.forked(true) // the child inherited the socket at the fork: it holds its copy
     if (request.kill !== null) signalProcess(pid, request.kill.signal, request.kill.group)
   }
 

@@ -24,6 +24,10 @@ export const becomeChild = (addon: Addon): void => {
   correctPid(addon)
   closeChannel()
   dropParentListeners()
+  // Messages the parent's channel had read before the fork wait on the tick
+  // queue, each to be emitted; with no listener, Node would keep each for the
+  // channel, which is gone, and throw. They were the parent's: drop them.
+  process.on('message', () => {})
   reseedMathRandom(addon)
   drainUuidCache()
   if (!exitsPatched) exitByUnderscoreExit(addon)
