@@ -12,8 +12,12 @@ import { constants } from 'node:os'
 import { inspect } from 'node:util'
 import type { Addon } from '../native/addon.js'
 
-/** Parent lifecycle listeners the child must not run: they belong to the parent's life, not the child's. */
-const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
+/**
+ * Parent lifecycle listeners the child must not run: they belong to the
+ * parent's life, not the child's. ('internalMessage' is Node's own, for the
+ * channel: a handle's ACK, sent on a channel the child no longer has.)
+ */
+const PARENT_EVENTS = ['message', 'internalMessage', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
 /** How many UUIDs Node 20 draws from one fill of its entropy cache (kBatchSize in lib/internal/crypto/random.js). */
 const UUID_BATCH = 128
 
