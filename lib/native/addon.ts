@@ -62,6 +62,10 @@ export interface Addon {
   acceptPending(fd: number): number[]
   /** On a TCP listener about to close for good: drops every new SYN, so that nothing more joins its backlog. */
   refuseNew(fd: number): void
+  /** Blocks (true) or unblocks SIGTERM, SIGINT and SIGHUP in this thread: the zygote, around a spare's fork. */
+  holdStops(hold: boolean): void
+  /** In a spare: SIGTERM, SIGINT and SIGHUP back to their default action, then unblocked (one held meanwhile ends it now). */
+  defaultStops(): void
   /** socketpair(AF_UNIX, SOCK_SEQPACKET), both ends close-on-exec: [the zygote's end, the spare's]. */
   pair(): [number, number]
   /** One message on a pair: `buffer`, with a copy of the descriptor `conn`. */

@@ -18,10 +18,15 @@
  *   whenIdle(callback)  -> calls back when the loop would end (for a forked child)
  *   idle()              -> true when nothing but whenIdle keeps the loop alive
  *   leadGroup()         -> setpgid(0, 0): a process group of its own (a forked child)
+ *   holdStops(hold)     -> blocks (or unblocks) SIGTERM, SIGINT and SIGHUP in this thread
+ *                          (the zygote, around the fork of a spare)
+ *   defaultStops()      -> those three back to their default action, then unblocked
+ *                          (a spare, before it waits: one sent meanwhile ends it then)
  */
 #include "native.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -278,11 +283,52 @@ static napi_value js_lead_group(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A spare may be told to go (SIGTERM) the moment it exists, before its JS
+ * side has given the zygote's handlers back; one of those would take the
+ * signal and leave it unread in a loop the spare never runs while it waits.
+ * So the zygote holds the three signals across the fork, and the spare sets
+ * their default actions before it lets them in.
+ */
+static void stop_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGHUP);
+}
+
+static napi_value js_hold_stops(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool hold = true;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_bool(env, argv[0], &hold);
+  sigset_t set;
+  stop_signals(&set);
+  int err = pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  return NULL;
+}
+
+static napi_value js_default_stops(napi_env env, napi_callback_info info) {
+  (void)info;
+  sigset_t set;
+  stop_signals(&set);
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  for (int signo = 1; signo < NSIG; signo++)
+    if (sigismember(&set, signo) == 1 && sigaction(signo, &action, NULL) != 0) return throw_errno(env, "sigaction", errno);
+  int err = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  return NULL;
+}
+
 void register_fork(napi_env env, napi_value exports) {
   static const native_function functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"leadGroup", js_lead_group},
+    {"holdStops", js_hold_stops}, {"defaultStops", js_default_stops},
   };
   export_functions(env, exports, functions, sizeof functions / sizeof functions[0]);
 }

@@ -55,8 +55,8 @@ export const serve = async (supervisor: Supervisor): Promise<number> => {
   const { endpoint } = options
   trace('listening on %s (%s)', listenerName(bound), endpoint.kind === 'fd' ? `descriptor ${endpoint.fd} from ${endpoint.from}` : endpoint.kind)
   supervisor.reconcile() // (prefork: the first worker has the listener before anything can be accepted here)
+  setTitle(`parent ${listenerName(bound)}`) // (before the line that says it listens: who reads the line may look)
   log({ event: 'listening', address: listenerName(bound), pid })
-  setTitle(`parent ${listenerName(bound)}`)
   supervisor.status()
   return supervisor.done
 }

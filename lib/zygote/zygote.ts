@@ -132,14 +132,17 @@ class Zygote {
   spare({ id, spec }: MessageOf<'spare'>): void {
     let pid: number
     let pair: [number, number] | null = null
+    this.addon.holdStops(true) // (until the spare can die of them: lib/native/fork.c)
     try {
       pair = this.addon.pair()
       pid = forkChild(this.addon)
     } catch (err) {
+      this.addon.holdStops(false)
       for (const fd of pair ?? []) closeSync(fd)
       return send(message('forked', { id, pid: null, error: errorMessage(err) }))
     }
     if (pid === 0) return this.waitForSocket(pair, spec) // the spare: it never comes back
+    this.addon.holdStops(false)
     closeSync(pair[1])
     this.#spares.set(id, { pid, end: pair[0] })
     this.#live.add(pid)
@@ -171,6 +174,7 @@ class Zygote {
     this.closeSpareEnds()
     closeSync(zygoteEnd)
     this.addon.leadGroup()
+    this.addon.defaultStops()
     setTitle('spare')
     const given = this.addon.recvFd(end)
     closeSync(end)

@@ -8,7 +8,7 @@ import t from 'tap'
 import { collect, exchange, open, readLine } from '../fixtures/client.js'
 import { childrenOf, startServer, stopServer, type Running } from '../fixtures/server.js'
 import { skipUnlessBuilt } from '../fixtures/warm-fork.js'
-import { echoMany, ppidOf, zygote } from '../fixtures/zygote.js'
+import { echoMany, handler, ppidOf, zygote } from '../fixtures/zygote.js'
 
 const skip = skipUnlessBuilt()
 
@@ -54,6 +54,18 @@ t.test('with no --start, a machine with the addon serves from a zygote, and ps s
   await stopServer(server)
 })
 
+t.test('--start auto whose zygote proves unfit (its handler does not load) serves by spawn, and says why in one line', { skip }, async (t) => {
+  const server = await startServer(t, ['-v', '--handler', handler('no-default')])
+  t.equal(server.lines.filter((line) => /^start: spawn, not the zygote: .*no-default\.js has no default export function$/.test(line)).length, 1)
+  t.notOk(server.lines.some((line) => line.startsWith('fatal: ')), 'not fatal')
+  await exchange(server.port, 'x\n')
+  const pid = Number((await server.waitFor(/^pid (\d+) from /))[1])
+  await server.waitFor(new RegExp(`^warning: pid ${pid}: .*no-default\\.js failed to load: .*has no default export function$`))
+  t.notOk(server.lines.some((line) => / ready: generation /.test(line)), 'no zygote served')
+  t.same(childrenOf(server.pid).filter((c) => /^forkserver: zygote/.test(title(c.pid))), [], 'no zygote is kept')
+  await stopServer(server)
+})
+
 t.test('--spares 2 with the zygote: two children wait, forked ahead; a connection takes one, with no fork on its path, and the zygote forks another', { skip }, async (t) => {
   const server = await zygote(t, ['--spares', '2'])
   const z = await zygoteOf(server, 1)
@@ -81,7 +93,7 @@ t.test('--spares 2 with the zygote: two children wait, forked ahead; a connectio
   }
   t.equal(served.size, 6, 'six connections, six children')
   const status = await stopServer(server)
-  t.equal(status.code, 0)
+  t.equal(status.code, 0, 'a clean drain', { lines: status.code === 0 ? [] : server.lines.slice(-30) })
   t.same(childrenOf(server.pid), [], 'nothing left')
 })
 
