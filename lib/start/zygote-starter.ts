@@ -10,20 +10,18 @@
 // only waits. Which zygote runs is the parent's supervisor's to decide (it
 // starts one, and stops the old one once a new one is ready); requests go to
 // the newest ready one. A zygote's children live on without it: the parent
-// is their subreaper, and reaps them by pid.
+// is their subreaper, and reaps them with all else it adopts (adopted.ts).
 import type { Socket } from 'node:net'
 import type { Credentials } from '../cli/credentials.js'
 import type { Addon } from '../native/addon.js'
 import { rawHandle } from '../net/raw-handle.js'
 import { isMessage, message, type ConnectionInfo, type MessageOf } from '../protocol.js'
 import { signalProcess } from '../serve/process-group.js'
-import { reap, zygoteFlags } from '../zygote/warm-fork.js'
+import { zygoteFlags } from '../zygote/warm-fork.js'
+import { reapAdopted } from './adopted.js'
 import { lowerPriority } from './priority.js'
 import { spawnProcess, type Spawned } from './spawn.js'
 import type { Child, ChildEvents, Starter, StarterParts, Zygote, ZygoteEvents } from './starter.js'
-
-/** How often the parent looks for the orphans of a zygote that died. */
-const ORPHAN_POLL_MS = 100
 
 /** One child asked of a zygote. */
 interface Request {
@@ -61,14 +59,20 @@ export class ZygoteStarter implements Starter {
   readonly #asked = new Map<number, Request>()
   /** Forked and not yet reaped, by pid. */
   readonly #forked = new Map<number, Request>()
+  /** Reaps what the parent has adopted: the children of a zygote that died, and what they left. */
+  readonly #sweep: () => void
 
   constructor(
-    private readonly addon: Addon,
+    addon: Addon,
     private readonly credentials: Credentials | null,
     private readonly parts: StarterParts,
   ) {
-    // Orphans of a zygote that dies come to the parent, not to PID 1.
+    // Orphans of a zygote that dies come to the parent, not to PID 1, and are reaped here.
     addon.setChildSubreaper()
+    this.#sweep = reapAdopted(addon, {
+      endsGroup: (pid) => this.#forked.has(pid), // (its connection is over: what it left in its group goes with it, as under the zygote)
+      reaped: (reaped) => (this.#forked.has(reaped.pid) ? this.#onExited(reaped) : this.parts.trace('adopted pid %d reaped', reaped.pid)),
+    })
   }
 
   start(events: ChildEvents): Child {
@@ -190,7 +194,7 @@ export class ZygoteStarter implements Starter {
     known.closed = true
     this.#zygotes.splice(this.#zygotes.indexOf(known), 1)
     for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) request.sentTo = null
-    if (known.ready && this.#forked.size > 0) this.#reapOrphans()
+    this.#sweep() // (one of its children may have exited already)
   }
 
   #onForked({ id, pid, error }: MessageOf<'forked'>): void {
@@ -215,19 +219,5 @@ export class ZygoteStarter implements Starter {
     this.#forked.delete(pid)
     request.exited = true
     request.events.exit(code, signal)
-  }
-
-  #reapOrphans(): void {
-    const orphans = new Set(this.#forked.keys())
-    const timer = setInterval(() => {
-      for (const pid of orphans) {
-        if (!this.#forked.has(pid)) orphans.delete(pid) // reported by a live zygote: one of its own
-        for (const { code, signal } of reap(this.addon, pid, true)) { // (what it left in its group goes with it, as under the zygote)
-          orphans.delete(pid)
-          this.#onExited({ pid, code, signal })
-        }
-      }
-      if (orphans.size === 0) clearInterval(timer)
-    }, ORPHAN_POLL_MS)
   }
 }
