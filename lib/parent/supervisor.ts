@@ -217,7 +217,7 @@ export class Supervisor {
     const { startZygote } = this.starter
     if (startZygote === undefined) return
     let entry: ZygoteEntry | null = null
-    entry = this.#track((events) => startZygote({ ...events, ready: () => this.#zygoteReady(entry!), unfit: (reason) => this.#unfit(entry!, reason) }),
+    entry = this.#track((events) => startZygote({ ...events, ready: () => this.#zygoteReady(entry!), unfit: (reason) => this.#unfit(entry!, reason), replace: (why, atOnce) => this.#replace(entry!, why, atOnce) }),
       (child: Zygote): ZygoteEntry => ({ ...life(this.targets.generation), role: 'zygote', child, ready: false }))
   }
 
@@ -336,6 +336,20 @@ export class Supervisor {
     } else this.parent.warn(`the new zygote is unfit: ${reason}`)
   }
 
+  /**
+   * A zygote whose address layout, shared by all its children, should serve
+   * no more: a fresh generation, as a reload starts one, and so a fresh exec
+   * with a new layout. After a crash the old one forks no more at once, and
+   * connections wait for the fresh one; else it forks until the fresh one is
+   * ready, as on a reload. Its children serve on.
+   */
+  #replace(entry: ZygoteEntry, why: string, atOnce: boolean): void {
+    if (!this.table.current(entry) || this.targets.draining) return // (replaced already, or about to go)
+    this.parent.log({ event: 'replace', pid: entry.child.pid, reason: why })
+    if (atOnce) this.#stopZygote(entry)
+    this.#newGeneration()
+  }
+
   // ---- retiring ------------------------------------------------------------
 
   #retireSpare(entry: Spare): void {
@@ -367,6 +381,11 @@ export class Supervisor {
       return this.parent.warn('reload: no copy of the listener to give fresh workers yet; send SIGHUP again')
     }
     this.parent.log({ event: 'reload', signal, spares: this.table.count('spare'), workers: this.table.count('worker'), pid: this.parent.pid })
+    this.#newGeneration()
+  }
+
+  /** What a reload and a zygote's replacement start: a generation that replaces every spare, worker and zygote. */
+  #newGeneration(): void {
     this.targets.generation++
     for (const role of KEPT) this.#respawn[role].cancel() // (the fresh set starts at once)
     this.reconcile()

@@ -9,7 +9,9 @@ import { loadAddon } from '../native/addon.js'
 import { spawnStarter } from './spawn-starter.js'
 import type { Starter, StarterParts } from './starter.js'
 
-export const chooseStarter = async (options: Pick<Options, 'start' | 'credentials'>, parts: StarterParts): Promise<Starter> => {
+type StartOptions = Pick<Options, 'start' | 'credentials'> & Partial<Pick<Options, 'zygoteMaxForks'>>
+
+export const chooseStarter = async (options: StartOptions, parts: StarterParts): Promise<Starter> => {
   const starter = await chosen(options, parts)
   const test = process.env.FORKSERVER_TEST_STARTER
   if (test === undefined) return starter
@@ -17,10 +19,10 @@ export const chooseStarter = async (options: Pick<Options, 'start' | 'credential
   return module.default(starter)
 }
 
-const chosen = async ({ start, credentials }: Pick<Options, 'start' | 'credentials'>, parts: StarterParts): Promise<Starter> => {
+const chosen = async ({ start, credentials, zygoteMaxForks = 0 }: StartOptions, parts: StarterParts): Promise<Starter> => {
   if (start === 'spawn') return spawnStarter(credentials, parts)
   const { addon, reason } = loadAddon()
   if (addon === null) throw new Error(`--start zygote is unavailable: ${reason}`)
   const { ZygoteStarter } = await import('./zygote-starter.js')
-  return new ZygoteStarter(addon, credentials, parts)
+  return new ZygoteStarter(addon, credentials, parts, zygoteMaxForks)
 }

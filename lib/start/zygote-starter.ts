@@ -23,6 +23,13 @@ import { lowerPriority } from './priority.js'
 import { spawnProcess, type Spawned } from './spawn.js'
 import type { Child, ChildEvents, Starter, StarterParts, Zygote, ZygoteEvents } from './starter.js'
 
+/**
+ * The signals of a memory fault, or of the abort that follows one: a child
+ * that dies of one may have been probed for the address layout it shares
+ * with its zygote and every sibling (docs/warm-fork.md).
+ */
+const FAULTS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT'])
+
 /** One child asked of a zygote. */
 interface Request {
   readonly id: number
@@ -49,6 +56,8 @@ interface Known {
   closed: boolean
   /** It has said why it is unfit. */
   told: boolean
+  /** The children it has forked. */
+  forks: number
 }
 
 export class ZygoteStarter implements Starter {
@@ -66,6 +75,8 @@ export class ZygoteStarter implements Starter {
     addon: Addon,
     private readonly credentials: Credentials | null,
     private readonly parts: StarterParts,
+    /** --zygote-max-forks: a zygote is replaced after this many; 0 = never. */
+    private readonly maxForks = 0,
   ) {
     // Orphans of a zygote that dies come to the parent, not to PID 1, and are reaped here.
     addon.setChildSubreaper()
@@ -95,7 +106,7 @@ export class ZygoteStarter implements Starter {
   }
 
   readonly startZygote = (events: ZygoteEvents): Zygote => {
-    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false }
+    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false, forks: 0 }
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
@@ -142,8 +153,8 @@ export class ZygoteStarter implements Starter {
   #hear(known: Known, m: unknown): boolean {
     if (isMessage(m, 'ready')) this.#ready(known)
     else if (isMessage(m, 'unfit')) this.#unfit(known, m.reason)
-    else if (isMessage(m, 'forked')) this.#onForked(m)
-    else if (isMessage(m, 'exited')) this.#onExited(m)
+    else if (isMessage(m, 'forked')) this.#onForked(known, m)
+    else if (isMessage(m, 'exited')) this.#onExited(m, known)
     else return false
     return true
   }
@@ -197,7 +208,7 @@ export class ZygoteStarter implements Starter {
     this.#sweep() // (one of its children may have exited already)
   }
 
-  #onForked({ id, pid, error }: MessageOf<'forked'>): void {
+  #onForked(known: Known, { id, pid, error }: MessageOf<'forked'>): void {
     const request = this.#asked.get(id)
     if (request === undefined) return
     this.#asked.delete(id)
@@ -207,17 +218,31 @@ export class ZygoteStarter implements Starter {
     }
     request.pid = pid
     this.#forked.set(pid, request)
+    if (++known.forks === this.maxForks) this.#worn(known, `it has forked ${known.forks} children (--zygote-max-forks)`, false)
     request.events.running()
     // The child inherited the socket at the fork: it holds its copy.
     request.serve?.forked(true)
     if (request.kill !== null) signalProcess(pid, request.kill.signal, request.kill.group)
   }
 
-  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>): void {
+  /** A child is reaped: by its zygote (`by`), or by the parent, its zygote gone. */
+  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>, by?: Known): void {
     const request = this.#forked.get(pid)
     if (request === undefined) return
     this.#forked.delete(pid)
     request.exited = true
     request.events.exit(code, signal)
+    if (by !== undefined && signal !== null && FAULTS.has(signal)) this.#worn(by, `child ${pid} died by ${signal}`, true)
+  }
+
+  /**
+   * Every child of a zygote shares its address layout: one exec, copied by
+   * each fork. After a child's memory fault (at once: no more children of
+   * that layout), or --zygote-max-forks forks, the parent replaces the zygote
+   * with a fresh one. (--exec's programs are exec'd: their layouts are their
+   * own, and the zygote's is shared with none.)
+   */
+  #worn(known: Known, why: string, atOnce: boolean): void {
+    if (this.parts.spec.exec === null) known.events.replace(why, atOnce)
   }
 }
