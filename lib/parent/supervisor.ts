@@ -29,7 +29,7 @@ export interface Targets {
   readonly spares: number
   readonly workers: number
   readonly zygotes: number
-  /** SIGHUP counts up: what was started in an older generation is replaced. */
+  /** SIGHUP counts up, and so does a zygote's replacement: what was started in an older generation is replaced. */
   generation: number
   /** SIGTERM: new connects are refused, and every target is 0 (the zygote stays while anything may still be forked). */
   draining: boolean
