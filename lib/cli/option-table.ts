@@ -21,6 +21,7 @@ export const DEFAULTS = {
   idleTimeout: 0,
   grace: 10,
   maxLifetime: 0,
+  zygoteMaxForks: 10_000,
   logFormat: 'text',
   proxyTimeout: 3,
 } as const
@@ -107,6 +108,8 @@ export const OPTION_TABLE: readonly OptionDef[] = [
     describe: 'live connections (busy or queued) per source address; 0 = off' },
   { group: FORK, model: 'fork', name: 'rate', meta: 'RATE', takes: { kind: 'text', type: 'N/SECONDS' }, otherwise: 'off',
     describe: 'new connections per source address in a sliding window, such as 20/10; past it the address is turned away' },
+  { group: FORK, model: 'fork', name: 'zygote-max-forks', meta: 'N', takes: count(0), default: String(DEFAULTS.zygoteMaxForks),
+    describe: '--start zygote: children a zygote forks before a fresh one (a new exec, so a new address layout) replaces it; 0 = never' },
   { group: PREFORK, model: 'prefork', name: 'workers', meta: 'N', takes: count(1), otherwise: 'the CPU count',
     describe: 'worker processes' },
   { group: PREFORK, model: 'prefork', name: 'max-conns-per-child', meta: 'N', takes: count(0), default: String(DEFAULTS.maxConnsPerChild),

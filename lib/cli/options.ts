@@ -47,6 +47,8 @@ export interface Options {
   readonly idleTimeout: number
   readonly grace: number
   readonly maxLifetime: number
+  /** --zygote-max-forks: a zygote is replaced after this many forks; 0 = never. */
+  readonly zygoteMaxForks: number
   /** --user/--group as ids, or null to run children as the parent runs. */
   readonly credentials: Credentials | null
   readonly verbose: boolean
@@ -271,6 +273,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
   const zygote = start === 'zygote' ? zygoteProblem() : null
   if (zygote !== null) return usage(zygote)
+  if (start === 'spawn' && given(args, 'zygote-max-forks')) return usage('--zygote-max-forks needs --start zygote: a spawned child is a fresh exec, with an address layout of its own')
   const proxy = toProxy(args)
   if (typeof proxy === 'string') return usage(proxy)
   return {
@@ -292,6 +295,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
       idleTimeout: (args['idle-timeout'] as number | undefined) ?? DEFAULTS.idleTimeout,
       grace: (args.grace as number | undefined) ?? DEFAULTS.grace,
       maxLifetime: (args['max-lifetime'] as number | undefined) ?? DEFAULTS.maxLifetime,
+      zygoteMaxForks: (args['zygote-max-forks'] as number | undefined) ?? DEFAULTS.zygoteMaxForks,
       credentials,
       verbose: args.verbose === true,
       logFormat: (args['log-format'] as LogFormat | undefined) ?? DEFAULTS.logFormat,

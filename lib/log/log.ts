@@ -11,6 +11,7 @@
 //   deny PEER                     -v, when --allow/--deny turns a peer away
 //   SIGNAL: draining ...          always, at shutdown
 //   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
+//   zygote P replaced: REASON; ... always, when a fresh zygote replaces one (a child's crash, --zygote-max-forks)
 //   shutdown: served N, ...       always, last (`dropped D (queue full Q)` when Q > 0)
 //   warning: the log was blocked ...   always, when stderr is read again after lines were dropped
 //   warning: dropping connection, REASON: PEER    always
@@ -102,6 +103,8 @@ export type LogEvent =
       readonly code?: number | null
       readonly signal?: string | null
     }
+  /** A zygote replaced by a fresh one (a new exec, a new address layout), and why. */
+  | { readonly event: 'replace'; readonly pid: number | undefined; readonly reason: string }
   /** `logDropped`: log lines lost because stderr was not read (lib/log/log-writer.ts). */
   | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number; readonly logDropped: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
@@ -182,6 +185,7 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'reload': return [`reload: ${e.signal}, replacing ${e.zygote === null ? '' : `zygote ${e.zygote}, `}${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
     case 'zygote': return [zygoteLine(e), 'always']
     case 'start': return [`start: spawn, not the zygote: ${e.reason}`, 'always']
+    case 'replace': return [`zygote ${e.pid ?? '?'} replaced: ${e.reason}; a fresh zygote gets a new address layout`, 'always']
     case 'shutdown': {
       const c = e.counters
       const full = c.queueFull > 0 ? ` (queue full ${c.queueFull})` : ''

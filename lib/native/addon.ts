@@ -15,6 +15,8 @@ export interface Addon {
   exit(status: number): never
   /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
   reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
+  /** The pid of a child that has exited, left a zombie for reap(pid) to collect; 0 when none has (waitid WNOWAIT: it sees child_process's children too). */
+  exited(): number
   setChildSubreaper(): void
   getrandom(size: number): Buffer
   /** The real pid (process.pid is cached at start-up). */

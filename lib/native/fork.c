@@ -10,7 +10,9 @@
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed (a forked child)
  *   reap(pid = -1, endGroups) -> [{pid, code, signal}] for each child collected, WNOHANG
  *                          (the zygote its children; the parent, under --start zygote,
- *                          the orphans of a zygote that died)
+ *                          what it adopts)
+ *   exited()            -> the pid of a child that has exited, left uncollected; 0 for none
+ *                          (the zygote, to choose how to reap it)
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1) (the zygote, and the parent
  *                          under --start zygote)
  *   getrandom(n)        -> a Buffer of n bytes from the kernel (a forked child: Math.random's seed)
@@ -189,6 +191,25 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return list;
 }
 
+/*
+ * waitid(WNOWAIT): the pid of an exited child, still a zombie, so that the
+ * caller can choose how to reap it (reap(pid, endGroups)); 0 when none has
+ * exited. Only where nothing else waits for children: it finds Node's
+ * child_process children too.
+ */
+static napi_value js_exited(napi_env env, napi_callback_info info) {
+  (void)info;
+  siginfo_t exited;
+  memset(&exited, 0, sizeof exited);
+  int r;
+  do r = waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != ECHILD) return throw_errno(env, "waitid", errno);
+  napi_value result;
+  napi_create_int32(env, r < 0 ? 0 : exited.si_pid, &result);
+  return result;
+}
+
 static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
   (void)info;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
@@ -325,7 +346,7 @@ static napi_value js_default_stops(napi_env env, napi_callback_info info) {
 
 void register_fork(napi_env env, napi_value exports) {
   static const native_function functions[] = {
-    {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
+    {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap}, {"exited", js_exited},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"leadGroup", js_lead_group},
     {"holdStops", js_hold_stops}, {"defaultStops", js_default_stops},

@@ -29,7 +29,7 @@ export interface Targets {
   readonly spares: number
   readonly workers: number
   zygotes: number
-  /** SIGHUP counts up: what was started in an older generation is replaced. */
+  /** SIGHUP counts up, and so does a zygote's replacement: what was started in an older generation is replaced. */
   generation: number
   /** SIGTERM: new connects are refused, and every target is 0 (the zygote stays while anything may still be forked). */
   draining: boolean
@@ -232,7 +232,8 @@ export class Supervisor {
     let entry: ZygoteEntry | null = null
     const { generation } = this.targets
     this.parent.log({ event: 'zygote', state: 'starting', pid: null, generation })
-    entry = this.#track((events) => startZygote({ ...events, ready: (ms) => this.#zygoteReady(entry!, ms), unfit: (reason) => this.#unfit(entry!, reason) }, generation),
+    entry = this.#track((events) => startZygote({ ...events, ready: (ms) => this.#zygoteReady(entry!, ms), unfit: (reason) => this.#unfit(entry!, reason),
+      replace: (why, atOnce) => this.#replace(entry!, why, atOnce) }, generation),
       (child: Zygote): ZygoteEntry => ({ ...life(generation), role: 'zygote', child, ready: false }))
   }
 
@@ -364,6 +365,20 @@ export class Supervisor {
     } else this.parent.warn(`the new zygote is unfit: ${reason}`)
   }
 
+  /**
+   * A zygote whose address layout, shared by all its children, should serve
+   * no more: a fresh generation, as a reload starts one, and so a fresh exec
+   * with a new layout. After a crash the old one forks no more at once, and
+   * connections wait for the fresh one; else it forks until the fresh one is
+   * ready, as on a reload. Its children serve on.
+   */
+  #replace(entry: ZygoteEntry, why: string, atOnce: boolean): void {
+    if (!this.table.current(entry) || this.targets.draining) return // (replaced already, or about to go)
+    this.parent.log({ event: 'replace', pid: entry.child.pid, reason: why })
+    if (atOnce) this.#stopZygote(entry)
+    this.#newGeneration()
+  }
+
   // ---- retiring ------------------------------------------------------------
 
   #retireSpare(entry: Spare): void {
@@ -398,6 +413,11 @@ export class Supervisor {
     }
     const zygote = this.table.of('zygote').find((z) => !z.retired)?.child.pid ?? null
     this.parent.log({ event: 'reload', signal, spares: this.table.count('spare'), workers: this.table.count('worker'), zygote, pid: this.parent.pid })
+    this.#newGeneration()
+  }
+
+  /** What a reload and a zygote's replacement start: a generation that replaces every spare, worker and zygote. */
+  #newGeneration(): void {
     this.targets.generation++
     for (const role of KEPT) this.#respawn[role].cancel() // (the fresh set starts at once)
     this.reconcile()

@@ -19,7 +19,7 @@ export interface Chosen {
   readonly spawnsBecause: string | null
 }
 
-type StartOptions = Pick<Options, 'start' | 'credentials' | 'model'>
+type StartOptions = Pick<Options, 'start' | 'credentials' | 'model'> & Partial<Pick<Options, 'zygoteMaxForks'>>
 
 export const chooseStarter = async (options: StartOptions, parts: StarterParts): Promise<Chosen> => {
   const chosen = await choose(options, parts)
@@ -29,7 +29,7 @@ export const chooseStarter = async (options: StartOptions, parts: StarterParts):
   return { ...chosen, starter: module.default(chosen.starter), fallback: chosen.fallback && module.default(chosen.fallback) }
 }
 
-const choose = async ({ start, credentials, model }: StartOptions, parts: StarterParts): Promise<Chosen> => {
+const choose = async ({ start, credentials, model, zygoteMaxForks = 0 }: StartOptions, parts: StarterParts): Promise<Chosen> => {
   const spawn = (spawnsBecause: string | null = null): Chosen => ({ starter: spawnStarter(credentials, parts), fallback: null, spawnsBecause })
   // (Prefork workers are spawned: they serve many connections each, and --start is the fork model's.)
   if (start === 'spawn' || model === 'prefork') return spawn()
@@ -37,6 +37,6 @@ const choose = async ({ start, credentials, model }: StartOptions, parts: Starte
   if (addon === null && start === 'auto') return spawn(reason)
   if (addon === null) throw new Error(`--start zygote is unavailable: ${reason}`)
   const { ZygoteStarter } = await import('./zygote-starter.js')
-  const starter = new ZygoteStarter(addon, credentials, parts)
+  const starter = new ZygoteStarter(addon, credentials, parts, zygoteMaxForks)
   return { starter, fallback: start === 'auto' ? spawnStarter(credentials, parts) : null, spawnsBecause: null }
 }

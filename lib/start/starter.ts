@@ -52,6 +52,12 @@ export interface ZygoteEvents extends ChildEvents {
   readonly ready: (selfTestMs: number) => void
   /** It cannot fork here, and says why; it exits. */
   readonly unfit: (reason: string) => void
+  /**
+   * Its address layout, shared by every child it forks, should serve no
+   * more: why (a child's crash, its count of forks), and whether it is to
+   * fork no more at once (a crash) or until a fresh one is ready.
+   */
+  readonly replace: (why: string, atOnce: boolean) => void
 }
 
 export interface Starter {

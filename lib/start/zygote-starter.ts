@@ -10,20 +10,25 @@
 // only waits. Which zygote runs is the parent's supervisor's to decide (it
 // starts one, and stops the old one once a new one is ready); requests go to
 // the newest ready one. A zygote's children live on without it: the parent
-// is their subreaper, and reaps them by pid.
+// is their subreaper, and reaps them with all else it adopts (adopted.ts).
 import type { Socket } from 'node:net'
 import type { Credentials } from '../cli/credentials.js'
 import type { Addon } from '../native/addon.js'
 import { rawHandle } from '../net/raw-handle.js'
 import { isMessage, message, type ConnectionInfo, type MessageOf } from '../protocol.js'
 import { signalProcess } from '../serve/process-group.js'
-import { reap, zygoteFlags } from '../zygote/warm-fork.js'
+import { zygoteFlags } from '../zygote/warm-fork.js'
+import { reapAdopted } from './adopted.js'
 import { lowerPriority } from './priority.js'
 import { spawnProcess, type Spawned } from './spawn.js'
 import type { Child, ChildEvents, Starter, StarterParts, Zygote, ZygoteEvents } from './starter.js'
 
-/** How often the parent looks for the orphans of a zygote that died. */
-const ORPHAN_POLL_MS = 100
+/**
+ * The signals of a memory fault, or of the abort that follows one: a child
+ * that dies of one may have been probed for the address layout it shares
+ * with its zygote and every sibling (docs/warm-fork.md).
+ */
+const FAULTS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT'])
 
 /** One child asked of a zygote. */
 interface Request {
@@ -55,6 +60,8 @@ interface Known {
   closed: boolean
   /** It has said why it is unfit. */
   told: boolean
+  /** The children it has forked. */
+  forks: number
 }
 
 export class ZygoteStarter implements Starter {
@@ -67,14 +74,22 @@ export class ZygoteStarter implements Starter {
   readonly #forked = new Map<number, Request>()
   /** Spares whose socket is on its way to them, by id. */
   readonly #handing = new Map<number, Request>()
+  /** Reaps what the parent has adopted: the children of a zygote that died, and what they left. */
+  readonly #sweep: () => void
 
   constructor(
-    private readonly addon: Addon,
+    addon: Addon,
     private readonly credentials: Credentials | null,
     private readonly parts: StarterParts,
+    /** --zygote-max-forks: a zygote is replaced after this many; 0 = never. */
+    private readonly maxForks = 0,
   ) {
-    // Orphans of a zygote that dies come to the parent, not to PID 1.
+    // Orphans of a zygote that dies come to the parent, not to PID 1, and are reaped here.
     addon.setChildSubreaper()
+    this.#sweep = reapAdopted(addon, {
+      endsGroup: (pid) => this.#forked.has(pid), // (its connection is over: what it left in its group goes with it, as under the zygote)
+      reaped: (reaped) => (this.#forked.has(reaped.pid) ? this.#onExited(reaped) : this.parts.trace('adopted pid %d reaped', reaped.pid)),
+    })
   }
 
   start(events: ChildEvents): Child {
@@ -103,7 +118,7 @@ export class ZygoteStarter implements Starter {
   }
 
   readonly startZygote = (events: ZygoteEvents, generation: number): Zygote => {
-    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false }
+    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false, forks: 0 }
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
@@ -150,8 +165,8 @@ export class ZygoteStarter implements Starter {
   #hear(known: Known, m: unknown): boolean {
     if (isMessage(m, 'ready')) this.#ready(known, m.selfTestMs ?? 0)
     else if (isMessage(m, 'unfit')) this.#unfit(known, m.reason)
-    else if (isMessage(m, 'forked')) this.#onForked(m)
-    else if (isMessage(m, 'exited')) this.#onExited(m)
+    else if (isMessage(m, 'forked')) this.#onForked(known, m)
+    else if (isMessage(m, 'exited')) this.#onExited(m, known)
     else if (isMessage(m, 'handed')) this.#onHanded(m)
     else return false
     return true
@@ -236,10 +251,10 @@ export class ZygoteStarter implements Starter {
     for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) Object.assign(request, { sentTo: null, sentAs: null })
     // (A spare it forked has lost its zygote's end: it exits, without the socket on its way.)
     for (const request of this.#handing.values()) if (request.sentTo === known.process) this.#onHanded({ id: request.id, error: 'its zygote is gone' })
-    if (known.ready && this.#forked.size > 0) this.#reapOrphans()
+    this.#sweep() // (one of its children may have exited already)
   }
 
-  #onForked({ id, pid, error }: MessageOf<'forked'>): void {
+  #onForked(known: Known, { id, pid, error }: MessageOf<'forked'>): void {
     const request = this.#asked.get(id)
     if (request === undefined) return
     this.#asked.delete(id)
@@ -249,6 +264,7 @@ export class ZygoteStarter implements Starter {
     }
     request.pid = pid
     this.#forked.set(pid, request)
+    if (++known.forks === this.maxForks) this.#worn(known, `it has forked ${known.forks} children (--zygote-max-forks)`, false)
     request.events.running()
     if (request.sentAs === 'spare') {
       request.spare?.forked()
@@ -257,25 +273,24 @@ export class ZygoteStarter implements Starter {
     if (request.kill !== null) signalProcess(pid, request.kill.signal, request.kill.group)
   }
 
-  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>): void {
+  /** A child is reaped: by its zygote (`by`), or by the parent, its zygote gone. */
+  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>, by?: Known): void {
     const request = this.#forked.get(pid)
     if (request === undefined) return
     this.#forked.delete(pid)
     request.exited = true
     request.events.exit(code, signal)
+    if (by !== undefined && signal !== null && FAULTS.has(signal)) this.#worn(by, `child ${pid} died by ${signal}`, true)
   }
 
-  #reapOrphans(): void {
-    const orphans = new Set(this.#forked.keys())
-    const timer = setInterval(() => {
-      for (const pid of orphans) {
-        if (!this.#forked.has(pid)) orphans.delete(pid) // reported by a live zygote: one of its own
-        for (const { code, signal } of reap(this.addon, pid, true)) { // (what it left in its group goes with it, as under the zygote)
-          orphans.delete(pid)
-          this.#onExited({ pid, code, signal })
-        }
-      }
-      if (orphans.size === 0) clearInterval(timer)
-    }, ORPHAN_POLL_MS)
+  /**
+   * Every child of a zygote shares its address layout: one exec, copied by
+   * each fork. After a child's memory fault (at once: no more children of
+   * that layout), or --zygote-max-forks forks, the parent replaces the zygote
+   * with a fresh one. (--exec's programs are exec'd: their layouts are their
+   * own, and the zygote's is shared with none.)
+   */
+  #worn(known: Known, why: string, atOnce: boolean): void {
+    if (this.parts.spec.exec === null) known.events.replace(why, atOnce)
   }
 }

@@ -20,7 +20,7 @@ import { notStartedFormat, programEnv } from '../serve/exec.js'
 import { signalProcess } from '../serve/process-group.js'
 import type { Handler } from '../serve/services/index.js'
 import { forkSelfTest } from './fork-self-test.js'
-import { forkChild, reap } from './warm-fork.js'
+import { forkChild, reapEach } from './warm-fork.js'
 import { warmUp } from './warm-up.js'
 
 export interface ZygoteControls {
@@ -194,10 +194,13 @@ class Zygote {
   /**
    * SIGCHLD: collect every child that has exited, and tell the parent. What a
    * child left in its process group (a program's background job, a process
-   * its handler started) is killed first: the connection is over.
+   * its handler started) is killed first: the connection is over. What the
+   * zygote adopted (a process a child left behind) is only collected: a
+   * detached one leads a group of its own, which is not a connection's.
+   * (No child_process runs here, so nothing else waits for a child.)
    */
   reapAll(): void {
-    for (const { pid, code, signal } of reap(this.addon, -1, true)) {
+    for (const { pid, code, signal } of reapEach(this.addon, (pid) => this.#live.has(pid))) {
       if (!this.#live.delete(pid)) continue // one a child left behind: no connection of the parent's
       send(message('exited', { pid, code, signal }))
     }

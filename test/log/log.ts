@@ -40,6 +40,7 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
   log({ event: 'drain', signal: 'SIGTERM', live: 2, graceS: 10 })
   log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, zygote: null, pid: 1 })
   log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, zygote: null, pid: 1 })
+  log({ event: 'replace', pid: 7, reason: 'child 8 died by SIGSEGV' })
   log({ event: 'shutdown', counters, code: 0, logDropped: 0 })
   log({ event: 'shutdown', counters: { ...counters, dropped: 7, queueFull: 6 }, code: 0, logDropped: 0 })
   log({ event: 'warning', message: 'handler failed', pid: 42, child: true })
@@ -52,6 +53,7 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
     'SIGTERM: draining 2 children, 10s grace\n',
     'reload: SIGHUP, replacing 1 spare and 0 workers\n',
     'reload: SIGHUP, replacing 0 spares and 4 workers\n',
+    'zygote 7 replaced: child 8 died by SIGSEGV; a fresh zygote gets a new address layout\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 7 (queue full 6)\n',
     'warning: pid 42: handler failed\n',
