@@ -2,7 +2,7 @@
 // marked in its environment, so that everything it starts can be found and
 // stopped even when an error or a signal ends the soak; and what its -v lines
 // say of the children it forked and reaped.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -75,17 +75,12 @@ const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
   }
 }
 
-/** Starts `node dist/server.js ...args`; `args` must include -v and --port 0. */
-export const startServer = (args: readonly string[]): SoakServer => {
-  const id = randomUUID()
-  const mark = `FORKSERVER_SOAK_RUN=${id}`
-  // Its children run in sessions of their own: the mark, which they inherit, finds them.
-  const proc = spawn(process.execPath, [SERVER, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FORKSERVER_SOAK_RUN: id } })
-  const watch: Watch = { pid: proc.pid ?? -1, port: 0, forked: 0, ended: 0, ends: new Map(), warnings: [], idle: false, tail: [], exited: false, exitCode: null, summary: null }
-  const gone = new Promise<void>((resolve) => {
+/** The server's end, by 'exit' or by 'error' (it never started), recorded in the watch. */
+const watchExit = (proc: ChildProcess, watch: Watch): Promise<void> =>
+  new Promise((resolve) => {
     proc.once('exit', (code) => {
-      watch.exited = true
       watch.exitCode = code
+      watch.exited = true
       resolve()
     })
     proc.once('error', () => {
@@ -93,6 +88,9 @@ export const startServer = (args: readonly string[]): SoakServer => {
       resolve()
     })
   })
+
+/** Resolves on the line that says it listens; rejects if it exits first or takes too long. */
+const watchReady = (watch: Watch, gone: Promise<void>): { ready: Promise<void>; onReady: () => void } => {
   let onReady = (): void => undefined
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not listening within ${READY_LIMIT_MS} ms:\n${watch.tail.join('\n')}`)), READY_LIMIT_MS)
@@ -105,26 +103,17 @@ export const startServer = (args: readonly string[]): SoakServer => {
       reject(new Error(`the server exited before listening (status ${watch.exitCode}):\n${watch.tail.join('\n')}`))
     })
   })
-  let partial = ''
-  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n')
-    partial = parts.pop() ?? ''
-    for (const line of parts) hear(watch, line, onReady)
-  })
-  const killEverything = (): void => {
-    if (!watch.exited) {
-      descendants(watch.pid).forEach(killNow)
-      signalGroup(watch.pid, 'SIGKILL')
-    }
-    marked(mark).forEach(killNow)
-  }
+  return { ready, onReady: () => onReady() }
+}
+
+/** SIGTERM to the group, SIGKILL 5 s later (children first, while the server may still reap them); then whatever carries the mark. */
+const stopper = (watch: Watch, mark: string): (() => Promise<void>) => {
   let stopping: Promise<void> | null = null
-  const stop = (): Promise<void> =>
+  return () =>
     (stopping ??= (async () => {
       if (!watch.exited) {
         signalGroup(watch.pid, 'SIGTERM')
         if (!(await waitUntil(() => watch.exited, 5000))) {
-          // Children first, while the server may still reap them; then the group.
           descendants(watch.pid).forEach(killNow)
           await waitUntil(() => descendants(watch.pid).every((p) => !running(p)), 1000)
           signalGroup(watch.pid, 'SIGKILL')
@@ -133,9 +122,37 @@ export const startServer = (args: readonly string[]): SoakServer => {
       }
       marked(mark).forEach(killNow)
       await waitUntil(() => marked(mark).length === 0, 3000)
-      proc.stderr?.destroy()
     })())
-  return { watch, ready, stop, killNow: killEverything }
+}
+
+/** Starts `node dist/server.js ...args`; `args` must include -v and --port 0. */
+export const startServer = (args: readonly string[]): SoakServer => {
+  const id = randomUUID()
+  const mark = `FORKSERVER_SOAK_RUN=${id}`
+  // Its children run in sessions of their own: the mark, which they inherit, finds them.
+  const proc = spawn(process.execPath, [SERVER, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FORKSERVER_SOAK_RUN: id } })
+  const watch: Watch = { pid: proc.pid ?? -1, port: 0, forked: 0, ended: 0, ends: new Map(), warnings: [], idle: false, tail: [], exited: false, exitCode: null, summary: null }
+  const { ready, onReady } = watchReady(watch, watchExit(proc, watch))
+  let partial = ''
+  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n')
+    partial = parts.pop() ?? ''
+    for (const line of parts) hear(watch, line, onReady)
+  })
+  const stop = stopper(watch, mark)
+  const killEverything = (): void => {
+    if (!watch.exited) {
+      descendants(watch.pid).forEach(killNow)
+      signalGroup(watch.pid, 'SIGKILL')
+    }
+    marked(mark).forEach(killNow)
+  }
+  return {
+    watch,
+    ready,
+    stop: () => stop().finally(() => proc.stderr?.destroy()),
+    killNow: killEverything,
+  }
 }
 
 /** Until every child forked has ended and the table is empty, within IDLE_LIMIT_MS; throws if not. */
