@@ -24,6 +24,9 @@
  *                          (the zygote, around the fork of a spare)
  *   defaultStops()      -> those three back to their default action, then unblocked
  *                          (a spare, before it waits: one sent meanwhile ends it then)
+ *
+ * With FORKSERVER_FORK_TIMES set (make bench's cost table), the parent writes
+ * one line per fork() on stderr: `fork-time park=NS maps=NS fork=NS unpark=NS`.
  */
 #include "native.h"
 
@@ -35,6 +38,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "park.h"
@@ -94,18 +98,40 @@ static int mark_dofork(void) {
   return 0;
 }
 
+/* Set from FORKSERVER_FORK_TIMES when the addon loads. */
+static int trace_times = 0;
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* t: before parking, before the MADV_DOFORK walk, before fork(2), after it, after unparking. */
+static void trace_fork(const long long t[5]) {
+  char line[128];
+  int n = snprintf(line, sizeof line, "fork-time park=%lld maps=%lld fork=%lld unpark=%lld\n",
+                   t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
+  if (n > 0 && write(2, line, (size_t)n) < 0) return; /* a trace: nothing to do if it is lost */
+}
+
 static napi_value js_fork(napi_env env, napi_callback_info info) {
   (void)info;
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, "fork", EINVAL);
+  long long t[5] = {now_ns(), 0, 0, 0, 0};
   int err = park_workers();
   if (err != 0) return throw_errno(env, "fork: parking V8's worker threads", err);
+  t[1] = now_ns();
   err = mark_dofork();
   if (err != 0) {
     unpark_workers();
     return throw_errno(env, "fork: reading /proc/self/maps", err);
   }
+  t[2] = now_ns();
   pid_t pid = fork();
+  int fork_err = errno;
+  t[3] = now_ns();
   if (pid == 0) {
     forget_workers();
     /* The child shares the parent's epoll instance until this makes its own. */
@@ -116,9 +142,10 @@ static napi_value js_fork(napi_env env, napi_callback_info info) {
       _exit(70);
     }
   } else {
-    err = errno;
     unpark_workers();
-    if (pid < 0) return throw_errno(env, "fork", err);
+    if (pid < 0) return throw_errno(env, "fork", fork_err);
+    t[4] = now_ns();
+    if (trace_times) trace_fork(t);
   }
   napi_value result;
   napi_create_int32(env, pid, &result);
@@ -345,6 +372,8 @@ static napi_value js_default_stops(napi_env env, napi_callback_info info) {
 }
 
 void register_fork(napi_env env, napi_value exports) {
+  const char *times = getenv("FORKSERVER_FORK_TIMES");
+  trace_times = times != NULL && *times != '\0';
   static const native_function functions[] = {
     {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap}, {"exited", js_exited},
     {"setChildSubreaper", js_set_child_subreaper}, {"getrandom", js_getrandom}, {"getpid", js_getpid},
