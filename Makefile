@@ -55,19 +55,22 @@ pictures: $(STAMP)
 	node dist/docs/pictures/draw.js > docs/pictures/processes.svg.new
 	mv docs/pictures/processes.svg.new docs/pictures/processes.svg
 
-# Every model through every scenario on loopback (bench/bench.ts). It writes to
+# Every model through every scenario on loopback (bench/bench.ts), and the cost
+# of a connection process by process (bench/cost.ts). It writes to
 # bench/results/last/ (untracked); QUICK=1, a smoke run, to bench/results/quick/.
 # Only SAVE=1 (a full run) replaces the committed bench/results/latest.json and latest.svg.
 bench: build
 	npx tsc -p bench/tsconfig.json
 	node dist/bench/bench.js $(if $(QUICK),--quick) $(if $(SAVE),--save)
 
-# 2,000 short connections at concurrency 8 against the fork model (bench/soak.ts):
-# the parent's RSS growth, fds before and after, defunct children, lost connections.
-# Not part of `make test`; about 90 s on 2 cores.
+# Short connections at concurrency 8 against the fork model (bench/soak.ts), under
+# each start: --start zygote, 20,000 after 2,000 to warm up; --start spawn, 2,000
+# after 200. RSS of the parent and the zygote, their descriptors, zombies, lost
+# connections, PASS or FAIL per target. Not part of `make test`; some 5 minutes
+# on 2 cores. START=zygote or START=spawn runs one.
 soak: build
 	npx tsc -p bench/tsconfig.json
-	node dist/bench/soak.js
+	node dist/bench/soak.js $(if $(START),--start $(START))
 
 clean:
 	rm -rf dist .tap node_modules

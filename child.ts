@@ -18,6 +18,8 @@ import { endGroup, termEndsGroup } from './lib/serve/process-group.js'
 import { ExitStatus, HANDOFF_TIMEOUT_S, isMessage, message, type ConnectionInfo, type MessageOf, type ServeSpec } from './lib/protocol.js'
 import type { Handler } from './lib/serve/services/index.js'
 import { leaveDeadTerminal } from './lib/log/terminal.js'
+import { setTitle } from './lib/log/title.js'
+import { peerOf } from './lib/net/address.js'
 import { openTrace } from './lib/log/trace.js'
 
 const trace = await openTrace('child')
@@ -42,10 +44,14 @@ let stop = (): void => {
 let report = (): void => {}
 /** What a zygote does with a socket: fork a child for it; nothing until the zygote is ready. */
 let forkOne = (_m: MessageOf<'fork'>, _handle: unknown): void => unexpected()
+/** What a zygote does with a request for a spare, and with a spare's socket (--spares); nothing until it is ready. */
+let forkSpare = (_m: MessageOf<'spare'>): void => unexpected()
+let handOn = (_m: MessageOf<'hand'>, _handle: unknown): void => unexpected()
 
 async function serveOne({ info, spec }: MessageOf<'serve'>, handle: unknown): Promise<void> {
   // The descriptor can be lost in transit (Node then sends the message alone).
   if (typeof handle !== 'object' || handle === null) return exit(ExitStatus.PEER_GONE, 'peer gone before handoff')
+  setTitle(peerOf(info))
   // We hold our own copy of the descriptor: the parent may close its copy.
   process.send?.(message('taken', {}), undefined, undefined, (err) => {
     if (err) trace('could not confirm the handoff: %s', err.message)
@@ -110,6 +116,7 @@ const exitAs = ({ code, signal }: ProgramExit, killedStatus: (signal: NodeJS.Sig
 
 /** A spare loads its service ahead; a failure to load is reported when the socket comes, so it is ready either way. */
 function prepare({ spec }: MessageOf<'prepare'>): void {
+  setTitle('spare')
   // With --exec there is nothing to load: the program starts per connection.
   const loading = spec.exec === null ? loadHandler(spec) : Promise.resolve()
   void loading.catch(() => {}).finally(() => process.send?.(message('ready', {}), undefined, undefined, () => {}))
@@ -117,6 +124,7 @@ function prepare({ spec }: MessageOf<'prepare'>): void {
 
 /** The worker, loaded only now, takes over what the parent's stop, report and going do. */
 async function becomeWorker(m: MessageOf<'work'>, handle: unknown): Promise<void> {
+  setTitle('worker')
   const { work } = await import('./lib/serve/worker.js')
   const worker = work(m, handle, { trace, exit })
   parentGone = worker.parentGone
@@ -131,6 +139,8 @@ async function becomeZygote(m: MessageOf<'zygote'>): Promise<void> {
   const zygote = await becomeZygote(m, trace)
   if (zygote === null) return exit(ExitStatus.FAILED, 'unfit to fork')
   forkOne = zygote.fork
+  forkSpare = zygote.spare
+  handOn = zygote.hand
   stop = zygote.stop
   if (stopAsked) stop()
   // Its children finish their connections within the orphan deadline, as a spawned child does, then it exits.
@@ -142,7 +152,7 @@ type Role = 'waiting' | 'spare' | 'serving' | 'worker' | 'zygote'
 const ANY_ROLE: readonly Role[] = ['waiting', 'spare', 'serving', 'worker', 'zygote']
 
 /** The messages a child takes from its parent. */
-const INBOUND = ['prepare', 'serve', 'work', 'zygote', 'fork', 'stop', 'report'] as const
+const INBOUND = ['prepare', 'serve', 'work', 'zygote', 'fork', 'spare', 'hand', 'stop', 'report'] as const
 type Inbound = (typeof INBOUND)[number]
 
 /** How a child takes one type of message. */
@@ -167,6 +177,9 @@ const ROLES: { readonly [T in Inbound]: Reception<T> } = {
   zygote: { roles: ['waiting'], becomes: 'zygote', act: (m) => void becomeZygote(m) },
   // A socket, to the zygote: fork a child to serve it.
   fork: { roles: ['zygote'], act: (m, handle) => forkOne(m, handle) },
+  // --spares, to the zygote: fork a child ahead; later, a socket for it.
+  spare: { roles: ['zygote'], act: (m) => forkSpare(m) },
+  hand: { roles: ['zygote'], act: (m, handle) => handOn(m, handle) },
   // A prefork parent says stop; it may come at any time, even before the worker runs.
   stop: { roles: ANY_ROLE, act: () => stop() },
   // A prefork parent asks for the counts (SIGUSR1); it may come at any time.

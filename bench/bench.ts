@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { isClosing, killAllNow, stopAll } from './cleanup.js'
+import { cost, COST_MODELS } from './cost.js'
 import { forkCost } from './forkcost.js'
 import { describeMachine } from './machine.js'
 import { availableModels, type Model } from './models.js'
@@ -49,9 +50,11 @@ const main = async (): Promise<number> => {
     process.stderr.write(`bench: skipping ${a.name}: ${a.reason}\n`)
   }
   const prefork = models.filter((m) => m.name === 'prefork')
+  const costed = models.filter((m) => COST_MODELS.includes(m.name))
 
   // fork cost, start-up, bare-fork at each concurrency, then each model's scenarios.
-  const steps = 2 + settings.bareForkConcurrencies.length + models.length * (settings.concurrencies.length + 1 + settings.memoryLevels.length) + prefork.length
+  const steps =
+    2 + settings.bareForkConcurrencies.length + models.length * (settings.concurrencies.length + 1 + settings.memoryLevels.length) + costed.length + prefork.length
   let step = 0
   const t0 = Date.now()
   const progress: Progress = (label) =>
@@ -83,6 +86,7 @@ const main = async (): Promise<number> => {
   // Scenario by scenario, so that the models of one table are measured close together.
   const plan: readonly (readonly [string, Scenario, readonly Model[]])[] = [
     ['connrate', connrate, models],
+    ['cost', cost, costed],
     ['throughput', throughput, models],
     ['memory', memory, models],
     ['spread', spread, prefork],

@@ -28,6 +28,8 @@ export interface LaunchOptions {
   readonly readyMs?: number
   /** Sees every stderr line (of the server and of everything it forked that kept stderr). */
   readonly onLine?: (line: string) => void
+  /** Variables added to the server's environment (FORKSERVER_FORK_TIMES for the cost table). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const READY = /^listening on 127\.0\.0\.1:(\d+)(?:, pid \d+)?$/
@@ -105,7 +107,7 @@ export const launch = async (spec: ServerSpec, options: LaunchOptions = {}): Pro
     // A process group of its own, which stop() can signal as a whole.
     detached: true,
     stdio: ['ignore', spec.portOnStdout ? 'pipe' : 'ignore', 'pipe'],
-    env: { ...process.env, FORKSERVER_BENCH_SERVER: id },
+    env: { ...process.env, ...options.env, FORKSERVER_BENCH_SERVER: id },
   })
   const pid = proc.pid ?? -1
   const end = watchExit(proc)

@@ -19,6 +19,20 @@ export interface ConnRateJob {
 }
 
 /**
+ * Exactly `total` short connections, `concurrency` at a time, as ConnRateJob
+ * makes them, with no window: the reply comes once every one has ended. The
+ * cost table reads the server's counters on either side of it.
+ */
+export interface CountJob {
+  readonly kind: 'count'
+  readonly port: number
+  readonly total: number
+  readonly concurrency: number
+  readonly payloadBytes: number
+  readonly timeoutMs: number
+}
+
+/**
  * No server: keep `concurrency` child_process.fork calls of an empty child in
  * flight, as forkserver forks, and count their exits. The window is as in
  * ConnRateJob; children still running when it ends are killed.
@@ -55,7 +69,7 @@ export interface HoldJob {
   readonly timeoutMs: number
 }
 
-export type Job = ConnRateJob | ThroughputJob | HoldJob | BareForkJob
+export type Job = ConnRateJob | CountJob | ThroughputJob | HoldJob | BareForkJob
 
 interface Measured {
   readonly seconds: number
@@ -74,6 +88,13 @@ export interface ConnRateReply extends Measured {
   readonly p99Ms: number
   /** The watched process's own CPU time over the window, ms (10 ms resolution); null if not asked or it went away. */
   readonly watchedCpuMs: number | null
+}
+
+export interface CountReply extends Measured {
+  readonly kind: 'count'
+  /** Connections that completed with the full echo. */
+  readonly connections: number
+  readonly p50Ms: number
 }
 
 export interface BareForkReply extends Measured {
@@ -104,11 +125,11 @@ export interface FailedReply {
   readonly message: string
 }
 
-export type Reply = ConnRateReply | ThroughputReply | HoldReply | BareForkReply | FailedReply
+export type Reply = ConnRateReply | CountReply | ThroughputReply | HoldReply | BareForkReply | FailedReply
 
 export type ReplyTo<J extends Job> = Extract<Reply, { kind: J['kind'] }>
 
-const JOBS: readonly string[] = ['connrate', 'throughput', 'hold', 'barefork']
+const JOBS: readonly string[] = ['connrate', 'count', 'throughput', 'hold', 'barefork']
 const REPLIES: readonly string[] = [...JOBS, 'failed']
 
 const kindIn = (kinds: readonly string[], value: unknown): boolean =>

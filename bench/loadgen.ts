@@ -14,6 +14,8 @@ import {
   type BareForkReply,
   type ConnRateJob,
   type ConnRateReply,
+  type CountJob,
+  type CountReply,
   type HoldJob,
   type HoldReply,
   type Job,
@@ -132,9 +134,14 @@ const shortConnection = (port: number, payload: Buffer, timeoutMs: number): Prom
     socket.on('close', () => finish(latency >= 0 ? { ok: true, ms: latency } : { ok: false, code: 'closed before the echo' }))
   })
 
-const connrate = async (job: ConnRateJob): Promise<ConnRateReply> => {
-  const payload = Buffer.alloc(job.payloadBytes)
+const payloadOf = (bytes: number): Buffer => {
+  const payload = Buffer.alloc(bytes)
   for (let i = 0; i < payload.length; i++) payload[i] = 32 + (i % 95)
+  return payload
+}
+
+const connrate = async (job: ConnRateJob): Promise<ConnRateReply> => {
+  const payload = payloadOf(job.payloadBytes)
   const latencies: number[] = []
   const errorCodes: Record<string, number> = {}
   let errors = 0
@@ -168,6 +175,33 @@ const connrate = async (job: ConnRateJob): Promise<ConnRateReply> => {
     p99Ms: percentile(sorted, 99),
     watchedCpuMs: window.watchedCpuMs,
   }
+}
+
+/** `total` connections, `concurrency` at a time, each slot taking the next until none is left. */
+const count = async (job: CountJob): Promise<CountReply> => {
+  const payload = payloadOf(job.payloadBytes)
+  const latencies: number[] = []
+  const errorCodes: Record<string, number> = {}
+  let errors = 0
+  let started = 0
+  const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
+  const slot = async (): Promise<void> => {
+    while (started < job.total) {
+      started++
+      const outcome = await shortConnection(job.port, payload, job.timeoutMs)
+      if (outcome.ok) latencies.push(outcome.ms)
+      else {
+        errors++
+        countError(errorCodes, outcome.code)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: job.concurrency }, slot))
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  const cpuPct = seconds > 0 ? ((cpu.user + cpu.system) / 1e6 / seconds) * 100 : 0
+  return { kind: 'count', connections: latencies.length, seconds, cpuPct, errors, errorCodes, p50Ms: percentile(ascending(latencies), 50) }
 }
 
 /** The bare-fork loop's children still running: killed, and waited for, if we must go. */
@@ -353,6 +387,8 @@ const run = (job: Job): Promise<Reply> => {
   switch (job.kind) {
     case 'connrate':
       return connrate(job)
+    case 'count':
+      return count(job)
     case 'throughput':
       return throughput(job)
     case 'hold':

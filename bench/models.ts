@@ -24,12 +24,16 @@ export interface Model {
   readonly spec: ServerSpec
   /** forkserver's fork model: its parent's own CPU time per connection is worth reporting. */
   readonly parentCpu?: boolean
-  /** --spares, for fork+spares. */
+  /** --spares, for fork+spares and fork (zygote)+spares. */
   readonly spares?: number
+  /** --start zygote: a zygote under the server forks the children. */
+  readonly zygote?: true
 }
 
 /** fork+spares: the fork model with this many children forked ahead. */
 export const SPARES = 8
+/** fork (zygote)+spares: as many forked ahead by the zygote (the zygote issue's `--spares 4`). */
+export const ZYGOTE_SPARES = 4
 
 export type Availability = { readonly ok: true; readonly model: Model } | { readonly ok: false; readonly name: ModelName; readonly reason: string }
 
@@ -54,6 +58,8 @@ const compileC = (): string | null => {
 }
 
 const FORK_ARGS = [SERVER, '--port', '0', '--host', '127.0.0.1', '--max-children', '64'] as const
+// Each start named, so that the server's default start does not matter.
+const SPAWN = [...FORK_ARGS, '--start', 'spawn'] as const
 const NO_SPARES = /Unknown argument: spares/
 
 /**
@@ -82,7 +88,7 @@ const withSpares = async (): Promise<Availability> => {
   const model: Model = {
     name: 'fork+spares',
     // Its spares live as long as the server: wait for them before measuring, and count them as resident.
-    spec: node([...FORK_ARGS, '--spares', String(SPARES)], SPARES),
+    spec: node([...SPAWN, '--spares', String(SPARES)], SPARES),
     parentCpu: true,
     spares: SPARES,
   }
@@ -95,6 +101,8 @@ const withSpares = async (): Promise<Availability> => {
 const CAT = ['--exec', '--', 'cat'] as const
 const ZYGOTE = ['--start', 'zygote'] as const
 const ZYGOTE_UNAVAILABLE = /--start zygote is unavailable/
+/** A server that will not take --spares with --start zygote says so, naming --spares (or does not know it). */
+const ZYGOTE_SPARES_REFUSED = /--spares|Unknown argument: spares/
 
 /**
  * fork (zygote) and exec (zygote): --start zygote, its echo service and
@@ -104,8 +112,8 @@ const ZYGOTE_UNAVAILABLE = /--start zygote is unavailable/
  * any other failure to start leaves them in, so that their scenarios fail and say why.
  */
 export const zygoteModels = async (addon: string = NATIVE_ADDON): Promise<readonly [Availability, Availability]> => {
-  const fork: Model = { name: 'fork (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE], 1), parentCpu: true }
-  const exec: Model = { name: 'exec (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE, ...CAT], 1), parentCpu: true }
+  const fork: Model = { name: 'fork (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE], 1), parentCpu: true, zygote: true }
+  const exec: Model = { name: 'exec (zygote)', spec: node([...FORK_ARGS, ...ZYGOTE, ...CAT], 1), parentCpu: true, zygote: true }
   const skipBoth = (reason: string): readonly [Availability, Availability] => [
     { ok: false, name: fork.name, reason },
     { ok: false, name: exec.name, reason },
@@ -118,6 +126,23 @@ export const zygoteModels = async (addon: string = NATIVE_ADDON): Promise<readon
     { ok: true, model: fork },
     { ok: true, model: exec },
   ]
+}
+
+/**
+ * fork (zygote)+spares: --start zygote --spares 4, the zygote with children
+ * forked ahead. Skipped, with the server's own line, when it refuses the
+ * pair (as it did before spares came to the zygote) or has no zygote here;
+ * any other failure to start leaves it in, so that its scenarios fail and say why.
+ */
+export const zygoteSparesModel = async (addon: string = NATIVE_ADDON): Promise<Availability> => {
+  const name = 'fork (zygote)+spares'
+  const missing = addonMissing(addon)
+  if (missing !== null) return { ok: false, name, reason: missing }
+  // The zygote and its spares live as long as the server: resident.
+  const model: Model = { name, spec: node([...FORK_ARGS, ...ZYGOTE, '--spares', String(ZYGOTE_SPARES)], 1 + ZYGOTE_SPARES), parentCpu: true, spares: ZYGOTE_SPARES, zygote: true }
+  const line = await refusedWith(model.spec, new RegExp(`${ZYGOTE_UNAVAILABLE.source}|${ZYGOTE_SPARES_REFUSED.source}`))
+  if (line === null) return { ok: true, model }
+  return { ok: false, name, reason: ZYGOTE_UNAVAILABLE.test(line) ? line : `the server refuses --spares with --start zygote (${line})` }
 }
 
 /** Why the addon cannot be used, or null when it is built. */
@@ -148,8 +173,9 @@ export const availableModels = async (cpus: number): Promise<Availability[]> => 
   // Started first, so that they run while python3 and cc are looked at (they block this thread, not them).
   const probingSpares = withSpares()
   const probingZygote = zygoteModels()
-  const fork: Availability = { ok: true, model: { name: 'fork', spec: node(FORK_ARGS), parentCpu: true } }
-  const exec: Availability = { ok: true, model: { name: 'exec', spec: node([...FORK_ARGS, ...CAT]), parentCpu: true } }
+  const probingZygoteSpares = zygoteSparesModel()
+  const fork: Availability = { ok: true, model: { name: 'fork', spec: node(SPAWN), parentCpu: true } }
+  const exec: Availability = { ok: true, model: { name: 'exec', spec: node([...SPAWN, ...CAT]), parentCpu: true } }
   const prefork: Availability = {
     ok: true,
     model: {
@@ -167,7 +193,7 @@ export const availableModels = async (cpus: number): Promise<Availability[]> => 
     ? { ok: false, name: 'c-fork', reason: ccFailed }
     : { ok: true, model: { name: 'c-fork', spec: { command: C_BINARY, args: ['0'], resident: 0 } } }
   const [forkZygote, execZygote] = await probingZygote
-  return [fork, await probingSpares, forkZygote, nodeForkModel(), exec, execZygote, prefork, single, python, tcpserverCat(), c]
+  return [fork, await probingSpares, forkZygote, await probingZygoteSpares, nodeForkModel(), exec, execZygote, prefork, single, python, tcpserverCat(), c]
 }
 
 /** forkserver in prefork mode with -v, for the spread of connections over workers. */

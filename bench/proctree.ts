@@ -68,6 +68,9 @@ export const running = (pid: number): boolean => {
   return s !== null && s.state !== 'Z'
 }
 
+/** The descendants of `root` that are defunct: exited, and not yet reaped. */
+export const zombiesUnder = (root: number): number[] => descendants(root).filter((pid) => stat(pid)?.state === 'Z')
+
 /** SIGKILL, ignoring a process that is already gone. */
 export const killNow = (pid: number): void => {
   // -1 (a spawn that failed) would mean every process we may signal; 0, our own group.
@@ -94,12 +97,29 @@ export const waitUntil = async (done: () => boolean, limitMs: number): Promise<b
 /** The direct children of `parent`, zombies included. */
 export const children = (parent: number): number[] => pids().filter((pid) => stat(pid)?.ppid === parent)
 
+const cmdline = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * A forkserver's zygotes (--start zygote): its children that were started
+ * with the zygote's flags, or that are titled as a zygote. Read while the
+ * server is idle: the only other children it may have are its connections',
+ * and a zygote's children are the zygote's, not the server's.
+ */
+export const zygotesOf = (server: number): number[] =>
+  children(server).filter((pid) => running(pid) && /--single-threaded|forkserver: zygote/.test(cmdline(pid)))
+
 /**
  * Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on every Linux we
  * know of, but asked once of getconf all the same.
  */
 let clockTicks: number | null = null
-const ticksPerSecond = (): number => {
+export const ticksPerSecond = (): number => {
   if (clockTicks === null) {
     const run = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 })
     const hz = Number(run.stdout?.trim())

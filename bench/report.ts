@@ -5,6 +5,7 @@ import { chart } from './chart.js'
 import type {
   BareForkResult,
   ConnRateResult,
+  CostResult,
   FailedResult,
   Figure,
   ForkCostResult,
@@ -139,6 +140,51 @@ const forkCostTable = (rows: readonly ForkCostResult[]): string =>
     rows.map((r) => [String(r.samples), num(r.p50Ms), num(r.meanMs), num(r.blockP50Ms), num(r.blockMeanMs)]),
   )
 
+/** A fork() call's steps, µs: `park 150, maps 210, fork 600, unpark 8`. */
+const steps = (r: CostResult): string =>
+  r.forkStepsUs === undefined ? '' : `fork() steps, µs: ${Object.entries(r.forkStepsUs).map(([name, us]) => `${name} ${num(us)}`).join(', ')}`
+
+const costTable = (rows: readonly CostResult[]): string =>
+  table(
+    ['model', 'conn/s', 'parent CPU ms', 'zygote CPU ms', 'child CPU ms', 'total CPU ms', 'minor faults per child', "forker's minor faults", 'fork() µs, mean (p50)', 'fork(2) µs', 'note'],
+    rows.map((r) => [
+      r.model,
+      num(r.connsPerSec),
+      num(r.parentCpuMs),
+      r.zygoteCpuMs === undefined ? '—' : num(r.zygoteCpuMs),
+      num(r.childCpuMs),
+      num(r.totalCpuMs),
+      num(r.childMinorFaults),
+      num(r.forkerMinorFaults),
+      r.forkCallUs === null ? 'n/a' : `${num(r.forkCallUs)} (${num(r.forkCallP50Us)})`,
+      r.fork2Us === undefined ? 'not split' : num(r.fork2Us),
+      [r.reason ? `n/a: ${cell(r.reason)}` : '', steps(r), errorNote(r)].filter(Boolean).join('; '),
+    ]),
+  )
+
+/** c-fork's rate at c=8 in this run's connection-rate table: what this host's forks are read against. */
+const hostForkRate = (results: readonly Result[]): string => {
+  const c8 = results.find((r): r is ConnRateResult => r.scenario === 'connrate' && r.model === 'c-fork' && r.concurrency === 8)
+  const notRun = results.find((r): r is SkippedResult | FailedResult => r.model === 'c-fork' && (r.scenario === 'skipped' || r.scenario === 'failed'))
+  if (c8 !== undefined) return `c-fork, this host's C accept-fork loop, did ${num(c8.connsPerSec)} conn/s at c=8 in this run.`
+  return `c-fork was not measured in this run${notRun ? ` (${cell(notRun.reason.split('\n')[0] ?? '')})` : ''}: nothing here says how fast this host forks.`
+}
+
+const COST_METHOD =
+  'Per connection, over a burst from an idle server to an idle server (every child reaped), after a warm-up. ' +
+  'CPU: utime + stime of each process in /proc/PID/stat; the children\'s from the cutime + cstime of the process that forked and reaped them ' +
+  '(the zygote, or the peer\'s one process), to which the kernel adds a child\'s times when it reaps it; resolution one clock tick over the whole burst. ' +
+  'Parent: the process that accepts (a peer\'s one process does it all). Minor faults: that reaper\'s cminflt, per child, and its own minflt ' +
+  '(the copy-on-write faults it takes after each fork). fork(): timed in the forking process around the call, one line per fork ' +
+  '(FORKSERVER_FORK_TIMES); the addon\'s call parks V8\'s worker threads, marks the heap MADV_DOFORK, calls fork(2) and unparks them; ' +
+  'python\'s os.fork() is not split. The burst\'s conn/s includes writing those lines.'
+
+const costSection = (rows: readonly CostResult[], results: readonly Result[]): string => {
+  const first = rows[0]
+  const burst = first === undefined ? '' : `${first.connections + first.errors} connections at c=${first.concurrency}. `
+  return `${hostForkRate(results)}\n\n${costTable(rows)}\n\n${burst}${COST_METHOD}`
+}
+
 const reasonsTable = (rows: readonly (SkippedResult | FailedResult)[]): string =>
   table(
     ['model', 'what', 'reason'],
@@ -163,10 +209,13 @@ export const markdown = (report: Report): string => {
   const c = all.filter((r): r is ConnRateResult => r.model !== 'bare-fork')
   add(
     'Connection rate: connect, 64 bytes, echo, close (latency: connect to full echo)',
-    `${connrateTable(c)}\n\nfork+spares (8) runs with \`--spares 8\`; exec with \`--exec -- cat\`; the (zygote) rows with \`--start zygote\`, ` +
-      `a real fork(2) of a warm process; tcpserver+cat is ucspi-tcp's tcpserver running cat. Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection.`,
+    `${connrateTable(c)}\n\nfork, fork+spares and exec run with \`--start spawn\`; fork+spares (8) with \`--spares 8\`; exec with \`--exec -- cat\`; the (zygote) rows with \`--start zygote\`, ` +
+      `a real fork(2) of a warm process, and fork (zygote)+spares (4) with \`--spares 4\` too; tcpserver+cat is ucspi-tcp's tcpserver running cat. ` +
+      `Parent CPU: the server's parent process alone (utime + stime, 10 ms ticks) over the window, per connection. ${hostForkRate(results)}`,
     c.length,
   )
+  const k = of(results, 'cost')
+  add("Cost of a connection: CPU per process, page faults and the fork() call, per connection", costSection(k, results), k.length)
   const b = all.filter((r): r is BareForkResult => r.model === 'bare-fork')
   add(
     'bare-fork: a process that only forks empty children, as forkserver forks them, C at a time',
@@ -187,7 +236,7 @@ export const markdown = (report: Report): string => {
   add('Spread of connections over prefork workers', spreadTable(s), s.length)
   const f = of(results, 'forkcost')
   add('Cost of one child_process.fork of an empty child', forkCostTable(f), f.length)
-  add('Targets', targetsTable(targets), targets.length)
+  add('Targets', `${targetsTable(targets)}\n\n${hostForkRate(results)}`, targets.length)
   const other = [...of(results, 'skipped'), ...of(results, 'failed')]
   add('Skipped and failed', reasonsTable(other), other.length)
   return sections.join('\n\n') + '\n'

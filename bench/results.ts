@@ -5,7 +5,8 @@ import type { Recorded } from './settings.js'
  * The servers under test. `fork+spares` is the fork model with `--spares 8`;
  * `exec` runs `cat` per connection (`--exec -- cat`); the `(zygote)` rows are
  * the same under `--start zygote`, a real fork(2) of a warm process (they need
- * the native addon). `node-fork` is their floor: a bare Node that forks per
+ * the native addon), and `fork (zygote)+spares` is the zygote with
+ * `--spares 4`. The others run `--start spawn`. `node-fork` is their floor: a bare Node that forks per
  * connection with the same addon and nothing else of forkserver's.
  * `tcpserver+cat` is ucspi-tcp's tcpserver running cat.
  */
@@ -13,6 +14,7 @@ export const MODELS = [
   'fork',
   'fork+spares',
   'fork (zygote)',
+  'fork (zygote)+spares',
   'node-fork',
   'exec',
   'exec (zygote)',
@@ -188,6 +190,51 @@ export interface StartupResult {
   readonly privateMiB: number
 }
 
+/**
+ * What one connection costs (bench/cost.ts, bench/accounting.ts): a burst of
+ * `connections` short connections, `concurrency` at a time in a closed loop,
+ * from an idle server to an idle server (every child reaped), after a warm-up.
+ * The growth of /proc/PID/stat's counters over the burst, per connection:
+ *   parentCpuMs:  utime + stime of the process that accepts: forkserver's
+ *                 parent, or a peer's one process;
+ *   zygoteCpuMs:  the same of the zygote (--start zygote only);
+ *   childCpuMs:   cutime + cstime of the process that forked and reaped the
+ *                 children (the zygote, or the peer's process): all of the
+ *                 children's CPU time, since every one was reaped;
+ *   childMinorFaults, forkerMinorFaults: cminflt of that process (per
+ *                 child), and its own minflt (copy-on-write after each fork).
+ * The fork() call's own time comes from the fork-time lines the forking
+ * process writes with FORKSERVER_FORK_TIMES set, one per fork.
+ */
+export interface CostResult extends Unmeasured {
+  readonly model: ModelName
+  readonly scenario: 'cost'
+  readonly concurrency: number
+  /** Connections in the burst that completed, and those that failed. */
+  readonly connections: number
+  readonly errors: number
+  readonly errorCodes?: Readonly<Record<string, number>>
+  readonly seconds: number
+  /** The burst's rate, with the fork-time lines being written. */
+  readonly connsPerSec: Figure
+  readonly parentCpuMs: Figure
+  /** fork (zygote) only. */
+  readonly zygoteCpuMs?: Figure
+  readonly childCpuMs: Figure
+  readonly totalCpuMs: Figure
+  readonly childMinorFaults: Figure
+  readonly forkerMinorFaults: Figure
+  /** Forks timed; the call's mean and p50 and fork(2)'s own mean, µs; each step's mean, µs, where the call has steps. */
+  readonly forkSamples: number
+  readonly forkCallUs: Figure
+  readonly forkCallP50Us: Figure
+  /** Absent where the call is not split (python's os.fork). */
+  readonly fork2Us?: Figure
+  readonly forkStepsUs?: Readonly<Record<string, number>>
+  /** USER_HZ: the CPU times' resolution is one tick over the whole burst. */
+  readonly clockTicksPerSecond: number
+}
+
 export interface SkippedResult {
   readonly model: Subject
   readonly scenario: 'skipped'
@@ -210,6 +257,7 @@ export type Result =
   | MemoryResult
   | SpreadResult
   | ForkCostResult
+  | CostResult
   | SkippedResult
   | FailedResult
 

@@ -35,7 +35,7 @@ const settle = async (s: Settings, pid: number): Promise<void> => {
   await waitQuiet(pid, QUIET_LIMIT_MS)
 }
 
-const withServer = async <T>(model: Model, body: (server: Server, loadgen: Loadgen) => Promise<T>, options: LaunchOptions = {}): Promise<T> => {
+export const withServer = async <T>(model: Model, body: (server: Server, loadgen: Loadgen) => Promise<T>, options: LaunchOptions = {}): Promise<T> => {
   const server = await launch(model.spec, options)
   let loadgen: Loadgen | null = null
   try {

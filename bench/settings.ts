@@ -16,6 +16,8 @@ export interface Settings {
   readonly connrate: { readonly warmupMs: number; readonly durationMs: number; readonly maxDurationMs: number; readonly minConnections: number }
   readonly throughput: { readonly connections: number; readonly chunkBytes: number; readonly warmupMs: number; readonly durationMs: number }
   readonly memoryLevels: readonly number[]
+  /** The cost table's burst (bench/cost.ts): after `warmup` connections, `connections` more, `concurrency` at a time. */
+  readonly cost: { readonly concurrency: number; readonly warmup: number; readonly connections: number }
   readonly spread: { readonly concurrency: number; readonly durationMs: number }
   readonly forkSamples: number
   /** Start-up samples per subject (startup.ts), after `startupWarmups` rounds not counted. */
@@ -72,6 +74,7 @@ export const parseSettings = (argv: readonly string[]): Settings => {
       : { warmupMs: 500, durationMs: 4000, maxDurationMs: 10_000, minConnections: 30 },
     throughput: { connections: 8, chunkBytes: 64 * 1024, warmupMs: quick ? 50 : 500, durationMs: quick ? 200 : 3000 },
     memoryLevels: [10, 40],
+    cost: { concurrency: 8, warmup: quick ? 16 : 200, connections: quick ? 100 : 2000 },
     spread: { concurrency: 8, durationMs: quick ? 300 : 2000 },
     forkSamples: quick ? 5 : 20,
     startupSamples: quick ? 5 : 20,

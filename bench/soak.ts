@@ -1,55 +1,84 @@
-// make soak: 2,000 short connections at concurrency 8 against the fork model,
-// to see what a long run leaves behind in the parent. Reports the parent's RSS
-// growth (target under 10 MiB), its descriptor count before and after (equal),
-// defunct children (0) and lost connections (0), as a markdown table on
-// stdout and as JSON in bench/results/soak.json; exits 1 if a target is
-// missed. Progress goes to stderr.
+// make soak: many short connections at concurrency 8, to see what a long run
+// leaves behind, under each start named on the command line:
+//   --start zygote: 20,000 connections after 2,000 to warm up. The parent's
+//     RSS may grow by less than 16 MiB and the zygote's by less than 5 MiB.
+//   --start spawn: 2,000 after 200 (a fresh Node per connection, about 25 a
+//     second on 2 cores). The parent's RSS may grow by less than 10 MiB.
+// Under both: every descriptor count flat (after = before), no zombie, no
+// connection lost. A markdown table per start on stdout, PASS or FAIL per
+// target, JSON in bench/results/soak.json (untracked); exits 1 if a target is
+// missed. Progress goes to stderr. Not a timed test: it only reports.
 //
-//   node dist/bench/soak.js [--connections 2000] [--concurrency 8] [--warmup 200]
-import { spawn } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
+//   node dist/bench/soak.js [--start spawn,zygote] [--connections N] [--warmup N] [--concurrency 8]
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { descendants, killNow, marked, running, sleep, waitUntil } from './proctree.js'
+import { sleep, zombiesUnder, zygotesOf } from './proctree.js'
+import { startServer, waitIdle, type SoakServer, type Watch } from './soak-server.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const SERVER = join(ROOT, 'dist', 'server.js')
 const OUT = join(ROOT, 'bench', 'results', 'soak.json')
 
-const { values: flags } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '8' },
-    warmup: { type: 'string', default: '200' },
-  },
-})
-const count = (name: string, text: string | undefined, min: number): number => {
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`)
-  return n
+type Start = 'spawn' | 'zygote'
+
+interface Plan {
+  readonly start: Start
+  readonly connections: number
+  readonly warmup: number
+  readonly concurrency: number
+  /** RSS growth allowed over the measured connections, MiB; null: the process is not there. */
+  readonly parentRssMiB: number
+  readonly zygoteRssMiB: number | null
 }
-const CONNECTIONS = count('connections', flags.connections, 1)
-const CONCURRENCY = count('concurrency', flags.concurrency, 1)
-const WARMUP = count('warmup', flags.warmup, 0)
+
+const PLANS: Record<Start, Plan> = {
+  zygote: { start: 'zygote', connections: 20_000, warmup: 2000, concurrency: 8, parentRssMiB: 16, zygoteRssMiB: 5 },
+  spawn: { start: 'spawn', connections: 2000, warmup: 200, concurrency: 8, parentRssMiB: 10, zygoteRssMiB: null },
+}
 
 const PAYLOAD_BYTES = 64
 const CONNECTION_LIMIT_MS = 20_000
-const READY_LIMIT_MS = 15_000
-const IDLE_LIMIT_MS = 30_000
 const FD_SETTLE_MS = 5_000
-const PROGRESS_EVERY = 100
 const SAMPLE_EVERY = 20
-const TARGET_RSS_GROWTH_MIB = 10
 const MAX_CHILDREN = 40
-const SERVER_ARGS = ['--port', '0', '-v']
+const serverArgs = (start: Start): string[] => ['--port', '0', '--max-children', String(MAX_CHILDREN), '-v', '--start', start]
 
 const log = (text: string): void => void process.stderr.write(`soak: ${text}\n`)
 const mib = (kib: number): number => kib / 1024
 const fixed = (n: number, digits = 1): string => n.toFixed(digits)
+
+// ---------------------------------------------------------------- the command line
+
+const count = (name: string, text: string | undefined, min: number): number | undefined => {
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`)
+  return n
+}
+
+/** The plans the command line asks for, in its order, with its counts in place of theirs. */
+const plansFrom = (argv: readonly string[]): Plan[] => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { start: { type: 'string', default: 'zygote,spawn' }, connections: { type: 'string' }, warmup: { type: 'string' }, concurrency: { type: 'string' } },
+  })
+  const starts = (values.start ?? '').split(',').filter(Boolean)
+  const unknown = starts.filter((s) => s !== 'spawn' && s !== 'zygote')
+  if (starts.length === 0 || unknown.length > 0) throw new Error(`--start takes spawn, zygote or both (spawn,zygote), got ${JSON.stringify(values.start)}`)
+  const connections = count('connections', values.connections, 1)
+  const warmup = count('warmup', values.warmup, 0)
+  const concurrency = count('concurrency', values.concurrency, 1)
+  return [...new Set(starts as Start[])].map((start) => ({
+    ...PLANS[start],
+    ...(connections === undefined ? {} : { connections }),
+    ...(warmup === undefined ? {} : { warmup }),
+    ...(concurrency === undefined ? {} : { concurrency }),
+  }))
+}
 
 // ---------------------------------------------------------------- /proc
 
@@ -60,21 +89,6 @@ const rssKiB = (pid: number): number => {
 }
 
 const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
-
-/** Direct children of `pid` in state Z (defunct: exited, never reaped). */
-const defunctChildren = (pid: number): number[] =>
-  readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        return fields[0] === 'Z' && Number(fields[1]) === pid
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
 
 /** The descriptor count once it has not changed for 500 ms (or equals `expected`), within FD_SETTLE_MS. */
 const settledFds = async (pid: number, expected?: number): Promise<number> => {
@@ -92,145 +106,19 @@ const settledFds = async (pid: number, expected?: number): Promise<number> => {
   return last
 }
 
-// ---------------------------------------------------------------- the server
-
-interface ServerWatch {
-  readonly pid: number
-  port: number
-  forked: number
-  ended: number
-  /** Exit statuses and signals of the children, `status 0` and so on. */
-  readonly ends: Map<string, number>
-  warnings: string[]
-  /** True once every child forked has ended and the last status line says the table is empty. */
-  idle: boolean
-  /** The last lines, to explain a failure. */
-  tail: string[]
-  exited: boolean
-  exitCode: number | null
-  summary: string | null
+interface Reading {
+  readonly rssKiB: number
+  readonly fds: number
 }
 
-const mark = `FORKSERVER_SOAK_RUN=${randomUUID()}`
-
-const startServer = (): { watch: ServerWatch; ready: Promise<void>; gone: Promise<void> } => {
-  // A process group of its own, which can be signalled as a whole; its
-  // children run in sessions of their own, so they carry a mark as well.
-  const proc = spawn(process.execPath, [SERVER, ...SERVER_ARGS], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, FORKSERVER_SOAK_RUN: mark.split('=')[1] },
-  })
-  const watch: ServerWatch = {
-    pid: proc.pid ?? -1, port: 0, forked: 0, ended: 0, ends: new Map(), warnings: [], idle: false, tail: [],
-    exited: false, exitCode: null, summary: null,
-  }
-  const gone = new Promise<void>((resolve) => {
-    proc.once('exit', (code) => {
-      watch.exited = true
-      watch.exitCode = code
-      resolve()
-    })
-    proc.once('error', () => {
-      watch.exited = true
-      resolve()
-    })
-  })
-  let onReady: (() => void) | null = null
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not listening within ${READY_LIMIT_MS} ms:\n${watch.tail.join('\n')}`)), READY_LIMIT_MS)
-    onReady = () => {
-      clearTimeout(timer)
-      resolve()
-    }
-    void gone.then(() => {
-      clearTimeout(timer)
-      reject(new Error(`the server exited before listening (status ${watch.exitCode}):\n${watch.tail.join('\n')}`))
-    })
-  })
-  let partial = ''
-  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n')
-    partial = parts.pop() ?? ''
-    for (const line of parts) {
-      watch.tail.push(line)
-      if (watch.tail.length > 30) watch.tail.shift()
-      let m: RegExpExecArray | null
-      if ((m = /^listening on 127\.0\.0\.1:(\d+), pid \d+$/.exec(line))) {
-        watch.port = Number(m[1])
-        onReady?.()
-      } else if (/^pid \d+ from /.test(line)) {
-        watch.forked++
-        watch.idle = false
-      } else if ((m = /^end \d+ ((?:status|signal) \S+)$/.exec(line))) {
-        watch.ended++
-        watch.ends.set(m[1]!, (watch.ends.get(m[1]!) ?? 0) + 1)
-        watch.idle = false
-      } else if ((m = /^status: (\d+)\/\d+$/.exec(line))) {
-        watch.idle = m[1] === '0' && watch.ended === watch.forked
-      } else if (line.startsWith('warning: ')) {
-        watch.warnings.push(line)
-      } else if (line.startsWith('shutdown: ')) {
-        watch.summary = line
-      }
-    }
-  })
-  return { watch, ready, gone }
-}
-
-/** Stops the server: SIGTERM to its group, SIGKILL 5 s later; then anything of it still marked. */
-let stopping: Promise<void> | null = null
-let server: { watch: ServerWatch; gone: Promise<void> } | null = null
-
-const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
-  // Never 0 (our own group), 1 or -1 (everything we may signal).
-  if (!Number.isSafeInteger(pid) || pid <= 1) return
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // the group is gone
-  }
-}
-
-const stopServer = (): Promise<void> =>
-  (stopping ??= (async () => {
-    if (server === null) return
-    const { watch } = server
-    if (!watch.exited) {
-      signalGroup(watch.pid, 'SIGTERM')
-      if (!(await waitUntil(() => watch.exited, 5000))) {
-        // Children first, while the server may still reap them; then the group.
-        descendants(watch.pid).forEach(killNow)
-        await waitUntil(() => descendants(watch.pid).every((p) => !running(p)), 1000)
-        signalGroup(watch.pid, 'SIGKILL')
-        await waitUntil(() => watch.exited, 3000)
-      }
-    }
-    for (const p of marked(mark)) killNow(p)
-    await waitUntil(() => marked(mark).length === 0, 3000)
-  })())
-
-process.on('exit', () => {
-  // The last resort: synchronous, and only for what is still running.
-  if (server !== null && !server.watch.exited) {
-    descendants(server.watch.pid).forEach(killNow)
-    signalGroup(server.watch.pid, 'SIGKILL')
-  }
-  for (const p of marked(mark)) killNow(p)
-})
-
-let interrupted: NodeJS.Signals | null = null
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = signal
-    log(`${signal}: stopping the server`)
-    void stopServer().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  })
+const read = async (pid: number, before?: Reading): Promise<Reading> => {
+  const fds = await settledFds(pid, before?.fds)
+  return { rssKiB: rssKiB(pid), fds }
 }
 
 // ---------------------------------------------------------------- clients
+
+let interrupted: NodeJS.Signals | null = null
 
 type Outcome = 'ok' | 'mismatch' | 'timeout' | string
 
@@ -255,17 +143,19 @@ const oneConnection = (port: number): Promise<Outcome> =>
     })
   })
 
-interface Run {
+interface Drive {
   readonly lost: Map<string, number>
   readonly ms: number
 }
 
+const lostCount = (run: Drive): number => [...run.lost.values()].reduce((a, b) => a + b, 0)
+
 /** `total` connections, `concurrency` at a time; `progress` sees each completion. */
-const drive = async (port: number, total: number, concurrency: number, progress: (done: number, lost: number) => void): Promise<Run> => {
+const drive = async (port: number, total: number, concurrency: number, progress: (done: number, lost: number) => void = () => undefined): Promise<Drive> => {
   const lost = new Map<string, number>()
   let started = 0
   let done = 0
-  let lostCount = 0
+  let lostSoFar = 0
   const t0 = Date.now()
   const lane = async (): Promise<void> => {
     while (started < total && interrupted === null) {
@@ -273,132 +163,221 @@ const drive = async (port: number, total: number, concurrency: number, progress:
       const outcome = await oneConnection(port)
       done++
       if (outcome !== 'ok') {
-        lostCount++
+        lostSoFar++
         lost.set(outcome, (lost.get(outcome) ?? 0) + 1)
       }
-      progress(done, lostCount)
+      progress(done, lostSoFar)
     }
   }
-  await Promise.all(Array.from({ length: concurrency }, lane))
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(total, 1)) }, lane))
+  if (interrupted !== null) throw new Error(`interrupted by ${interrupted}`)
   return { lost, ms: Date.now() - t0 }
 }
 
-/** Until every child forked has ended and the table is empty, within IDLE_LIMIT_MS. */
-const waitIdle = async (watch: ServerWatch, what: string): Promise<void> => {
-  if (interrupted !== null) throw new Error(`interrupted by ${interrupted}`)
-  if (!(await waitUntil(() => watch.idle || watch.exited, IDLE_LIMIT_MS)) || watch.exited) {
-    throw new Error(`${what}: the server did not return to status: 0/${MAX_CHILDREN} within ${IDLE_LIMIT_MS} ms ` +
-      `(${watch.forked} forked, ${watch.ended} ended):\n${watch.tail.join('\n')}`)
+// ---------------------------------------------------------------- one soak
+
+/** RSS every SAMPLE_EVERY connections, to tell a trend from V8's sawtooth: [parent, zygote] in KiB. */
+type Sample = readonly [number, number | null]
+
+interface Soaked {
+  readonly plan: Plan
+  readonly watch: Watch
+  readonly warm: Drive
+  readonly run: Drive
+  readonly parent: { readonly before: Reading; readonly after: Reading }
+  readonly zygote: { readonly pid: number; readonly before: Reading; readonly after: Reading; readonly pidAfter: number | null } | null
+  readonly zombies: number
+  readonly samples: readonly Sample[]
+}
+
+/** The zygote of an idle server: exactly one, or an error. */
+const zygoteOf = (server: number): number => {
+  const found = zygotesOf(server)
+  if (found.length !== 1 || found[0] === undefined) throw new Error(`expected one zygote under the server (pid ${server}), found ${found.length}`)
+  return found[0]
+}
+
+const sampler = (plan: Plan, watch: Watch, zygote: number | null, samples: Sample[]) => {
+  const every = Math.max(100, Math.round(plan.connections / 20))
+  const t0 = Date.now()
+  return (done: number, lost: number): void => {
+    if (done % SAMPLE_EVERY !== 0 && done !== plan.connections) return
+    try {
+      samples.push([rssKiB(watch.pid), zygote === null ? null : rssKiB(zygote)])
+    } catch {
+      // a process is gone; the end says so
+    }
+    if (done % every !== 0 && done !== plan.connections) return
+    const [parent, z] = samples.at(-1) ?? [NaN, null]
+    const rate = done / ((Date.now() - t0) / 1000)
+    log(`${plan.start}: ${done}/${plan.connections} done, ${lost} lost, ${fixed(rate)} conn/s, parent RSS ${fixed(mib(parent))} MiB${z === null ? '' : `, zygote RSS ${fixed(mib(z))} MiB`}`)
   }
 }
 
-// ---------------------------------------------------------------- the run
-
-const main = async (): Promise<number> => {
-  const started = startServer()
-  server = started
-  const { watch } = started
-  await started.ready
-  log(`server pid ${watch.pid} listening on 127.0.0.1:${watch.port}; warm-up: ${WARMUP} connections`)
-
-  const warm = await drive(watch.port, WARMUP, Math.min(CONCURRENCY, Math.max(WARMUP, 1)), () => undefined)
-  await waitIdle(watch, 'after the warm-up')
-  const fdsBefore = await settledFds(watch.pid)
-  const rssBefore = rssKiB(watch.pid)
-  log(`after the warm-up: parent RSS ${fixed(mib(rssBefore))} MiB, ${fdsBefore} fds; now ${CONNECTIONS} connections, ${CONCURRENCY} at a time`)
-
-  const t0 = Date.now()
-  /** The parent's RSS every SAMPLE_EVERY connections, to tell a trend from V8's sawtooth. */
-  const samples: { done: number; rssKiB: number }[] = []
-  const run = await drive(watch.port, CONNECTIONS, CONCURRENCY, (done, lost) => {
-    if (done % SAMPLE_EVERY !== 0 && done !== CONNECTIONS) return
-    let rss = NaN
-    let fds = NaN
-    try {
-      rss = rssKiB(watch.pid)
-      fds = fdCount(watch.pid)
-      samples.push({ done, rssKiB: rss })
-    } catch {
-      // the server is gone; the end says so
-    }
-    if (done % PROGRESS_EVERY !== 0 && done !== CONNECTIONS) return
-    const seconds = (Date.now() - t0) / 1000
-    log(`${done}/${CONNECTIONS} done, ${lost} lost, ${fixed(done / seconds)} conn/s, parent RSS ${fixed(mib(rss))} MiB, ${fds} fds`)
-  })
-  await waitIdle(watch, `after ${CONNECTIONS} connections`)
-  const fdsAfter = await settledFds(watch.pid, fdsBefore)
-  const rssAfter = rssKiB(watch.pid)
-  const defunct = defunctChildren(watch.pid).length
-  const growthMiB = mib(rssAfter - rssBefore)
-  const lost = [...run.lost.values()].reduce((a, b) => a + b, 0)
-  const warmLost = [...warm.lost.values()].reduce((a, b) => a + b, 0)
-  const seconds = run.ms / 1000
-  const sampled = samples.map((x) => x.rssKiB)
-  const rssLow = sampled.length ? Math.min(...sampled) : NaN
-  const rssHigh = sampled.length ? Math.max(...sampled) : NaN
-
-  await stopServer()
-
-  const checks = {
-    rssGrowth: growthMiB < TARGET_RSS_GROWTH_MIB,
-    fds: fdsAfter === fdsBefore,
-    defunct: defunct === 0,
-    lost: lost === 0 && warmLost === 0,
+const soak = async (plan: Plan, server: SoakServer): Promise<Soaked> => {
+  const { watch } = server
+  await server.ready
+  log(`${plan.start}: server pid ${watch.pid} on 127.0.0.1:${watch.port}; warm-up: ${plan.warmup} connections`)
+  const warm = await drive(watch.port, plan.warmup, plan.concurrency)
+  await waitIdle(watch, `${plan.start}: after the warm-up`)
+  const zygote = plan.start === 'zygote' ? zygoteOf(watch.pid) : null
+  const parentBefore = await read(watch.pid)
+  const zygoteBefore = zygote === null ? null : await read(zygote)
+  log(`${plan.start}: now ${plan.connections} connections, ${plan.concurrency} at a time`)
+  const samples: Sample[] = []
+  const run = await drive(watch.port, plan.connections, plan.concurrency, sampler(plan, watch, zygote, samples))
+  await waitIdle(watch, `${plan.start}: after ${plan.connections} connections`)
+  const parentAfter = await read(watch.pid, parentBefore)
+  const zygoteAfter = zygote === null || zygoteBefore === null ? null : await read(zygote, zygoteBefore)
+  const zygoteNow = zygote === null ? [] : zygotesOf(watch.pid)
+  return {
+    plan,
+    watch,
+    warm,
+    run,
+    parent: { before: parentBefore, after: parentAfter },
+    zygote: zygote === null || zygoteBefore === null || zygoteAfter === null ? null : { pid: zygote, before: zygoteBefore, after: zygoteAfter, pidAfter: zygoteNow.length === 1 ? (zygoteNow[0] ?? null) : null },
+    zombies: zombiesUnder(watch.pid).length,
+    samples,
   }
-  const pass = Object.values(checks).every(Boolean)
-  const verdict = (ok: boolean): string => (ok ? 'ok' : '**missed**')
-  const table = [
+}
+
+// ---------------------------------------------------------------- the report
+
+interface Check {
+  readonly figure: string
+  readonly value: string
+  readonly target: string
+  readonly pass: boolean | null
+}
+
+const growthMiB = (r: { before: Reading; after: Reading }): number => mib(r.after.rssKiB - r.before.rssKiB)
+
+/** The median of the first and of the last tenth of the samples, KiB. */
+const trend = (values: readonly number[]): [number, number] => {
+  const tenth = Math.max(1, Math.floor(values.length / 10))
+  const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+  return [median(values.slice(0, tenth)), median(values.slice(-tenth))]
+}
+
+const memoryChecks = (name: string, r: { before: Reading; after: Reading }, during: readonly number[], allowed: number): Check[] => {
+  const [first, last] = trend(during)
+  const range = during.length ? `${fixed(mib(Math.min(...during)))} to ${fixed(mib(Math.max(...during)))} MiB` : 'n/a'
+  return [
+    { figure: `${name} RSS`, value: `${fixed(mib(r.before.rssKiB))} → ${fixed(mib(r.after.rssKiB))} MiB`, target: '', pass: null },
+    { figure: `${name} RSS during the run`, value: `${range}; median of the first tenth ${fixed(mib(first))}, of the last ${fixed(mib(last))} MiB`, target: '', pass: null },
+    { figure: `${name} RSS growth`, value: `${fixed(growthMiB(r))} MiB`, target: `< ${allowed} MiB`, pass: growthMiB(r) < allowed },
+    { figure: `${name} descriptors`, value: `${r.before.fds} → ${r.after.fds}`, target: 'flat', pass: r.after.fds === r.before.fds },
+  ]
+}
+
+const checksOf = (s: Soaked): Check[] => {
+  const lost = lostCount(s.run) + lostCount(s.warm)
+  const why = [...s.warm.lost, ...s.run.lost].map(([k, v]) => `${k} ${v}`).join(', ')
+  const seconds = s.run.ms / 1000
+  const checks: Check[] = [
+    { figure: 'connections', value: `${s.plan.connections} (+${s.plan.warmup} warm-up), ${s.plan.concurrency} at a time, ${fixed(s.plan.connections / seconds)} conn/s over ${fixed(seconds)} s`, target: '', pass: null },
+    { figure: 'lost', value: `${lost}${why ? ` (${why})` : ''}`, target: '0', pass: lost === 0 },
+    ...memoryChecks('parent', s.parent, s.samples.map(([p]) => p), s.plan.parentRssMiB),
+  ]
+  if (s.zygote !== null && s.plan.zygoteRssMiB !== null) {
+    const { pid, pidAfter } = s.zygote
+    checks.push(...memoryChecks('zygote', s.zygote, s.samples.flatMap(([, z]) => (z === null ? [] : [z])), s.plan.zygoteRssMiB))
+    checks.push({ figure: 'zygote', value: `pid ${pid} → ${pidAfter ?? 'none'}`, target: 'the same', pass: pidAfter === pid })
+  }
+  checks.push({ figure: 'zombies under the server', value: String(s.zombies), target: '0', pass: s.zombies === 0 })
+  return checks
+}
+
+const tableOf = (s: Soaked, checks: readonly Check[]): string => {
+  const rows = checks.map((c) => `| ${c.figure} | ${c.value} | ${c.target} | ${c.pass === null ? '' : c.pass ? 'PASS' : '**FAIL**'} |`)
+  const ends = [...s.watch.ends].sort().map(([k, v]) => `${k} × ${v}`).join(', ')
+  const pass = checks.every((c) => c.pass !== false)
+  return [
+    `## soak: --start ${s.plan.start}, echo, ${PAYLOAD_BYTES}-byte exchanges`,
+    '',
     '| figure | value | target | |',
     '|---|---|---|---|',
-    `| connections | ${CONNECTIONS} (+${WARMUP} warm-up), ${CONCURRENCY} at a time | | |`,
-    `| lost | ${lost}${run.lost.size ? ` (${[...run.lost].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} | 0 | ${verdict(checks.lost)} |`,
-    `| duration | ${fixed(seconds)} s | | |`,
-    `| conn/s | ${fixed(CONNECTIONS / seconds)} | | |`,
-    `| parent RSS before | ${fixed(mib(rssBefore))} MiB | | |`,
-    `| parent RSS after | ${fixed(mib(rssAfter))} MiB | | |`,
-    `| parent RSS during the run | ${fixed(mib(rssLow))} to ${fixed(mib(rssHigh))} MiB (${samples.length} samples) | | |`,
-    `| parent RSS growth | ${fixed(growthMiB)} MiB | < ${TARGET_RSS_GROWTH_MIB} MiB | ${verdict(checks.rssGrowth)} |`,
-    `| parent fds before | ${fdsBefore} | | |`,
-    `| parent fds after | ${fdsAfter} | = before | ${verdict(checks.fds)} |`,
-    `| defunct children | ${defunct} | 0 | ${verdict(checks.defunct)} |`,
+    ...rows,
+    '',
+    `Children's ends: ${ends || 'none'}. Server warnings: ${s.watch.warnings.length}. Server exit: ${s.watch.exitCode}; ${s.watch.summary ?? 'no summary line'}.`,
+    '',
+    `${pass ? 'PASS' : 'FAIL'} (--start ${s.plan.start}): ${pass ? 'every target met' : 'a target was missed'}.`,
+    '',
   ].join('\n')
-  const ends = Object.fromEntries([...watch.ends].sort())
-  process.stdout.write(`## soak: fork model, echo, ${PAYLOAD_BYTES}-byte exchanges\n\n${table}\n\n` +
-    `Children's ends: ${Object.entries(ends).map(([k, v]) => `${k} × ${v}`).join(', ')}. ` +
-    `Server warnings: ${watch.warnings.length}. Server exit: ${watch.exitCode}; ${watch.summary ?? 'no summary line'}.\n\n` +
-    `${pass ? 'PASS: every target met.' : 'FAIL: a target was missed.'}\n`)
+}
 
+const jsonOf = (s: Soaked, checks: readonly Check[]): object => ({
+  start: s.plan.start,
+  server: ['node', 'dist/server.js', ...serverArgs(s.plan.start)].join(' '),
+  connections: s.plan.connections,
+  warmup: s.plan.warmup,
+  concurrency: s.plan.concurrency,
+  payloadBytes: PAYLOAD_BYTES,
+  lost: lostCount(s.run),
+  warmupLost: lostCount(s.warm),
+  lostByReason: Object.fromEntries([...s.warm.lost, ...s.run.lost]),
+  durationS: Number(fixed(s.run.ms / 1000, 3)),
+  parent: { ...s.parent, rssGrowthMiB: Number(fixed(growthMiB(s.parent), 2)), allowedMiB: s.plan.parentRssMiB },
+  zygote: s.zygote === null ? null : { ...s.zygote, rssGrowthMiB: Number(fixed(growthMiB(s.zygote), 2)), allowedMiB: s.plan.zygoteRssMiB },
+  zombies: s.zombies,
+  rssSamplesKiB: { every: SAMPLE_EVERY, parentAndZygote: s.samples },
+  childEnds: Object.fromEntries(s.watch.ends),
+  serverWarnings: s.watch.warnings.slice(0, 20),
+  serverExitCode: s.watch.exitCode,
+  serverSummary: s.watch.summary,
+  checks,
+  pass: checks.every((c) => c.pass !== false),
+})
+
+// ---------------------------------------------------------------- main
+
+let current: SoakServer | null = null
+const stopCurrent = (): Promise<void> => current?.stop() ?? Promise.resolve()
+
+process.on('exit', () => current?.killNow())
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = signal
+    log(`${signal}: stopping the server`)
+    void stopCurrent().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  })
+}
+
+/** One start's soak: its server is stopped whatever happens, before its figures are printed. */
+const soakOne = async (plan: Plan): Promise<object> => {
+  const server = startServer(serverArgs(plan.start))
+  current = server
+  let soaked: Soaked
+  try {
+    soaked = await soak(plan, server)
+  } finally {
+    await server.stop()
+    current = null
+  }
+  const checks = checksOf(soaked)
+  process.stdout.write(tableOf(soaked, checks) + '\n')
+  return jsonOf(soaked, checks)
+}
+
+const main = async (): Promise<number> => {
+  const plans = plansFrom(process.argv.slice(2))
+  const runs: object[] = []
+  let failed = false
+  for (const plan of plans) {
+    try {
+      runs.push(await soakOne(plan))
+    } catch (err) {
+      if (interrupted !== null) throw err
+      failed = true
+      log(`--start ${plan.start} failed: ${err instanceof Error ? err.message : String(err)}`)
+      runs.push({ start: plan.start, failed: err instanceof Error ? err.message : String(err), pass: false })
+    }
+  }
+  const pass = !failed && runs.every((r) => 'pass' in r && r.pass === true)
+  process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${plans.map((p) => `--start ${p.start}`).join(' and ')}\n`)
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
-  writeFileSync(OUT, `${JSON.stringify({
-    when: new Date().toISOString(),
-    node: process.version,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? null,
-    server: ['node', 'dist/server.js', ...SERVER_ARGS].join(' '),
-    connections: CONNECTIONS,
-    warmup: WARMUP,
-    concurrency: CONCURRENCY,
-    payloadBytes: PAYLOAD_BYTES,
-    lost,
-    lostByReason: Object.fromEntries(run.lost),
-    warmupLost: warmLost,
-    durationS: Number(fixed(seconds, 3)),
-    connPerS: Number(fixed(CONNECTIONS / seconds, 2)),
-    rssBeforeKiB: rssBefore,
-    rssAfterKiB: rssAfter,
-    rssGrowthMiB: Number(fixed(growthMiB, 2)),
-    rssDuringRunKiB: { min: rssLow, max: rssHigh, every: SAMPLE_EVERY, samples },
-    fdsBefore,
-    fdsAfter,
-    defunct,
-    childEnds: ends,
-    serverWarnings: watch.warnings.slice(0, 20),
-    serverExitCode: watch.exitCode,
-    serverSummary: watch.summary,
-    targets: { rssGrowthMiB: `< ${TARGET_RSS_GROWTH_MIB}`, fds: 'after = before', defunct: 0, lost: 0 },
-    checks,
-    pass,
-  }, null, 2)}\n`)
+  writeFileSync(OUT, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, runs, pass }, null, 2)}\n`)
   log(`figures written to ${OUT}`)
   return pass ? 0 : 1
 }
@@ -408,8 +387,8 @@ try {
   code = await main()
 } catch (err) {
   log(`failed: ${err instanceof Error ? err.message : String(err)}`)
-  code = 1
+  code = err instanceof Error && /--start|--connections|--warmup|--concurrency|Unknown option/.test(err.message) ? 2 : 1
 } finally {
-  await stopServer()
+  await stopCurrent()
 }
 process.exit(code)

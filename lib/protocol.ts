@@ -75,6 +75,8 @@ export const isTally = (tally: unknown): tally is Tally =>
  *   fork model, --start zygote (lib/zygote/zygote.ts, lib/start/zygote-starter.ts)
  *   parent → zygote  zygote (load and warm up)    zygote → parent  ready, or unfit + why
  *   parent → zygote  fork + socket                zygote → parent  forked (the pid, or why not)
+ *   parent → zygote  spare (--spares)             zygote → parent  forked (a child that waits)
+ *   parent → zygote  hand + socket (to a spare)   zygote → parent  handed (or why not)
  *   parent → zygote  stop (after a reload)        zygote → parent  exited (a child's status)
  */
 export type Message =
@@ -83,14 +85,17 @@ export type Message =
   | { readonly type: 'taken' }
   | { readonly type: 'work'; readonly spec: WorkSpec; readonly lend: boolean }
   | { readonly type: 'listener' }
-  | { readonly type: 'ready' }
+  | { readonly type: 'ready'; readonly selfTestMs?: number }
   | { readonly type: 'tally'; readonly tally: Tally }
   | { readonly type: 'report' }
   | { readonly type: 'stop' }
-  | { readonly type: 'zygote'; readonly spec: ServeSpec }
+  | { readonly type: 'zygote'; readonly spec: ServeSpec; readonly generation: number }
   | { readonly type: 'unfit'; readonly reason: string }
   | { readonly type: 'fork'; readonly id: number; readonly info: ConnectionInfo; readonly spec: ServeSpec }
   | { readonly type: 'forked'; readonly id: number; readonly pid: number | null; readonly error: string | null }
+  | { readonly type: 'spare'; readonly id: number; readonly spec: ServeSpec }
+  | { readonly type: 'hand'; readonly id: number; readonly info: ConnectionInfo }
+  | { readonly type: 'handed'; readonly id: number; readonly error: string | null }
   | { readonly type: 'exited'; readonly pid: number; readonly code: number | null; readonly signal: NodeJS.Signals | null }
 
 export type MessageOf<T extends Message['type']> = Extract<Message, { readonly type: T }>

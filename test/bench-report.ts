@@ -123,3 +123,38 @@ t.test("the targets table gives the zygote's ratios: to spawn's rate, judged, an
   const skipped = markdown({ ...report, results: noPython, targets: targets(noPython) })
   t.same(row(skipped, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ python-forking').slice(1), ['n/a', '', 'not measured (python-forking skipped: python3 not found)'])
 })
+
+t.test("the cost table: each process's CPU, the children's faults and the fork() call per connection, with c-fork's rate from the same run", async (t) => {
+  const report = fakeReport({ quick: false })
+  const md = markdown(report)
+  const zygote = row(md, 'Cost of a connection', 'fork (zygote) |')
+  t.same(zygote.slice(0, 10), ['fork (zygote)', '200', '0.45', '1.2', '3.1', '4.75', '650', '120', '1500 (1100)', '800'])
+  t.equal(zygote[10], 'fork() steps, µs: park 300, maps 390, fork 800, unpark 10', "the addon's steps")
+  const peer = row(md, 'Cost of a connection', 'python-forking |')
+  t.equal(peer[3], '—', 'a peer has no zygote')
+  t.equal(peer[9], 'not split', "python's os.fork() is timed whole")
+  t.match(md, /2000 connections at c=8\. Per connection, over a burst from an idle server to an idle server/, 'how it was measured')
+  // c-fork is skipped in the report: the table says that nothing tells how fast this host forks.
+  t.match(md, "c-fork was not measured in this run (no cc \\| on this machine): nothing here says how fast this host forks.")
+  const c8: Result = {
+    model: 'c-fork', scenario: 'connrate', concurrency: 8, connsPerSec: 7364, p50Ms: 0.7, p90Ms: 1, p99Ms: 1.7,
+    errors: 0, connections: 29_000, seconds: 4, loadgenCpuPct: 60, loadgenBound: false,
+  }
+  const results = [...report.results.filter((r) => r.model !== 'c-fork'), c8]
+  const withC = markdown({ ...report, results, targets: targets(results) })
+  const lines = withC.split('\n')
+  const said = "c-fork, this host's C accept-fork loop, did 7364 conn/s at c=8 in this run."
+  for (const section of ['Connection rate', 'Cost of a connection', 'Targets']) {
+    const from = lines.findIndex((line) => line.startsWith(`### ${section}`))
+    const to = lines.findIndex((line, i) => i > from && line.startsWith('### '))
+    t.ok(lines.slice(from, to).includes(said) || lines.slice(from, to).some((line) => line.endsWith(said)), `${section}: c-fork's rate beside it`)
+  }
+})
+
+t.test("the targets table: the zygote against node-fork, judged; with --spares 4 against python-forking's p50; c-fork's rate, printed", async (t) => {
+  const report = fakeReport({ quick: false })
+  const md = markdown(report)
+  t.same(row(md, 'Targets', 'fork (zygote) connsPerSec (c=8) ÷ node-fork').slice(1), ['0.95 ×', '≥ 0.9 ×', 'met'])
+  t.match(row(md, 'Targets', 'fork (zygote)+spares (4) p50Ms (c=1)')[3], /^not measured \(.*fork \(zygote\)\+spares/)
+  t.same(row(md, 'Targets', 'c-fork connsPerSec (c=8), printed only').slice(1), ['n/a', '', 'not measured (c-fork skipped: no cc \\| on this machine)'])
+})

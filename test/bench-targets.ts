@@ -67,8 +67,8 @@ t.test("the zygote's ratio to python-forking is printed, never met or missed", a
 
 t.test("node-fork's ratio to spawn and its p50 at c=1, the floor under the zygote's, are printed, never met or missed", async (t) => {
   const { results } = fakeReport({ quick: false })
-  // node-fork runs at 600 conn/s at c=8 and 3.9 ms at c=1 in the report.
-  t.match(byId([...results, fork8At(25)], 'floor-rate'), { unit: '×', comparison: null, measured: 24, limit: null, met: null })
+  // node-fork runs at 420 conn/s at c=8 and 3.9 ms at c=1 in the report.
+  t.match(byId([...results, fork8At(25)], 'floor-rate'), { unit: '×', comparison: null, measured: 16.8, limit: null, met: null })
   t.match(byId(results, 'floor-p50-c1'), { unit: 'ms', comparison: null, measured: 3.9, limit: null, met: null })
   const reason = 'the native addon is not built (no dist/native/forkserver.node)'
   const skipped: Result[] = [...results.filter((r) => r.model !== 'node-fork'), { model: 'node-fork', scenario: 'skipped', reason }]
@@ -102,4 +102,42 @@ t.test('without the native addon every zygote target says the zygote was skipped
     t.match(target, { measured: null, limit: null, met: null }, id)
     t.match(target?.reason, /(fork|exec) \(zygote\) skipped: the native addon is not built/, `${id}: why`)
   }
+})
+
+const zygoteSpares1 = (p50Ms: number): ConnRateResult => ({
+  model: 'fork (zygote)+spares', scenario: 'connrate', concurrency: 1, connsPerSec: 300, p50Ms, p90Ms: p50Ms * 2, p99Ms: p50Ms * 3,
+  errors: 0, connections: 1200, seconds: 4, loadgenCpuPct: 20, loadgenBound: false, parentCpuMsPerConn: 0.4, spares: 4,
+})
+const python1 = (p50Ms: number): ConnRateResult => ({
+  model: 'python-forking', scenario: 'connrate', concurrency: 1, connsPerSec: 700, p50Ms, p90Ms: p50Ms * 2, p99Ms: p50Ms * 3,
+  errors: 0, connections: 2800, seconds: 4, loadgenCpuPct: 30, loadgenBound: false,
+})
+
+t.test("the zygote's rate is judged against node-fork's, the floor measured in the same run: 0.9× or more", async (t) => {
+  const { results } = fakeReport({ quick: false })
+  // fork (zygote) 400, node-fork 420 conn/s at c=8 in the report.
+  t.match(byId(results, 'zygote-vs-floor'), { unit: '×', comparison: '>=', measured: 0.95, limit: 0.9, met: true })
+  const faster = results.map((r) => (r.model === 'node-fork' && r.scenario === 'connrate' ? { ...r, connsPerSec: 500 } : r))
+  t.match(byId(faster, 'zygote-vs-floor'), { measured: 0.8, met: false })
+  const reason = 'the native addon is not built (no dist/native/forkserver.node)'
+  const skipped: Result[] = [...results.filter((r) => r.model !== 'node-fork'), { model: 'node-fork', scenario: 'skipped', reason }]
+  t.match(byId(skipped, 'zygote-vs-floor'), { measured: null, met: null, reason: `node-fork skipped: ${reason}` })
+})
+
+t.test("with --spares 4 the zygote's p50 at c=1 is judged against python-forking's in the same run, and a refusal says so", async (t) => {
+  const { results } = fakeReport({ quick: false })
+  t.match(byId([...results, zygoteSpares1(0.9), python1(1.1)], 'zygote-spares-p50-c1'), { unit: 'ms', measured: 0.9, limit: 1.1, met: true })
+  t.match(byId([...results, zygoteSpares1(1.5), python1(1.1)], 'zygote-spares-p50-c1'), { measured: 1.5, limit: 1.1, met: false })
+  t.match(byId([...results, zygoteSpares1(0.9), python1(1.1)], 'zygote-spares-p50-c1')?.text, /^fork \(zygote\)\+spares \(4\) p50Ms \(c=1\) ≤ python-forking p50Ms \(c=1\)$/)
+  const refusal = 'the server refuses --spares with --start zygote (forkserver: --spares cannot be given with --start zygote)'
+  const refused: Result[] = [...results, python1(1.1), { model: 'fork (zygote)+spares', scenario: 'skipped', reason: refusal }]
+  t.match(byId(refused, 'zygote-spares-p50-c1'), { measured: null, limit: null, met: null, reason: `fork (zygote)+spares skipped: ${refusal}` })
+})
+
+t.test("c-fork's rate at c=8 is printed with the targets, never judged: this host's fork loop", async (t) => {
+  const { results } = fakeReport({ quick: false })
+  const c8: ConnRateResult = { ...python1(1), model: 'c-fork', concurrency: 8, connsPerSec: 7364 }
+  const withC = [...results.filter((r) => r.model !== 'c-fork'), c8]
+  t.match(byId(withC, 'host-c-fork'), { unit: 'conn/s', comparison: null, measured: 7364, limit: null, met: null })
+  t.match(byId(results, 'host-c-fork'), { measured: null, met: null, reason: 'c-fork skipped: no cc | on this machine' })
 })

@@ -29,19 +29,22 @@ const QUICK_DIR = join(ROOT, 'bench', 'results', 'quick')
 const COMMITTED = ['latest.json', 'latest.svg'].map((f) => join(ROOT, 'bench', 'results', f))
 const QUICK_LABEL = 'QUICK run (5 samples): not a result'
 
-const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'node-fork', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
+const MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'fork (zygote)+spares', 'node-fork', 'exec', 'exec (zygote)', 'prefork', 'node-single', 'python-forking', 'tcpserver+cat', 'c-fork']
 const PEERS = ['python-forking', 'tcpserver+cat', 'c-fork']
 /** Skipped, with the reason, where the native addon is not built (bench/models.ts). */
 const ZYGOTE_MODELS = ['fork (zygote)', 'exec (zygote)', 'node-fork']
 /** forkserver's fork models, whose parent's CPU time per connection is reported. */
-const FORK_MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'exec', 'exec (zygote)']
+const FORK_MODELS = ['fork', 'fork+spares', 'fork (zygote)', 'fork (zygote)+spares', 'exec', 'exec (zygote)']
+/** The cost table's models (bench/cost.ts), and the figures of each row. */
+const COST_MODELS = ['fork (zygote)', 'node-fork', 'python-forking', 'c-fork']
+const COST_FIGURES = ['connsPerSec', 'parentCpuMs', 'childCpuMs', 'totalCpuMs', 'childMinorFaults', 'forkerMinorFaults', 'forkCallUs', 'forkCallP50Us']
 const NATIVE_ADDON = join(ROOT, 'dist', 'native', 'forkserver.node')
 const CONCURRENCIES = [1, 8, 32]
 const MEMORY_LEVELS = [10, 40]
 const STARTUP_SUBJECTS = ['node-e0', 'empty-child', 'forkserver-child']
 const SPARES = 8
-const SPARES_ARGS = ['--port', '0', '--host', '127.0.0.1', '--max-children', '64', '--spares', String(SPARES)]
-const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate', 'zygote-rate', 'zygote-p50-c1', 'exec-zygote-rate', 'zygote-child-pss', 'floor-rate', 'floor-p50-c1', 'zygote-vs-python']
+const SPARES_ARGS = ['--port', '0', '--host', '127.0.0.1', '--max-children', '64', '--start', 'spawn', '--spares', String(SPARES)]
+const TARGETS = ['child-start', 'parent-cpu', 'fork-rate', 'spares-p50-c1', 'spares-p50-c8', 'spares-rate', 'zygote-rate', 'zygote-p50-c1', 'exec-zygote-rate', 'zygote-child-pss', 'floor-rate', 'floor-p50-c1', 'zygote-vs-python', 'zygote-vs-floor', 'zygote-spares-p50-c1', 'host-c-fork']
 
 const kill = (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void => {
   // Never -1 (every process we may signal), 0 or 1.
@@ -176,6 +179,9 @@ const checkSkip = (t: Test, model: string, reason: string): void => {
   if (model === 'fork+spares') {
     t.notOk(hasSpares, 'fork+spares may be skipped only while the server has no --spares')
     t.match(reason, /spares/, 'the skip says the option is missing')
+  } else if (model === 'fork (zygote)+spares') {
+    // Until the zygote takes --spares, the server refuses the pair, and says so.
+    t.match(reason, /refuses --spares with --start zygote \(.+\)|native addon|--start zygote is unavailable/, 'the skip quotes the refusal, or why the zygote cannot be had')
   } else if (ZYGOTE_MODELS.includes(model)) {
     t.notOk(existsSync(NATIVE_ADDON), `${model} may be skipped only while the native addon is not built`)
     t.match(reason, /native addon|--start zygote is unavailable/, 'the skip says why the zygote cannot be had')
@@ -197,7 +203,23 @@ const checkConnrate = (t: Test, model: string, rows: readonly Result[]): void =>
       t.same(notFigures(row, ['parentCpuMsPerConn']), [], `${model} c=${concurrency} parent CPU per connection`)
     }
     if (model === 'fork+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, SPARES, `fork+spares c=${concurrency} says --spares ${SPARES}`)
+    if (model === 'fork (zygote)+spares') t.equal(row?.scenario === 'connrate' && 'spares' in row && row.spares, 4, `fork (zygote)+spares c=${concurrency} says --spares 4`)
   }
+}
+
+/** The cost table's models: one cost row each, every figure a number or null with a reason, and fork() timed; the others none. */
+const checkCost = (t: Test, model: string, rows: readonly Result[]): void => {
+  const found = rows.filter((r) => r.scenario === 'cost')
+  if (!COST_MODELS.includes(model)) return void t.equal(found.length, 0, `no cost row for ${model}`)
+  t.equal(found.length, 1, `${model}: one cost row`)
+  const row = found[0]
+  if (row?.scenario !== 'cost') return
+  t.same(notFinite(row, ['concurrency', 'connections', 'errors', 'seconds', 'forkSamples', 'clockTicksPerSecond']), [], `${model} cost counts`)
+  const zygote = model === 'fork (zygote)' ? ['zygoteCpuMs'] : []
+  const split = model === 'python-forking' ? [] : ['fork2Us']
+  t.same(notFigures(row, [...COST_FIGURES, ...zygote, ...split]), [], `${model} cost figures`)
+  t.equal('zygoteCpuMs' in row, model === 'fork (zygote)', `${model}: a zygote's CPU only under the zygote`)
+  t.ok(row.forkSamples >= row.connections, `${model}: a fork timed per connection (${row.forkSamples} for ${row.connections})`)
 }
 
 let run: Run | null = null
@@ -222,6 +244,7 @@ t.test('make bench QUICK=1 succeeds and reports, as a quick run', async (t) => {
   t.match(run.stdout, /^\| model \| concurrency \| conn\/s \|/m, 'a markdown table on stdout')
   t.match(run.stdout, `\n### Targets — ${QUICK_LABEL}\n\n| target | measured | target | met? |`, 'the targets table, titled QUICK')
   t.match(run.stdout, /^\| subject \| start, p50 ms \|/m, 'the start-up table')
+  t.match(run.stdout, /^\| model \| conn\/s \| parent CPU ms \| zygote CPU ms \| child CPU ms \|/m, 'the cost table')
   t.same(run.stdout.split('\n').filter((line) => line.startsWith('#') && !line.endsWith(` — ${QUICK_LABEL}`)), [], 'every heading says QUICK')
   t.match(run.stderr, `bench: ${QUICK_LABEL}; the committed bench/results/latest.* are untouched\n`, 'and its closing line on stderr')
 
@@ -273,6 +296,7 @@ t.test('the JSON holds every model, scenario and concurrency, each figure a numb
       continue
     }
     checkConnrate(t, model, rows)
+    checkCost(t, model, rows)
     const throughput = rows.filter((r) => r.scenario === 'throughput')
     t.equal(throughput.length, 1, `${model} throughput`)
     t.same(notFinite(throughput[0], ['connections', 'errors', 'loadgenCpuPct']), [], `${model} throughput counts`)

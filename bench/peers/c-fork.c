@@ -4,6 +4,9 @@
  * reap. Built by the bench with cc -O2.
  *
  *     c-fork PORT     (0 = any free port)
+ *
+ * With FORKSERVER_FORK_TIMES set (make bench's cost table), the parent writes
+ * `fork-time fork=NS` on stderr after each fork(): the call's own time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +17,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void reap(int sig) {
     (void)sig;
@@ -47,6 +57,8 @@ static void serve(int fd) {
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 0;
+    const char *times = getenv("FORKSERVER_FORK_TIMES");
+    int trace_times = times != NULL && *times != '\0';
     int listenfd = socket(AF_INET, SOCK_STREAM, 0);
     if (listenfd < 0) { perror("fatal: socket"); return 1; }
     int one = 1;
@@ -78,7 +90,9 @@ int main(int argc, char **argv) {
             }
             continue;
         }
+        long long t0 = now_ns();
         pid_t pid = fork();
+        long long forked = now_ns();
         if (pid == 0) {
             close(listenfd);
             serve(connfd);
@@ -86,6 +100,7 @@ int main(int argc, char **argv) {
             _exit(0);
         }
         if (pid < 0) perror("fork");
+        else if (trace_times) fprintf(stderr, "fork-time fork=%lld\n", forked - t0);
         close(connfd);
     }
 }

@@ -3,9 +3,15 @@
 socketserver.ForkingTCPServer.
 
     python3 bench/peers/python-forking.py PORT     (0 = any free port)
+
+With FORKSERVER_FORK_TIMES set (make bench's cost table), the parent writes
+`fork-time call=NS` on stderr after each os.fork(): the whole call (its
+at-fork handlers and fork(2)), which Python does not split.
 """
+import os
 import socketserver
 import sys
+import time
 
 
 class Echo(socketserver.BaseRequestHandler):
@@ -26,7 +32,23 @@ class Server(socketserver.ForkingTCPServer):
     max_children = 64
 
 
+def time_forks():
+    """os.fork, as socketserver calls it, timed in the parent."""
+    untimed = os.fork
+
+    def fork():
+        t0 = time.perf_counter_ns()
+        pid = untimed()
+        if pid != 0:
+            os.write(2, f'fork-time call={time.perf_counter_ns() - t0}\n'.encode())
+        return pid
+
+    os.fork = fork
+
+
 def main():
+    if os.environ.get('FORKSERVER_FORK_TIMES'):
+        time_forks()
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     with Server(('127.0.0.1', port), Echo) as server:
         print(f'listening on 127.0.0.1:{server.server_address[1]}', file=sys.stderr, flush=True)

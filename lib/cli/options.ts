@@ -28,7 +28,7 @@ const ONLY: Record<Model, readonly string[]> = { fork: onlyFor('fork'), prefork:
 export interface Options {
   readonly model: Model
   /** How the fork model makes a child: child_process.fork, or a real fork(2) of the zygote. */
-  readonly start: 'spawn' | 'zygote'
+  readonly start: 'auto' | 'spawn' | 'zygote'
   readonly endpoint: Endpoint
   readonly service: string | null
   readonly handler: string | null
@@ -47,6 +47,8 @@ export interface Options {
   readonly idleTimeout: number
   readonly grace: number
   readonly maxLifetime: number
+  /** --zygote-max-forks: a zygote is replaced after this many forks; 0 = never. */
+  readonly zygoteMaxForks: number
   /** --user/--group as ids, or null to run children as the parent runs. */
   readonly credentials: Credentials | null
   readonly verbose: boolean
@@ -208,9 +210,8 @@ const toCredentials = (args: Args): Credentials | null | string => {
   return credentials
 }
 
-/** Why --start zygote cannot be had with these options, or on this machine; null when it can. */
-const zygoteProblem = (spares: number): string | null => {
-  if (spares > 0) return '--spares cannot be given with --start zygote: the zygote is the warm process that children come from'
+/** Why --start zygote cannot be had on this machine; null when it can. (--start auto goes without it, and says why.) */
+const zygoteProblem = (): string | null => {
   const { reason } = loadAddon()
   return reason === null ? null : `--start zygote is unavailable: ${reason}`
 }
@@ -270,8 +271,9 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
   const spares = (args.spares as number | undefined) ?? DEFAULTS.spares
   if (spares > maxChildren) return usage(`--spares ${spares} is more than --max-children ${maxChildren}: spares count toward it`)
   const start = (args.start as Options['start'] | undefined) ?? DEFAULTS.start
-  const zygote = start === 'zygote' ? zygoteProblem(spares) : null
+  const zygote = start === 'zygote' ? zygoteProblem() : null
   if (zygote !== null) return usage(zygote)
+  if (start === 'spawn' && given(args, 'zygote-max-forks')) return usage('--zygote-max-forks needs --start zygote: a spawned child is a fresh exec, with an address layout of its own')
   const proxy = toProxy(args)
   if (typeof proxy === 'string') return usage(proxy)
   return {
@@ -293,6 +295,7 @@ const toOptions = (args: Args, command: readonly string[], env: NodeJS.ProcessEn
       idleTimeout: (args['idle-timeout'] as number | undefined) ?? DEFAULTS.idleTimeout,
       grace: (args.grace as number | undefined) ?? DEFAULTS.grace,
       maxLifetime: (args['max-lifetime'] as number | undefined) ?? DEFAULTS.maxLifetime,
+      zygoteMaxForks: (args['zygote-max-forks'] as number | undefined) ?? DEFAULTS.zygoteMaxForks,
       credentials,
       verbose: args.verbose === true,
       logFormat: (args['log-format'] as LogFormat | undefined) ?? DEFAULTS.logFormat,

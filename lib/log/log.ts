@@ -11,6 +11,7 @@
 //   deny PEER                     -v, when --allow/--deny turns a peer away
 //   SIGNAL: draining ...          always, at shutdown
 //   reload: SIGHUP, replacing ... always, when SIGHUP replaces spares and workers
+//   zygote P replaced: REASON; ... always, when a fresh zygote replaces one (a child's crash, --zygote-max-forks)
 //   shutdown: served N, ...       always, last (`dropped D (queue full Q)` when Q > 0)
 //   warning: the log was blocked ...   always, when stderr is read again after lines were dropped
 //   warning: dropping connection, REASON: PEER    always
@@ -27,8 +28,11 @@ export type LogFormat = 'text' | 'json'
 /** A child's state, as the fork event and the status table show it. */
 export type ChildState = 'spare' | 'busy' | 'worker'
 
-/** A row of the status table: `retiring` is an old spare or worker a reload is replacing. */
-export type RowState = ChildState | 'retiring'
+/** A row of the status table: `retiring` is an old spare, worker or zygote a reload is replacing. */
+export type RowState = ChildState | 'zygote' | 'retiring'
+
+/** What a zygote is doing, as its lifecycle lines say it. */
+export type ZygoteState = 'starting' | 'ready' | 'retiring' | 'exited'
 
 export interface Counters {
   readonly accepted: number
@@ -81,8 +85,26 @@ export type LogEvent =
       readonly children: readonly ChildRow[]
     }
   | { readonly event: 'drain'; readonly signal: string; readonly live: number; readonly graceS: number }
-  /** SIGHUP: how many spares and workers are being replaced. */
-  | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly pid: number }
+  /** SIGHUP: how many spares and workers are being replaced, and which zygote (null: none). */
+  | { readonly event: 'reload'; readonly signal: string; readonly spares: number; readonly workers: number; readonly zygote: number | null; readonly pid: number }
+  /** --start auto serves by spawn, and why (no addon, an unfit zygote). */
+  | { readonly event: 'start'; readonly start: 'spawn'; readonly reason: string; readonly pid: number }
+  /**
+   * A zygote's life: starting (no pid yet), ready (`selfTestMs`), retiring
+   * (`by`: the zygote that serves in its place), exited (`code`, `signal`).
+   */
+  | {
+      readonly event: 'zygote'
+      readonly state: ZygoteState
+      readonly pid: number | null
+      readonly generation: number
+      readonly selfTestMs?: number
+      readonly by?: number | null
+      readonly code?: number | null
+      readonly signal?: string | null
+    }
+  /** A zygote replaced by a fresh one (a new exec, a new address layout), and why. */
+  | { readonly event: 'replace'; readonly pid: number | undefined; readonly reason: string }
   /** `logDropped`: log lines lost because stderr was not read (lib/log/log-writer.ts). */
   | { readonly event: 'shutdown'; readonly counters: Counters; readonly code: number; readonly logDropped: number }
   /** `child`: written by a child about its connection (text: `warning: pid P: ...`). */
@@ -129,6 +151,17 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`
 const counterText = (c: Counters): string =>
   `accepted ${c.accepted}, served ${c.served}, denied ${c.denied}, dropped ${c.dropped}, failed ${c.failed}, peak ${c.peak}`
 
+/** A zygote's lifecycle line: `zygote 123 ready: generation 2, self-test 41 ms`. */
+const zygoteLine = (e: Extract<LogEvent, { event: 'zygote' }>): string => {
+  const who = `zygote ${e.pid ?? ''}`.trimEnd()
+  switch (e.state) {
+    case 'starting': return `zygote starting: generation ${e.generation}`
+    case 'ready': return `${who} ready: generation ${e.generation}, self-test ${e.selfTestMs ?? '?'} ms`
+    case 'retiring': return `${who} retiring: generation ${e.generation}, zygote ${e.by ?? '?'} serves in its place`
+    case 'exited': return `${who} exited (${e.signal ?? `status ${e.code ?? '?'}`})`
+  }
+}
+
 /** The SIGUSR1 table: a status line with the counters, then a row per child. */
 const table = (live: number, max: number, counters: Counters, children: readonly ChildRow[]): string => {
   const rows = [['PID', 'STATE', 'AGE', 'CONN', 'PEER'], ...children.map((c) =>
@@ -149,7 +182,10 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'deny': return [`deny ${e.peer}`, 'verbose']
     case 'drop': return [`warning: dropping connection, ${e.reason}: ${e.peer}`, 'always']
     case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
-    case 'reload': return [`reload: ${e.signal}, replacing ${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
+    case 'reload': return [`reload: ${e.signal}, replacing ${e.zygote === null ? '' : `zygote ${e.zygote}, `}${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
+    case 'zygote': return [zygoteLine(e), 'always']
+    case 'start': return [`start: spawn, not the zygote: ${e.reason}`, 'always']
+    case 'replace': return [`zygote ${e.pid ?? '?'} replaced: ${e.reason}; a fresh zygote gets a new address layout`, 'always']
     case 'shutdown': {
       const c = e.counters
       const full = c.queueFull > 0 ? ` (queue full ${c.queueFull})` : ''

@@ -15,6 +15,8 @@ export interface Addon {
   exit(status: number): never
   /** waitpid(pid, WNOHANG) until nothing more is there, pid -1 (the default) for any; endGroups: SIGKILL each one's group first. */
   reap(pid?: number, endGroups?: boolean): { pid: number; code: number | null; signal: number | null }[]
+  /** The pid of a child that has exited, left a zombie for reap(pid) to collect; 0 when none has (waitid WNOWAIT: it sees child_process's children too). */
+  exited(): number
   setChildSubreaper(): void
   /** Fills `view` in place with bytes from getrandom(2). */
   fillRandom(view: NodeJS.TypedArray): void
@@ -73,6 +75,16 @@ export interface Addon {
   acceptPending(fd: number): number[]
   /** On a TCP listener about to close for good: drops every new SYN, so that nothing more joins its backlog. */
   refuseNew(fd: number): void
+  /** Blocks (true) or unblocks SIGTERM, SIGINT and SIGHUP in this thread: the zygote, around a spare's fork. */
+  holdStops(hold: boolean): void
+  /** In a spare: SIGTERM, SIGINT and SIGHUP back to their default action, then unblocked (one held meanwhile ends it now). */
+  defaultStops(): void
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET), both ends close-on-exec: [the zygote's end, the spare's]. */
+  pair(): [number, number]
+  /** One message on a pair: `buffer`, with a copy of the descriptor `conn`. */
+  sendFd(fd: number, conn: number, buffer: Buffer): void
+  /** Blocks for one message on a pair: the descriptor and the bytes sent with it; null once the other end is closed. */
+  recvFd(fd: number): { fd: number; data: Buffer } | null
   /** The Node version the addon was compiled against. */
   readonly nodeVersion: string
 }

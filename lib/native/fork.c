@@ -10,7 +10,9 @@
  *   exit(status)        -> _exit(status): no Node teardown, nothing flushed (a forked child)
  *   reap(pid = -1, endGroups) -> [{pid, code, signal}] for each child collected, WNOHANG
  *                          (the zygote its children; the parent, under --start zygote,
- *                          the orphans of a zygote that died)
+ *                          what it adopts)
+ *   exited()            -> the pid of a child that has exited, left uncollected; 0 for none
+ *                          (the zygote, to choose how to reap it)
  *   setChildSubreaper() -> prctl(PR_SET_CHILD_SUBREAPER, 1) (the zygote, and the parent
  *                          under --start zygote)
  *   fillRandom(view)    -> fills a typed array with bytes from the kernel, in place (a forked
@@ -22,17 +24,26 @@
  *   onParentDeath(parent, callback)
  *                       -> calls back whenever this process's parent dies (a forked child)
  *   shrink()            -> gives unused heap memory back to the kernel (a zygote, once)
+ *   holdStops(hold)     -> blocks (or unblocks) SIGTERM, SIGINT and SIGHUP in this thread
+ *                          (the zygote, around the fork of a spare)
+ *   defaultStops()      -> those three back to their default action, then unblocked
+ *                          (a spare, before it waits: one sent meanwhile ends it then)
+ *
+ * With FORKSERVER_FORK_TIMES set (make bench's cost table), the parent writes
+ * one line per fork() on stderr: `fork-time park=NS maps=NS fork=NS unpark=NS`.
  */
 #include "native.h"
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "park.h"
@@ -92,18 +103,40 @@ static int mark_dofork(void) {
   return 0;
 }
 
+/* Set from FORKSERVER_FORK_TIMES when the addon loads. */
+static int trace_times = 0;
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* t: before parking, before the MADV_DOFORK walk, before fork(2), after it, after unparking. */
+static void trace_fork(const long long t[5]) {
+  char line[128];
+  int n = snprintf(line, sizeof line, "fork-time park=%lld maps=%lld fork=%lld unpark=%lld\n",
+                   t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
+  if (n > 0 && write(2, line, (size_t)n) < 0) return; /* a trace: nothing to do if it is lost */
+}
+
 static napi_value js_fork(napi_env env, napi_callback_info info) {
   (void)info;
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, "fork", EINVAL);
+  long long t[5] = {now_ns(), 0, 0, 0, 0};
   int err = park_workers();
   if (err != 0) return throw_errno(env, "fork: parking V8's worker threads", err);
+  t[1] = now_ns();
   err = mark_dofork();
   if (err != 0) {
     unpark_workers();
     return throw_errno(env, "fork: reading /proc/self/maps", err);
   }
+  t[2] = now_ns();
   pid_t pid = fork();
+  int fork_err = errno;
+  t[3] = now_ns();
   if (pid == 0) {
     forget_workers();
     /* The child shares the parent's epoll instance until this makes its own. */
@@ -114,9 +147,10 @@ static napi_value js_fork(napi_env env, napi_callback_info info) {
       _exit(70);
     }
   } else {
-    err = errno;
     unpark_workers();
-    if (pid < 0) return throw_errno(env, "fork", err);
+    if (pid < 0) return throw_errno(env, "fork", fork_err);
+    t[4] = now_ns();
+    if (trace_times) trace_fork(t);
   }
   napi_value result;
   napi_create_int32(env, pid, &result);
@@ -187,6 +221,25 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
     if (which > 0) break;
   }
   return list;
+}
+
+/*
+ * waitid(WNOWAIT): the pid of an exited child, still a zombie, so that the
+ * caller can choose how to reap it (reap(pid, endGroups)); 0 when none has
+ * exited. Only where nothing else waits for children: it finds Node's
+ * child_process children too.
+ */
+static napi_value js_exited(napi_env env, napi_callback_info info) {
+  (void)info;
+  siginfo_t exited;
+  memset(&exited, 0, sizeof exited);
+  int r;
+  do r = waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != ECHILD) return throw_errno(env, "waitid", errno);
+  napi_value result;
+  napi_create_int32(env, r < 0 ? 0 : exited.si_pid, &result);
+  return result;
 }
 
 static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
@@ -377,11 +430,54 @@ static napi_value js_shrink(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A spare may be told to go (SIGTERM) the moment it exists, before its JS
+ * side has given the zygote's handlers back; one of those would take the
+ * signal and leave it unread in a loop the spare never runs while it waits.
+ * So the zygote holds the three signals across the fork, and the spare sets
+ * their default actions before it lets them in.
+ */
+static void stop_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGHUP);
+}
+
+static napi_value js_hold_stops(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool hold = true;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_bool(env, argv[0], &hold);
+  sigset_t set;
+  stop_signals(&set);
+  int err = pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  return NULL;
+}
+
+static napi_value js_default_stops(napi_env env, napi_callback_info info) {
+  (void)info;
+  sigset_t set;
+  stop_signals(&set);
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  for (int signo = 1; signo < NSIG; signo++)
+    if (sigismember(&set, signo) == 1 && sigaction(signo, &action, NULL) != 0) return throw_errno(env, "sigaction", errno);
+  int err = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  return NULL;
+}
+
 void register_fork(napi_env env, napi_value exports) {
+  const char *times = getenv("FORKSERVER_FORK_TIMES");
+  trace_times = times != NULL && *times != '\0';
   static const native_function functions[] = {
-    {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap},
+    {"fork", js_fork}, {"exit", js_exit}, {"reap", js_reap}, {"exited", js_exited},
     {"setChildSubreaper", js_set_child_subreaper}, {"getpid", js_getpid},
     {"whenIdle", js_when_idle}, {"idle", js_idle}, {"leadGroup", js_lead_group},
+    {"holdStops", js_hold_stops}, {"defaultStops", js_default_stops},
     {"fillRandom", js_fill_random}, {"onParentDeath", js_on_parent_death},
     {"shrink", js_shrink},
   };

@@ -22,6 +22,11 @@
  *   refuseNew(fd)       -> on a TCP listener about to close: a socket filter that drops
  *                          every new SYN, so that no connection joins its backlog any more
  *                          (the parent, at a drain, on its listener and the workers')
+ *   pair()              -> [zygote's end, spare's end]: a socketpair(SOCK_SEQPACKET) that
+ *                          carries one connection to one spare (the zygote, --spares)
+ *   sendFd(fd, conn, buffer) -> one message on a pair: the buffer and a copy of conn
+ *   recvFd(fd)          -> blocks for that message: { fd, data }, or null once the other
+ *                          end is closed (a spare forked by the zygote, waiting for its socket)
  */
 #include "native.h"
 
@@ -308,11 +313,85 @@ static napi_value js_refuse_new(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A spare forked by the zygote waits for its connection on a pair of its own
+ * (lib/zygote/zygote.ts). SEQPACKET keeps a message whole: the connection's
+ * descriptor (SCM_RIGHTS) and its details (JSON) arrive together, or not at all.
+ * Both ends close on exec: a program started by the zygote inherits neither.
+ */
+static napi_value js_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return throw_errno(env, "socketpair", errno);
+  napi_value result, value;
+  napi_create_array_with_length(env, 2, &result);
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_create_int32(env, fds[i], &value);
+    napi_set_element(env, result, i, value);
+  }
+  return result;
+}
+
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1, conn = -1;
+  void *data = NULL;
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &conn) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &data, &length) != napi_ok)
+    return throw_errno(env, "sendFd", EINVAL);
+  union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int))]; } control;
+  memset(&control, 0, sizeof control);
+  struct iovec iov = { .iov_base = data, .iov_len = length };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space, .msg_controllen = sizeof control.space };
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &conn, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendmsg", errno);
+  return NULL;
+}
+
+/* Blocks: a spare has nothing else to do. The descriptor arrives close-on-exec (--exec dups it to 0 and 1). */
+static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, -1);
+  char data[65536];
+  union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int))]; } control;
+  struct iovec iov = { .iov_base = data, .iov_len = sizeof data };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space, .msg_controllen = sizeof control.space };
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "recvmsg", errno);
+  napi_value result = NULL, value;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+    napi_get_null(env, &result); /* the other end is closed: no connection will come */
+    return result;
+  }
+  int conn;
+  memcpy(&conn, CMSG_DATA(cmsg), sizeof conn);
+  napi_create_object(env, &result);
+  napi_create_int32(env, conn, &value);
+  napi_set_named_property(env, result, "fd", value);
+  void *copy = NULL;
+  napi_create_buffer_copy(env, (size_t)n, data, &copy, &value);
+  napi_set_named_property(env, result, "data", value);
+  return result;
+}
+
 void register_socket(napi_env env, napi_value exports) {
   static const native_function functions[] = {
     {"sendNow", js_send_now}, {"peerState", js_peer_state},
     {"peek", js_peek}, {"discard", js_discard}, {"whenReadable", js_when_readable}, {"unwatch", js_unwatch},
     {"acceptPending", js_accept_pending}, {"refuseNew", js_refuse_new},
+    {"pair", js_pair}, {"sendFd", js_send_fd}, {"recvFd", js_recv_fd},
   };
   export_functions(env, exports, functions, sizeof functions / sizeof functions[0]);
 }

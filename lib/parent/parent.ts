@@ -8,6 +8,7 @@ import { openTrace } from '../log/trace.js'
 import { listenerName } from '../net/address.js'
 import type { Bound } from '../net/listen.js'
 import { leaveDeadTerminal } from '../log/terminal.js'
+import { setTitle } from '../log/title.js'
 import { chooseStarter } from '../start/choose-starter.js'
 import { parentOf } from './context.js'
 import { PreforkAcceptor } from './prefork.js'
@@ -19,10 +20,11 @@ import { Supervisor, type Acceptor } from './supervisor.js'
  */
 export const runParent = async (options: Options, forkModel: (supervisor: Supervisor) => Acceptor): Promise<number> => {
   const parent = parentOf(options, await openTrace('parent'))
-  const starter = await chooseStarter(options, parent)
+  const { starter, fallback, spawnsBecause } = await chooseStarter(options, parent)
+  if (spawnsBecause !== null) parent.log({ event: 'start', start: 'spawn', reason: spawnsBecause, pid: parent.pid })
   const prefork = options.model === 'prefork'
   const supervisor = new Supervisor(parent, starter, { spares: options.spares, workers: prefork ? options.workers : 0 },
-    prefork ? (s) => new PreforkAcceptor(s) : forkModel)
+    prefork ? (s) => new PreforkAcceptor(s) : forkModel, fallback)
   answerSignals(supervisor) // (below: what each signal does)
   const code = await serve(supervisor)
   await parent.logWriter.flush(supervisor.flushBy) // (bounded: a stderr nobody reads does not keep the server)
@@ -53,6 +55,7 @@ export const serve = async (supervisor: Supervisor): Promise<number> => {
   const { endpoint } = options
   trace('listening on %s (%s)', listenerName(bound), endpoint.kind === 'fd' ? `descriptor ${endpoint.fd} from ${endpoint.from}` : endpoint.kind)
   supervisor.reconcile() // (prefork: the first worker has the listener before anything can be accepted here)
+  setTitle(`parent ${listenerName(bound)}`) // (before the line that says it listens: who reads the line may look)
   log({ event: 'listening', address: listenerName(bound), pid })
   supervisor.status()
   return supervisor.done

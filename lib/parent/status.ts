@@ -15,9 +15,9 @@ export const statusEvent = (
   now = Date.now(),
 ): LogEvent => {
   const children: ChildRow[] = [...table]
-    .flatMap((entry): ChildRow[] => entry.role === 'zygote' ? [] : [{
+    .flatMap((entry): ChildRow[] => entry.role === 'zygote' && !entry.ready ? [] : [{
       pid: entry.child.pid,
-      state: entry.role !== 'busy' && table.outdated(entry) ? 'retiring' : entry.role, // (a busy child finishes its connection whatever the reload)
+      state: entry.role !== 'busy' && (table.outdated(entry) || entry.retired) ? 'retiring' : entry.role, // (a busy child finishes its connection whatever the reload)
       conn: entry.role === 'busy' ? entry.info.id : null,
       peer: entry.role === 'busy' ? peerOf(entry.info) : null,
       ageMs: now - entry.startedAt,

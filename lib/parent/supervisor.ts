@@ -25,11 +25,11 @@ import { WaitQueue } from '../admission/wait-queue.js'
 
 /** What the supervisor keeps running. */
 export interface Targets {
-  /** --spares (fork model), --workers (prefork), and 1 zygote under --start zygote. */
+  /** --spares (fork model), --workers (prefork), and 1 zygote under --start zygote (0 once --start auto has fallen back to spawn). */
   readonly spares: number
   readonly workers: number
-  readonly zygotes: number
-  /** SIGHUP counts up: what was started in an older generation is replaced. */
+  zygotes: number
+  /** SIGHUP counts up, and so does a zygote's replacement: what was started in an older generation is replaced. */
   generation: number
   /** SIGTERM: new connects are refused, and every target is 0 (the zygote stays while anything may still be forked). */
   draining: boolean
@@ -74,13 +74,21 @@ export class Supervisor {
   /** Until the first zygote is ready: the server's start waits for it. */
   #opening: { readonly ready: () => void; readonly unfit: (err: Error) => void } | null = null
 
+  #starter: Starter
+  /** --start auto: what serves if the first zygote proves unfit (spawn); null under a forced --start. */
+  readonly #fallback: Starter | null
+
   constructor(
     readonly parent: Parent,
-    readonly starter: Starter,
+    starter: Starter,
     targets: Pick<Targets, 'spares' | 'workers'>,
     acceptor: (supervisor: Supervisor) => Acceptor,
+    fallback: Starter | null = null,
   ) {
-    this.targets = { ...targets, zygotes: starter.startZygote === undefined ? 0 : 1, generation: 0, draining: false }
+    this.#starter = starter
+    this.#fallback = fallback
+    // (Generations count from 1, as the zygote's title shows them.)
+    this.targets = { ...targets, zygotes: starter.startZygote === undefined ? 0 : 1, generation: 1, draining: false }
     this.table = new ChildTable(() => this.targets.generation)
     const { options, addon, trace } = parent
     // A client that left while it waited is dropped like any other, so that the counts add up.
@@ -101,6 +109,11 @@ export class Supervisor {
       warn: parent.warn,
     })
     this.acceptor = acceptor(this)
+  }
+
+  /** How children are made: --start's starter, or spawn once --start auto has fallen back. */
+  get starter(): Starter {
+    return this.#starter
   }
 
   /** The exit status, once the drain is over. */
@@ -217,17 +230,31 @@ export class Supervisor {
     const { startZygote } = this.starter
     if (startZygote === undefined) return
     let entry: ZygoteEntry | null = null
-    entry = this.#track((events) => startZygote({ ...events, ready: () => this.#zygoteReady(entry!), unfit: (reason) => this.#unfit(entry!, reason) }),
-      (child: Zygote): ZygoteEntry => ({ ...life(this.targets.generation), role: 'zygote', child, ready: false }))
+    const { generation } = this.targets
+    this.parent.log({ event: 'zygote', state: 'starting', pid: null, generation })
+    entry = this.#track((events) => startZygote({ ...events, ready: (ms) => this.#zygoteReady(entry!, ms), unfit: (reason) => this.#unfit(entry!, reason),
+      replace: (why, atOnce) => this.#replace(entry!, why, atOnce) }, generation),
+      (child: Zygote): ZygoteEntry => ({ ...life(generation), role: 'zygote', child, ready: false }))
   }
 
-  /** The first zygote, if there is one: resolves once it is ready; rejects with why it is unfit. */
+  /**
+   * The first zygote, if there is one: resolves once it is ready; rejects
+   * with why it is unfit. Under --start auto, an unfit zygote is not fatal:
+   * the server spawns its children instead, and one line says why.
+   */
   open(): Promise<void> {
     if (this.targets.zygotes === 0) return Promise.resolve()
     return new Promise((ready, unfit) => {
-      this.#opening = { ready, unfit }
+      const fallback = this.#fallback
+      this.#opening = { ready, unfit: fallback === null ? unfit : (err) => ready(this.#fallBack(fallback, err.message)) }
       this.#startZygote()
     })
+  }
+
+  #fallBack(spawn: Starter, reason: string): void {
+    this.#starter = spawn
+    this.targets.zygotes = 0
+    this.parent.log({ event: 'start', start: 'spawn', reason, pid: this.parent.pid })
   }
 
   // ---- what children do ----------------------------------------------------
@@ -253,6 +280,7 @@ export class Supervisor {
     const wanted = this.table.current(entry) && !this.targets.draining
     this.table.ended(entry, code)
     if (entry.role !== 'zygote') this.#ended(entry, code, signal)
+    else this.parent.log({ event: 'zygote', state: 'exited', pid: entry.child.pid ?? null, generation: entry.generation, code, signal })
     if (wanted && entry.role !== 'busy') this.#lost(entry, signal ? `was killed by ${signal}` : `exited with status ${code}`, code !== 0)
     this.reconcile()
   }
@@ -310,8 +338,9 @@ export class Supervisor {
     this.reconcile()
   }
 
-  #zygoteReady(entry: ZygoteEntry): void {
+  #zygoteReady(entry: ZygoteEntry, selfTestMs: number): void {
     entry.ready = true
+    this.parent.log({ event: 'zygote', state: 'ready', pid: entry.child.pid ?? null, generation: entry.generation, selfTestMs })
     this.#opening?.ready()
     this.#opening = null
     this.reconcile()
@@ -336,6 +365,20 @@ export class Supervisor {
     } else this.parent.warn(`the new zygote is unfit: ${reason}`)
   }
 
+  /**
+   * A zygote whose address layout, shared by all its children, should serve
+   * no more: a fresh generation, as a reload starts one, and so a fresh exec
+   * with a new layout. After a crash the old one forks no more at once, and
+   * connections wait for the fresh one; else it forks until the fresh one is
+   * ready, as on a reload. Its children serve on.
+   */
+  #replace(entry: ZygoteEntry, why: string, atOnce: boolean): void {
+    if (!this.table.current(entry) || this.targets.draining) return // (replaced already, or about to go)
+    this.parent.log({ event: 'replace', pid: entry.child.pid, reason: why })
+    if (atOnce) this.#stopZygote(entry)
+    this.#newGeneration()
+  }
+
   // ---- retiring ------------------------------------------------------------
 
   #retireSpare(entry: Spare): void {
@@ -355,6 +398,8 @@ export class Supervisor {
 
   #stopZygote(entry: ZygoteEntry): void {
     entry.retired = true
+    const by = this.table.of('zygote').find((z) => z.ready && !z.retired)?.child.pid ?? null
+    if (entry.ready) this.parent.log({ event: 'zygote', state: 'retiring', pid: entry.child.pid ?? null, generation: entry.generation, by })
     entry.child.stop() // it forks no more, and exits once its children have
   }
 
@@ -366,7 +411,13 @@ export class Supervisor {
     if (this.acceptor.listenerAtHand?.() === false) {
       return this.parent.warn('reload: no copy of the listener to give fresh workers yet; send SIGHUP again')
     }
-    this.parent.log({ event: 'reload', signal, spares: this.table.count('spare'), workers: this.table.count('worker'), pid: this.parent.pid })
+    const zygote = this.table.of('zygote').find((z) => !z.retired)?.child.pid ?? null
+    this.parent.log({ event: 'reload', signal, spares: this.table.count('spare'), workers: this.table.count('worker'), zygote, pid: this.parent.pid })
+    this.#newGeneration()
+  }
+
+  /** What a reload and a zygote's replacement start: a generation that replaces every spare, worker and zygote. */
+  #newGeneration(): void {
     this.targets.generation++
     for (const role of KEPT) this.#respawn[role].cancel() // (the fresh set starts at once)
     this.reconcile()

@@ -22,9 +22,11 @@ export const handlerFailed = (spec: Pick<ServeSpec, 'handler' | 'service'>, err:
  */
 export const allowsHalfOpen = (spec: Pick<ServeSpec, 'handler'>): boolean => spec.handler === null
 
-/** A connection's descriptor (a raw handle), wrapped as the service gets it. */
-export const wrapConnection = (handle: object, spec: Pick<ServeSpec, 'handler'>): Socket =>
-  new Socket({ handle, allowHalfOpen: allowsHalfOpen(spec) } as SocketConstructorOpts)
+/** A connection's descriptor (a raw handle, or a bare fd: a zygote's spare), wrapped as the service gets it. */
+export const wrapConnection = (from: object | number, spec: Pick<ServeSpec, 'handler'>): Socket => {
+  const source = typeof from === 'number' ? { fd: from, readable: true, writable: true } : { handle: from }
+  return new Socket({ ...source, allowHalfOpen: allowsHalfOpen(spec) } as SocketConstructorOpts)
+}
 
 /** The built-in service or the --handler module, imported on first use. */
 export const loadHandler = async (spec: ServeSpec): Promise<Handler> => {

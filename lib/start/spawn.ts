@@ -54,6 +54,7 @@ export const spawnProcess = (events: ChildEvents, options: SpawnOptions): Spawne
     process.nextTick(() => events.error(err instanceof Error ? err : new Error(String(err))))
     return { pid: undefined, send: async () => new Error('no child'), kill: () => {} }
   }
+  register(forked)
   let pid: number | undefined
   let doubted = false
   forked.on('spawn', () => {
@@ -89,4 +90,22 @@ const release = (handle: unknown): void => {
   const { destroy, close } = handle as { destroy?: unknown; close?: unknown }
   if (typeof destroy === 'function') destroy.call(handle)
   else if (typeof close === 'function') close.call(handle)
+}
+
+/**
+ * The pids of the processes started here that libuv has not yet reaped. It
+ * waits for each of them by pid, so nothing else may: the parent's reaper of
+ * what it adopts (lib/start/adopted.ts) leaves these alone.
+ */
+const started = new Set<number>()
+
+/** True for a process child_process started here and has not yet reported gone ('exit'). */
+export const startedHere = (pid: number): boolean => started.has(pid)
+
+/** Keeps the pid of a process just started (it is known at once) until libuv has reaped it. */
+const register = (forked: ChildProcess): void => {
+  const { pid } = forked
+  if (pid === undefined) return // (not started: 'error' says why)
+  started.add(pid)
+  forked.once('exit', () => started.delete(pid))
 }

@@ -48,10 +48,16 @@ export interface Zygote extends Process {
 
 /** What a zygote does, besides starting and exiting. */
 export interface ZygoteEvents extends ChildEvents {
-  /** It has loaded the service and proved that it can fork: children may come from it. */
-  readonly ready: () => void
+  /** It has loaded the service and proved that it can fork (its self-test took `selfTestMs`): children may come from it. */
+  readonly ready: (selfTestMs: number) => void
   /** It cannot fork here, and says why; it exits. */
   readonly unfit: (reason: string) => void
+  /**
+   * Its address layout, shared by every child it forks, should serve no
+   * more: why (a child's crash, its count of forks), and whether it is to
+   * fork no more at once (a crash) or until a fresh one is ready.
+   */
+  readonly replace: (why: string, atOnce: boolean) => void
 }
 
 export interface Starter {
@@ -61,7 +67,7 @@ export interface Starter {
    */
   start(events: ChildEvents): Child
   /** Starts a zygote, where this starter forks from one; the parent keeps one ready (lib/parent/supervisor.ts). */
-  readonly startZygote?: (events: ZygoteEvents) => Zygote
+  readonly startZygote?: (events: ZygoteEvents, generation: number) => Zygote
 }
 
 /** What a starter may need of the parent. */

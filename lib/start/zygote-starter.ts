@@ -10,20 +10,25 @@
 // only waits. Which zygote runs is the parent's supervisor's to decide (it
 // starts one, and stops the old one once a new one is ready); requests go to
 // the newest ready one. A zygote's children live on without it: the parent
-// is their subreaper, and reaps them by pid.
+// is their subreaper, and reaps them with all else it adopts (adopted.ts).
 import type { Socket } from 'node:net'
 import type { Credentials } from '../cli/credentials.js'
 import type { Addon } from '../native/addon.js'
 import { rawHandle } from '../net/raw-handle.js'
 import { isMessage, message, type ConnectionInfo, type MessageOf } from '../protocol.js'
 import { signalProcess } from '../serve/process-group.js'
-import { reap, zygoteFlags } from '../zygote/warm-fork.js'
+import { zygoteFlags } from '../zygote/warm-fork.js'
+import { reapAdopted } from './adopted.js'
 import { lowerPriority } from './priority.js'
 import { spawnProcess, type Spawned } from './spawn.js'
 import type { Child, ChildEvents, Starter, StarterParts, Zygote, ZygoteEvents } from './starter.js'
 
-/** How often the parent looks for the orphans of a zygote that died. */
-const ORPHAN_POLL_MS = 100
+/**
+ * The signals of a memory fault, or of the abort that follows one: a child
+ * that dies of one may have been probed for the address layout it shares
+ * with its zygote and every sibling (docs/warm-fork.md).
+ */
+const FAULTS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGABRT'])
 
 /** One child asked of a zygote. */
 interface Request {
@@ -33,10 +38,14 @@ interface Request {
   exited: boolean
   /** The connection to fork it for, and who waits to hear that it was. */
   serve: { readonly socket: Socket; readonly info: ConnectionInfo; readonly forked: (held: boolean) => void } | null
+  /** --spares: it is forked ahead, and who waits to hear that it was. */
+  spare: { readonly forked: () => void } | null
   /** A signal asked for before the child was forked, and whether for its group. */
   kill: { readonly signal: NodeJS.Signals; readonly group: boolean } | null
   /** The zygote it was sent to; null while it waits for one (never two zygotes fork one socket). */
   sentTo: Spawned | null
+  /** What it was sent as: a fork with its socket, or a spare (its socket is handed on later). */
+  sentAs: 'fork' | 'spare' | null
 }
 
 /** A zygote, as this starter knows it. */
@@ -51,6 +60,8 @@ interface Known {
   closed: boolean
   /** It has said why it is unfit. */
   told: boolean
+  /** The children it has forked. */
+  forks: number
 }
 
 export class ZygoteStarter implements Starter {
@@ -61,18 +72,28 @@ export class ZygoteStarter implements Starter {
   readonly #asked = new Map<number, Request>()
   /** Forked and not yet reaped, by pid. */
   readonly #forked = new Map<number, Request>()
+  /** Spares whose socket is on its way to them, by id. */
+  readonly #handing = new Map<number, Request>()
+  /** Reaps what the parent has adopted: the children of a zygote that died, and what they left. */
+  readonly #sweep: () => void
 
   constructor(
-    private readonly addon: Addon,
+    addon: Addon,
     private readonly credentials: Credentials | null,
     private readonly parts: StarterParts,
+    /** --zygote-max-forks: a zygote is replaced after this many; 0 = never. */
+    private readonly maxForks = 0,
   ) {
-    // Orphans of a zygote that dies come to the parent, not to PID 1.
+    // Orphans of a zygote that dies come to the parent, not to PID 1, and are reaped here.
     addon.setChildSubreaper()
+    this.#sweep = reapAdopted(addon, {
+      endsGroup: (pid) => this.#forked.has(pid), // (its connection is over: what it left in its group goes with it, as under the zygote)
+      reaped: (reaped) => (this.#forked.has(reaped.pid) ? this.#onExited(reaped) : this.parts.trace('adopted pid %d reaped', reaped.pid)),
+    })
   }
 
   start(events: ChildEvents): Child {
-    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, kill: null, sentTo: null }
+    const request: Request = { id: ++this.#nextId, events, pid: undefined, exited: false, serve: null, spare: null, kill: null, sentTo: null, sentAs: null }
     this.#asked.set(request.id, request)
     return {
       get pid() {
@@ -83,6 +104,12 @@ export class ZygoteStarter implements Starter {
           request.serve = { socket, info, forked }
           this.#ask(request)
         }),
+      // --spares: forked ahead, it waits for its socket in the zygote's child.
+      prepare: () =>
+        new Promise((forked) => {
+          request.spare = { forked }
+          this.#ask(request)
+        }),
       kill: (signal, group) => {
         if (request.pid === undefined) request.kill = { signal, group }
         else if (!request.exited) signalProcess(request.pid, signal, group)
@@ -90,8 +117,8 @@ export class ZygoteStarter implements Starter {
     }
   }
 
-  readonly startZygote = (events: ZygoteEvents): Zygote => {
-    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false }
+  readonly startZygote = (events: ZygoteEvents, generation: number): Zygote => {
+    const known: Known = { process: null, events, startedAt: Date.now(), ready: false, stopped: false, closed: false, told: false, forks: 0 }
     // (No NODE_OPTIONS: a loader given there runs on a thread of its own, and
     // a process that forks must have no thread but V8's, which it parks.)
     const env = { ...process.env, NODE_OPTIONS: '' }
@@ -100,7 +127,7 @@ export class ZygoteStarter implements Starter {
     })
     known.process = zygote
     this.#zygotes.push(known)
-    void zygote.send(message('zygote', { spec: this.parts.spec }))
+    void zygote.send(message('zygote', { spec: this.parts.spec, generation }))
     return {
       get pid() {
         return zygote.pid
@@ -136,10 +163,11 @@ export class ZygoteStarter implements Starter {
   }
 
   #hear(known: Known, m: unknown): boolean {
-    if (isMessage(m, 'ready')) this.#ready(known)
+    if (isMessage(m, 'ready')) this.#ready(known, m.selfTestMs ?? 0)
     else if (isMessage(m, 'unfit')) this.#unfit(known, m.reason)
-    else if (isMessage(m, 'forked')) this.#onForked(m)
-    else if (isMessage(m, 'exited')) this.#onExited(m)
+    else if (isMessage(m, 'forked')) this.#onForked(known, m)
+    else if (isMessage(m, 'exited')) this.#onExited(m, known)
+    else if (isMessage(m, 'handed')) this.#onHanded(m)
     else return false
     return true
   }
@@ -150,7 +178,7 @@ export class ZygoteStarter implements Starter {
     known.told = true
   }
 
-  #ready(known: Known): void {
+  #ready(known: Known, selfTestMs: number): void {
     const { events, startedAt } = known
     const pid = known.process?.pid
     if (known.stopped) return this.parts.trace('zygote %d ready, but replaced before it served: stopped', pid)
@@ -158,27 +186,58 @@ export class ZygoteStarter implements Starter {
     // Nicer than the parent from now on, and so is every child it forks (lib/start/priority.ts); not before: its fork self-test has a deadline.
     lowerPriority(pid)
     this.parts.trace('zygote %d ready in %d ms', pid, Date.now() - startedAt)
-    events.ready()
+    events.ready(selfTestMs)
     this.#askAll()
   }
 
-  /** The zygote requests go to: the newest ready one still forking. */
-  #serving(): Spawned | null {
+  /**
+   * The zygote requests go to: the newest ready one still forking. A spare
+   * waits for the newest of all: one forked by a zygote a reload is
+   * replacing would be of the old generation, and retired as soon as made.
+   */
+  #serving(spare = false): Spawned | null {
     for (let i = this.#zygotes.length - 1; i >= 0; i--) {
       const known = this.#zygotes[i]!
-      if (known.ready && !known.stopped && !known.closed && known.process !== null) return known.process
+      if (known.stopped || known.closed || known.process === null) continue
+      if (known.ready) return known.process
+      if (spare) return null
     }
     return null
   }
 
   #ask(request: Request): void {
-    const zygote = this.#serving()
-    if (zygote === null || request.serve === null || request.sentTo !== null) return // sent once a zygote is ready
-    const { socket, info } = request.serve
+    if (request.sentAs === 'spare' && request.pid !== undefined) return this.#hand(request)
+    const zygote = this.#serving(request.serve === null)
+    if (zygote === null || request.sentTo !== null) return // sent once a zygote is ready
+    if (request.serve !== null) {
+      const { socket, info } = request.serve
+      void zygote.send(message('fork', { id: request.id, info, spec: this.parts.spec }), rawHandle(socket)).then((err) => {
+        if (err !== null) this.parts.trace('fork request %d not sent: %s', request.id, err.message) // (sent again to the next zygote)
+      })
+      request.sentAs = 'fork'
+    } else if (request.spare !== null) {
+      void zygote.send(message('spare', { id: request.id, spec: this.parts.spec }))
+      request.sentAs = 'spare'
+    } else return
     request.sentTo = zygote
-    void zygote.send(message('fork', { id: request.id, info, spec: this.parts.spec }), rawHandle(socket)).then((err) => {
-      if (err !== null) this.parts.trace('fork request %d not sent: %s', request.id, err.message) // (sent again to the next zygote)
+  }
+
+  // A spare's socket goes to the zygote that forked it, which passes it down the spare's pair.
+  #hand(request: Request): void {
+    const { serve, sentTo } = request
+    if (serve === null || sentTo === null || this.#handing.has(request.id)) return
+    this.#handing.set(request.id, request)
+    void sentTo.send(message('hand', { id: request.id, info: serve.info }), rawHandle(serve.socket)).then((err) => {
+      if (err !== null) this.#onHanded({ id: request.id, error: err.message })
     })
+  }
+
+  #onHanded({ id, error }: Pick<MessageOf<'handed'>, 'id' | 'error'>): void {
+    const request = this.#handing.get(id)
+    if (request === undefined) return
+    this.#handing.delete(id)
+    if (error !== null) this.parts.trace('socket not handed to spare %d: %s', request.pid, error) // (the spare's pair is closed: it exits)
+    request.serve?.forked(error === null)
   }
 
   #askAll(): void {
@@ -189,11 +248,13 @@ export class ZygoteStarter implements Starter {
   #closed(known: Known): void {
     known.closed = true
     this.#zygotes.splice(this.#zygotes.indexOf(known), 1)
-    for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) request.sentTo = null
-    if (known.ready && this.#forked.size > 0) this.#reapOrphans()
+    for (const request of this.#asked.values()) if (request.sentTo !== null && request.sentTo === known.process) Object.assign(request, { sentTo: null, sentAs: null })
+    // (A spare it forked has lost its zygote's end: it exits, without the socket on its way.)
+    for (const request of this.#handing.values()) if (request.sentTo === known.process) this.#onHanded({ id: request.id, error: 'its zygote is gone' })
+    this.#sweep() // (one of its children may have exited already)
   }
 
-  #onForked({ id, pid, error }: MessageOf<'forked'>): void {
+  #onForked(known: Known, { id, pid, error }: MessageOf<'forked'>): void {
     const request = this.#asked.get(id)
     if (request === undefined) return
     this.#asked.delete(id)
@@ -203,31 +264,33 @@ export class ZygoteStarter implements Starter {
     }
     request.pid = pid
     this.#forked.set(pid, request)
+    if (++known.forks === this.maxForks) this.#worn(known, `it has forked ${known.forks} children (--zygote-max-forks)`, false)
     request.events.running()
-    // The child inherited the socket at the fork: it holds its copy.
-    request.serve?.forked(true)
+    if (request.sentAs === 'spare') {
+      request.spare?.forked()
+      this.#hand(request) // (its connection may have come while it was forked)
+    } else request.serve?.forked(true) // the child inherited the socket at the fork: it holds its copy
     if (request.kill !== null) signalProcess(pid, request.kill.signal, request.kill.group)
   }
 
-  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>): void {
+  /** A child is reaped: by its zygote (`by`), or by the parent, its zygote gone. */
+  #onExited({ pid, code, signal }: Pick<MessageOf<'exited'>, 'pid' | 'code' | 'signal'>, by?: Known): void {
     const request = this.#forked.get(pid)
     if (request === undefined) return
     this.#forked.delete(pid)
     request.exited = true
     request.events.exit(code, signal)
+    if (by !== undefined && signal !== null && FAULTS.has(signal)) this.#worn(by, `child ${pid} died by ${signal}`, true)
   }
 
-  #reapOrphans(): void {
-    const orphans = new Set(this.#forked.keys())
-    const timer = setInterval(() => {
-      for (const pid of orphans) {
-        if (!this.#forked.has(pid)) orphans.delete(pid) // reported by a live zygote: one of its own
-        for (const { code, signal } of reap(this.addon, pid, true)) { // (what it left in its group goes with it, as under the zygote)
-          orphans.delete(pid)
-          this.#onExited({ pid, code, signal })
-        }
-      }
-      if (orphans.size === 0) clearInterval(timer)
-    }, ORPHAN_POLL_MS)
+  /**
+   * Every child of a zygote shares its address layout: one exec, copied by
+   * each fork. After a child's memory fault (at once: no more children of
+   * that layout), or --zygote-max-forks forks, the parent replaces the zygote
+   * with a fresh one. (--exec's programs are exec'd: their layouts are their
+   * own, and the zygote's is shared with none.)
+   */
+  #worn(known: Known, why: string, atOnce: boolean): void {
+    if (this.parts.spec.exec === null) known.events.replace(why, atOnce)
   }
 }

@@ -12,8 +12,12 @@ import { inspect } from 'node:util'
 import type { Addon } from '../native/addon.js'
 import { reseedRandomState } from './random-state.js'
 
-/** Parent lifecycle listeners the child must not run: they belong to the parent's life, not the child's. */
-const PARENT_EVENTS = ['message', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
+/**
+ * Parent lifecycle listeners the child must not run: they belong to the
+ * parent's life, not the child's. ('internalMessage' is Node's own, for the
+ * channel: a handle's ACK, sent on a channel the child no longer has.)
+ */
+const PARENT_EVENTS = ['message', 'internalMessage', 'disconnect', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const
 
 /** The signals Node knows by name: a child drops the parent's listeners for them. */
 const SIGNALS: ReadonlySet<string | symbol> = new Set(Object.keys(constants.signals))
@@ -31,6 +35,10 @@ export const becomeChild = (addon: Addon): void => {
   correctPid(addon)
   closeChannel()
   dropParentListeners()
+  // Messages the parent's channel had read before the fork wait on the tick
+  // queue, each to be emitted; with no listener, Node would keep each for the
+  // channel, which is gone, and throw. They were the parent's: drop them.
+  process.on('message', () => {})
   reseedRandomState(addon)
   if (!exitsPatched) exitByUnderscoreExit(addon)
   exitsPatched = true

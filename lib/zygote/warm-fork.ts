@@ -69,3 +69,18 @@ const signalNames = new Map(Object.entries(constants.signals).map(([name, number
  */
 export const reap = (addon: Addon, pid = -1, endGroups = false): Reaped[] =>
   addon.reap(pid, endGroups).map(({ pid, code, signal }) => ({ pid, code, signal: signal === null ? null : (signalNames.get(signal) ?? null) }))
+
+/**
+ * Collects every exited child, choosing for each whether what is left in its
+ * process group is killed as it goes (`endsGroup`). Only in a process where
+ * nothing else waits for children: it would take child_process's too.
+ */
+export const reapEach = (addon: Addon, endsGroup: (pid: number) => boolean): Reaped[] => {
+  const all: Reaped[] = []
+  for (let pid; (pid = addon.exited()) > 0; ) {
+    const reaped = reap(addon, pid, endsGroup(pid))
+    if (reaped.length === 0) break // (collected meanwhile by no one else: cannot happen, but never loop on it)
+    all.push(...reaped)
+  }
+  return all
+}

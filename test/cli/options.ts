@@ -126,3 +126,13 @@ t.test('--proxy-protocol without its balancers, or its companions without it, is
   t.match(await usage(['--proxy-protocol', '--proxy-from', 'nonsense']), /^forkserver: --proxy-from: .*nonsense/)
   t.match(await usage(['--proxy-protocol', '--proxy-from', '127.0.0.1/32', '--proxy-timeout', '0']), /^forkserver: --proxy-timeout must be an integer/)
 })
+
+t.test('--zygote-max-forks: 10,000 by default, taken with --start zygote or auto, one usage line with --start spawn or --model prefork', { skip: skipUnlessBuilt() }, async (t) => {
+  t.equal((await serve([])).zygoteMaxForks, 10_000)
+  t.equal((await serve(['--start', 'zygote', '--zygote-max-forks', '0'])).zygoteMaxForks, 0)
+  t.equal((await serve(['--start', 'zygote', '--zygote-max-forks', '500'])).zygoteMaxForks, 500)
+  t.equal((await serve(['--zygote-max-forks', '500'])).zygoteMaxForks, 500, '--start auto: for the zygote it will most likely have')
+  t.match(await parseOptions(['--start', 'spawn', '--zygote-max-forks', '500']), { kind: 'exit', code: USAGE_EXIT, output: 'forkserver: --zygote-max-forks needs --start zygote: a spawned child is a fresh exec, with an address layout of its own (see --help)\n' })
+  t.match(await parseOptions(['--model', 'prefork', '--zygote-max-forks', '500']), { kind: 'exit', code: USAGE_EXIT, output: /^forkserver: --zygote-max-forks is not available with --model prefork/ })
+  t.match(await parseOptions(['--start', 'zygote', '--zygote-max-forks', '-1']), { kind: 'exit', code: USAGE_EXIT, output: /--zygote-max-forks must be an integer >= 0/ })
+})

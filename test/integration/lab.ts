@@ -54,14 +54,14 @@ const labOutputs = (): string[][] => fences().filter((b) => b.lang === '').map((
 
 // Every command of the lab, and what this test does with it. A command added
 // to the lab, or changed, fails the first test until it is listed here.
-const SERVE = 'make run'
+const SERVE = 'make run ARGS="--start spawn"'
 const TYPE = 'nc -N 127.0.0.1 7000'
 const ONE_GO = 'echo hello | nc -N 127.0.0.1 7000'
-const TRACE = 'DEBUG=forkserver:* make run ARGS=-v'
+const TRACE = 'DEBUG=forkserver:* make run ARGS="--start spawn -v"'
 const TREE = 'ps --forest -o pid,ppid,stat,etime,args --pid 24361 --ppid 24361'
 const STATUS = 'kill -USR1 24361'
 const KILL = 'kill 24402'
-const ZYGOTE = 'make run ARGS="--start zygote"'
+const ZYGOTE = 'make run'
 const ZYGOTE_TREE = 'ps --forest -o pid,ppid,args --pid 24455 --ppid 24455,$(pgrep -P 24455)'
 const COST = "grep -E '^(Rss|Pss):' /proc/24470/smaps_rollup"
 const BENCH = 'make bench'
@@ -70,25 +70,25 @@ const LAB = [SERVE, TYPE, ONE_GO, TRACE, TREE, STATUS, KILL, ZYGOTE, ZYGOTE_TREE
 // The numbers in the lab's examples: the traced server, the child of step 2's
 // connection and its client's port, the child held in step 3 and its port.
 const EXAMPLE = { server: 24361, traced: 24374, tracedPort: 36536, held: 24387, heldPort: 36542 }
-// Step 5's: the server started with --start zygote, its zygote, and the zygote's two children.
+// Step 5's: the server started as a user gets it (the zygote), its zygote, and the zygote's two children.
 const ZYGOTE_EXAMPLE = { server: 24455, zygote: 24461, children: [24470, 24471] }
 
 /** Step 3's process tree, as ps prints it: the header, the server, and its child if it has one. */
 const treeShape = (server: number, port: number, child: number | null): RegExp[] => [
   /^ *PID +PPID +STAT +ELAPSED +COMMAND$/,
-  new RegExp(`^ *${server} +\\d+ +\\S+ +[\\d:-]+ node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} -v$`),
-  ...(child === null ? [] : [new RegExp(`^ *${child} +${server} +\\S+ +[\\d:-]+ {2}\\\\_ \\S*node \\S*dist/child\\.js$`)]),
+  new RegExp(`^ *${server} +\\d+ +\\S+ +[\\d:-]+ forkserver: parent 127\\.0\\.0\\.1:${port}$`),
+  ...(child === null ? [] : [new RegExp(`^ *${child} +${server} +\\S+ +[\\d:-]+ {2}\\\\_ ${CHILD_TITLE}$`)]),
 ]
 
-/** A Node child's command line in ps, whatever flags the zygote is started with. */
-const CHILD_JS = '\\S*node(?: --\\S+)* \\S*dist/child\\.js'
+/** A child's title in ps: the client it serves. */
+const CHILD_TITLE = 'forkserver: 127\\.0\\.0\\.1:\\d+'
 
 /** Step 5's process tree: the header, the server, its zygote under it, and the zygote's children under that. */
 const zygoteTreeShape = (server: number, port: number, zygote: number, children: readonly number[]): RegExp[] => [
   /^ *PID +PPID +COMMAND$/,
-  new RegExp(`^ *${server} +\\d+ node dist/server\\.js --host 127\\.0\\.0\\.1 --port ${port} --start zygote$`),
-  new RegExp(`^ *${zygote} +${server} {2}\\\\_ ${CHILD_JS}$`),
-  ...children.map((child) => new RegExp(`^ *${child} +${zygote} {6}\\\\_ ${CHILD_JS}$`)),
+  new RegExp(`^ *${server} +\\d+ forkserver: parent 127\\.0\\.0\\.1:${port}$`),
+  new RegExp(`^ *${zygote} +${server} {2}\\\\_ forkserver: zygote \\(generation 1\\)$`),
+  ...children.map((child) => new RegExp(`^ *${child} +${zygote} {6}\\\\_ ${CHILD_TITLE}$`)),
 ]
 
 /** Step 5's cost of a child: its Rss and its Pss, in kB. */
@@ -184,11 +184,11 @@ const ctrlC = async (server: Shell): Promise<void> => {
   await server.exited
 }
 
-/** The pid of the node process running dist/server.js among those `server` started. */
+/** The pid of the server (the process titled `forkserver: parent`) among those `server` started. */
 const serverPid = (server: Shell): number | undefined =>
   server.pids().find((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('dist/server.js')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('forkserver: parent ') // (its title, once it listens)
     } catch {
       return false
     }
@@ -446,7 +446,7 @@ t.test('the lab, step by step', async (t) => {
   t.match(server.lines.join('\n'), /^shutdown: served 3, peak 1, failed 1, denied 0, dropped 0$/m, 'the summary counts the killed child as failed')
 })
 
-// Step 5 needs the fork addon: without it, --start zygote is a usage error,
+// Step 5 needs the fork addon: without it, the server spawns as in step 1,
 // and the step is skipped with the reason. The connections are held as in
 // step 3, by nc or, without it, a Node client.
 t.test('the lab, step 5: the zygote, its children, and what a child costs', { skip: skipUnlessBuilt() }, async (t) => {

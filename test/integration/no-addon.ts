@@ -38,9 +38,11 @@ for (const [what, args, line] of REFUSED) {
   })
 }
 
-t.test('without the native addon, the fork model serves', async (t) => {
+t.test('without the native addon, the fork model serves, by spawn, and its first line says why', async (t) => {
   const server = runServer(t, ['--port', '0'], {}, { script: SERVER })
   const [, port] = await server.waitFor(/^listening on 127\.0\.0\.1:(\d+), pid \d+$/)
+  t.match(server.lines[0], /^start: spawn, not the zygote: not built \(no .*forkserver\.node\)/, '--start auto says why it spawns')
+  t.equal(server.lines.filter((line) => line.startsWith('start: ')).length, 1, 'once')
   const reply = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1', () => socket.end('no addon\n'))
     let got = ''

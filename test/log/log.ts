@@ -38,8 +38,9 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
   log({ event: 'end', conn: 1, pid: 42, peer: '[::1]:5000', handoffMs: 60, endMs: 70, code: 0, signal: null })
   log({ event: 'deny', conn: 2, peer: '10.0.0.1:9', pid: 1 })
   log({ event: 'drain', signal: 'SIGTERM', live: 2, graceS: 10 })
-  log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, pid: 1 })
-  log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, pid: 1 })
+  log({ event: 'reload', signal: 'SIGHUP', spares: 1, workers: 0, zygote: null, pid: 1 })
+  log({ event: 'reload', signal: 'SIGHUP', spares: 0, workers: 4, zygote: null, pid: 1 })
+  log({ event: 'replace', pid: 7, reason: 'child 8 died by SIGSEGV' })
   log({ event: 'shutdown', counters, code: 0, logDropped: 0 })
   log({ event: 'shutdown', counters: { ...counters, dropped: 7, queueFull: 6 }, code: 0, logDropped: 0 })
   log({ event: 'warning', message: 'handler failed', pid: 42, child: true })
@@ -52,12 +53,33 @@ t.test('the text lines keep their tcpserver shapes', async (t) => {
     'SIGTERM: draining 2 children, 10s grace\n',
     'reload: SIGHUP, replacing 1 spare and 0 workers\n',
     'reload: SIGHUP, replacing 0 spares and 4 workers\n',
+    'zygote 7 replaced: child 8 died by SIGSEGV; a fresh zygote gets a new address layout\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 7 (queue full 6)\n',
     'warning: pid 42: handler failed\n',
     'fatal: listen EADDRINUSE\n',
     'shutdown: served 3, peak 2, failed 0, denied 1, dropped 1, log lines dropped 7\n',
   ])
+})
+
+t.test('a zygote says each step of its life, and --start auto says why it spawns', async (t) => {
+  const { log, written } = record('text', false)
+  log({ event: 'zygote', state: 'starting', pid: null, generation: 2 })
+  log({ event: 'zygote', state: 'ready', pid: 71, generation: 2, selfTestMs: 38 })
+  log({ event: 'zygote', state: 'retiring', pid: 70, generation: 1, by: 71 })
+  log({ event: 'zygote', state: 'exited', pid: 70, generation: 1, code: 0, signal: null })
+  log({ event: 'zygote', state: 'exited', pid: 71, generation: 2, code: null, signal: 'SIGKILL' })
+  log({ event: 'reload', signal: 'SIGHUP', spares: 4, workers: 0, zygote: 70, pid: 1 })
+  log({ event: 'start', start: 'spawn', reason: 'the fork self-test failed: hung', pid: 1 })
+  t.same(written, [
+    'zygote starting: generation 2\n',
+    'zygote 71 ready: generation 2, self-test 38 ms\n',
+    'zygote 70 retiring: generation 1, zygote 71 serves in its place\n',
+    'zygote 70 exited (status 0)\n',
+    'zygote 71 exited (SIGKILL)\n',
+    'reload: SIGHUP, replacing zygote 70, 4 spares and 0 workers\n',
+    'start: spawn, not the zygote: the fork self-test failed: hung\n',
+  ], 'always, -v or not')
 })
 
 t.test('every string of every text line is cleaned, once: text from outside cannot split a line', async (t) => {

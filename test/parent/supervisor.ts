@@ -133,7 +133,7 @@ t.test('the first zygote is awaited before the server listens; unfit, the server
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(children.length, 1, 'one zygote')
   t.notOk(events.some((e) => e.event === 'listening'), 'not listening while it loads')
-  children[0]!.zygote!.ready()
+  children[0]!.zygote!.ready(40)
   await new Promise((resolve) => setImmediate(resolve))
   t.ok(events.some((e) => e.event === 'listening'), 'listening once it is ready')
   supervisor.drain('SIGTERM')
@@ -146,10 +146,53 @@ t.test('the first zygote is awaited before the server listens; unfit, the server
   t.same(unfit.lines, [], 'no replacement is promised')
 })
 
+t.test('--start auto: an unfit first zygote is not fatal; the server spawns, says why once, and keeps no zygote', async (t) => {
+  const { supervisor, children, events } = setup({ zygote: true, fallback: true, targets: { spares: 1 } })
+  await new Promise((resolve) => setImmediate(resolve))
+  children[0]!.zygote!.unfit('the fork self-test failed: hung')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.match(events.filter((e) => e.event === 'start'), [{ start: 'spawn', reason: 'the fork self-test failed: hung' }], 'one line says why')
+  t.ok(events.some((e) => e.event === 'listening'), 'it listens')
+  t.notOk(events.some((e) => e.event === 'fatal'), 'nothing fatal')
+  t.equal(children.length, 2, 'a spare, spawned')
+  t.equal(children[1]!.zygote, undefined, 'not a zygote')
+  children[0]!.exit(1)
+  supervisor.reconcile()
+  t.equal(children.length, 2, 'no zygote is started again')
+  t.equal(supervisor.targets.zygotes, 0)
+  supervisor.reload('SIGHUP')
+  t.equal(children.length, 3, 'a reload replaces the spare, by spawn')
+  t.equal(children[2]!.zygote, undefined)
+  supervisor.drain('SIGTERM')
+})
+
+t.test('a zygote says it is starting, ready, retiring and exited; the reload names it; SIGUSR1 shows it', async (t) => {
+  const { supervisor, children, events } = setup({ zygote: true })
+  await new Promise((resolve) => setImmediate(resolve))
+  children[0]!.zygote!.ready(40)
+  supervisor.reload('SIGHUP')
+  children[1]!.zygote!.ready(35)
+  supervisor.report.ask()
+  children[0]!.exit(0)
+  const zygoteEvents = events.filter((e) => e.event === 'zygote' || e.event === 'reload')
+  t.match(zygoteEvents, [
+    { event: 'zygote', state: 'starting', generation: 1 },
+    { event: 'zygote', state: 'ready', pid: 100, generation: 1, selfTestMs: 40 },
+    { event: 'reload', zygote: 100 },
+    { event: 'zygote', state: 'starting', generation: 2 },
+    { event: 'zygote', state: 'ready', pid: 101, generation: 2, selfTestMs: 35 },
+    { event: 'zygote', state: 'retiring', pid: 100, generation: 1, by: 101 },
+    { event: 'zygote', state: 'exited', pid: 100, code: 0 },
+  ])
+  const table = events.find((e) => e.event === 'status' && e.trigger === 'SIGUSR1')
+  t.match(table, { children: [{ pid: 100, state: 'retiring' }, { pid: 101, state: 'zygote' }] }, 'a row per zygote')
+  supervisor.drain('SIGTERM')
+})
+
 t.test('a reload whose zygote is unfit: one warning, and the old zygote serves on, not replaced again', async (t) => {
   const { supervisor, children, lines } = setup({ zygote: true })
   await new Promise((resolve) => setImmediate(resolve))
-  children[0]!.zygote!.ready()
+  children[0]!.zygote!.ready(40)
   supervisor.reload('SIGHUP')
   t.equal(children.length, 2, 'a fresh zygote')
   children[1]!.zygote!.unfit('handler.js has no default export function')
@@ -159,7 +202,7 @@ t.test('a reload whose zygote is unfit: one warning, and the old zygote serves o
   t.equal(children.length, 2, 'none started again')
   t.notOk(children[0]!.stopped, 'the old one is not stopped')
   supervisor.reload('SIGHUP')
-  children[2]!.zygote!.ready()
+  children[2]!.zygote!.ready(40)
   t.ok(children[0]!.stopped, 'a reload that works replaces it')
   supervisor.drain('SIGTERM')
 })
@@ -167,7 +210,7 @@ t.test('a reload whose zygote is unfit: one warning, and the old zygote serves o
 t.test('a zygote that dies is replaced after a backoff', async (t) => {
   const { supervisor, children, lines, nextStart } = setup({ zygote: true })
   await new Promise((resolve) => setImmediate(resolve))
-  children[0]!.zygote!.ready()
+  children[0]!.zygote!.ready(40)
   const next = nextStart()
   children[0]!.exit(null, 'SIGKILL')
   t.same(lines, ['zygote 100 was killed by SIGKILL; a new one in 0.1s'])
@@ -177,4 +220,36 @@ t.test('a zygote that dies is replaced after a backoff', async (t) => {
   children[1]!.exit(1)
   t.match(lines.at(-1), /^zygote 101 exited with status 1; a new one in 0\.2s$/)
   supervisor.drain('SIGTERM')
+})
+
+t.test('a zygote whose child died of a fault forks no more at once; a fresh one is started, and one line says why', async (t) => {
+  const { supervisor, children, events } = setup({ zygote: true })
+  await new Promise((resolve) => setImmediate(resolve))
+  children[0]!.zygote!.ready(40)
+  children[0]!.zygote!.replace('child 555 died by SIGSEGV', true)
+  t.ok(children[0]!.stopped, 'the old one forks no more, and goes once its children have')
+  t.equal(children.length, 2, 'a fresh one is started')
+  t.same(events.filter((e) => e.event === 'replace'), [{ event: 'replace', pid: 100, reason: 'child 555 died by SIGSEGV' }])
+  children[0]!.zygote!.replace('child 556 died by SIGSEGV', true)
+  t.equal(children.length, 2, 'a second crash of its children starts no second one')
+  t.equal(events.filter((e) => e.event === 'replace').length, 1, 'nor says so again')
+  children[1]!.zygote!.ready(40)
+  t.equal(children.length, 2, 'the fresh one serves')
+  supervisor.drain('SIGTERM')
+})
+
+t.test('a zygote that has forked --zygote-max-forks children forks on until a fresh one is ready, as on a reload', async (t) => {
+  const { supervisor, children, events } = setup({ zygote: true })
+  await new Promise((resolve) => setImmediate(resolve))
+  children[0]!.zygote!.ready(40)
+  children[0]!.zygote!.replace('it has forked 5 children (--zygote-max-forks)', false)
+  t.equal(children.length, 2, 'a fresh one is started')
+  t.notOk(children[0]!.stopped, 'the old one forks on meanwhile')
+  t.match(events.filter((e) => e.event === 'replace'), [{ pid: 100, reason: 'it has forked 5 children (--zygote-max-forks)' }])
+  children[1]!.zygote!.ready(40)
+  t.ok(children[0]!.stopped, 'and retires once the fresh one is ready')
+  supervisor.drain('SIGTERM')
+  children[1]!.zygote!.replace('child 557 died by SIGSEGV', true)
+  t.equal(children.length, 2, 'a drain replaces no zygote')
+  t.notOk(children[1]!.stopped, 'nor stops the one it has')
 })

@@ -56,7 +56,7 @@ t.test('child_process.fork: the child has no pid until it runs, then running, th
 t.test('FORKSERVER_TEST_STARTER names a module that wraps the real starter', async (t) => {
   process.env.FORKSERVER_TEST_STARTER = fileURLToPath(new URL('../fixtures/starters/failing.js', import.meta.url))
   t.teardown(() => delete process.env.FORKSERVER_TEST_STARTER)
-  const starter = await chooseStarter({ start: 'spawn', credentials: null }, PARTS)
+  const { starter } = await chooseStarter({ start: 'spawn', credentials: null, model: 'fork' }, PARTS)
   const first = recorder()
   starter.start(first.events)
   await first.done

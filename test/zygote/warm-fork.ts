@@ -143,6 +143,30 @@ t.test('reap() names the signal that killed a child, and with -1 collects every 
   t.same(record.reaped.sort((a, b) => a.pid - b.pid), record.pids.sort((a, b) => a - b).map((pid) => ({ pid, code: null, signal: 'SIGKILL' })))
 })
 
+t.test('reapEach() kills what is left in the groups of the children it is told to, and only collects the others', { skip }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkserver-reap-each-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const run = await runHelper(t, `
+    const fs = await import('node:fs')
+    addon.setChildSubreaper() // (what each program leaves comes back here)
+    const start = (name) => addon.spawnProgram(fs.openSync(${JSON.stringify(dir)} + '/' + name, 'w'), 'sh', ['sh', '-c', 'sleep 30 </dev/null >/dev/null 2>&1 & echo $!'], ['PATH=' + process.env.PATH])
+    const [ended, spared] = [start('ended'), start('spared')]
+    const sleeper = (name) => Number(fs.readFileSync(${JSON.stringify(dir)} + '/' + name, 'utf8'))
+    const reaped = []
+    for (let i = 0; i < 2000 && (reaped.length < 3 || !reaped.includes(sleeper('ended'))); i++) {
+      reaped.push(...warmFork.reapEach(addon, (pid) => pid === ended).map((r) => r.pid))
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    const spareState = fs.readFileSync('/proc/' + sleeper('spared') + '/stat', 'utf8').split(') ')[1][0]
+    process.kill(sleeper('spared'), 'SIGKILL')
+    console.log(JSON.stringify({ ended, spared, endedSleeper: sleeper('ended'), reaped, spareState }))
+  `)
+  t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
+  const [record] = run.records as [{ ended: number; spared: number; endedSleeper: number; reaped: number[]; spareState: string }]
+  t.same([...record.reaped].sort((a, b) => a - b), [record.ended, record.spared, record.endedSleeper].sort((a, b) => a - b), 'both programs, and the sleep killed with the first one\'s group, adopted and collected')
+  t.match(record.spareState, /^[RS]$/, 'the sleep in the other\'s group lives on')
+})
+
 t.test('forks again and again: 30 children, one after another, each reaped', { skip }, async (t) => {
   const run = await runHelper(t, `
     const times = []

@@ -31,7 +31,9 @@ export const SYNOPSIS: readonly string[] = [
 export const DESCRIPTION: readonly string[] = [
   'forkserver listens on a TCP port, a Unix-domain socket or an inherited descriptor. For each connection it accepts, ' +
     'the parent forks a fresh child, hands the child the socket, and reaps the child when it exits: each child serves ' +
-    'one connection, with a built-in service, a --handler module, or a program. With --model prefork, long-lived ' +
+    'one connection, with a built-in service, a --handler module, or a program. By default the children come from a real ' +
+    'fork(2) of the zygote, a warm Node with the service loaded (--start auto); without the native addon each is a fresh ' +
+    'Node (--start spawn), and the first log line says why. With --model prefork, long-lived ' +
     'workers accept for themselves instead, as in Apache prefork.',
   "The second form is tcpserver's: HOST PORT PROGRAM ARGS... means --host HOST --port PORT --exec -- PROGRAM ARGS..., " +
     "so a tcpserver command line works with one word changed. Options come first, and every word after PROGRAM is the program's, " +
@@ -76,12 +78,13 @@ export const SIGNALS: readonly Entry[] = [
   { term: 'SIGTERM, SIGINT, SIGQUIT', text: 'drain: the listener closes, queued connections are closed, and children get --grace seconds to finish, ' +
       'then SIGTERM, then SIGKILL 2 s later; exit status 0, or 1 if some had to be killed' },
   { term: 'a second SIGINT', text: 'kills every child with SIGKILL and exits 130 once they are reaped (2 s at most), counted in the summary' },
-  { term: 'SIGHUP', text: "reload, like inetd's reload and Apache's graceful restart: every preloaded process (each --spares spare " +
+  { term: 'SIGHUP', text: "reload, like inetd's reload and Apache's graceful restart: every preloaded process (the zygote, each --spares spare " +
       'and each prefork worker) is replaced by a fresh one that loads the service or --handler code as it is now on disk. ' +
       'The listener never closes, so no connect is refused. An old worker accepts until a fresh one accepts in its ' +
       'place, then stops accepting and finishes its connections within --grace (then SIGTERM, SIGKILL 2 s later); ' +
       'busy fork-model children finish as usual. A second SIGHUP during a reload is safe. It logs "reload: SIGHUP, ' +
-      'replacing N spares and M workers" (the JSON event reload). The SIGHUP of a terminal closing drains instead, ' +
+      'replacing N spares and M workers" (the JSON event reload), naming the zygote it replaces, and the zygote\'s ' +
+      'steps: starting, ready (with its self-test time), retiring, exited (the JSON event zygote). The SIGHUP of a terminal closing drains instead, ' +
       'as SIGTERM does.' },
   { term: 'SIGUSR1', text: 'prints the status table (every live child, its state, age and peer) on stderr; changes nothing' },
   { term: 'SIGUSR2', text: 'ignored, with a warning line' },
