@@ -21,13 +21,21 @@ build: $(STAMP) native
 # built by lib/native/build.sh with the system compiler against the running
 # Node's own headers: no node-gyp, no download. The installed package runs the
 # same script (package.json's "install"). It is optional: without a compiler,
-# or when the compile fails, the build goes on and says so in one line.
+# or when the compile fails, the build goes on and says so in one line
+# (FORKSERVER_REQUIRE_ADDON=1, as CI sets it, makes that an error).
 NATIVE := dist/native/forkserver.node
 NATIVE_SRC := $(wildcard lib/native/*.c lib/native/*.h lib/native/*.cc) lib/native/build.sh
 CC ?= cc
 CXX ?= c++
 
 native: $(NATIVE)
+
+# It fits one Node's ABI: build.sh writes down which in dist/native/build.state,
+# and a Node of another version first on the PATH builds it again.
+NODE_ABI := $(shell node -p 'process.version + " " + process.versions.modules')
+ifneq ($(NODE_ABI),$(wordlist 1,2,$(shell cat dist/native/build.state 2>/dev/null)))
+.PHONY: $(NATIVE)
+endif
 
 $(NATIVE): $(NATIVE_SRC)
 	@CC='$(CC)' CXX='$(CXX)' sh lib/native/build.sh
