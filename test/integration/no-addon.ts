@@ -20,11 +20,11 @@ symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
 const SERVER = join(dir, 'dist', 'server.js')
 
 const REFUSED: [string, string[], RegExp][] = [
-  ['--start zygote', ['--start', 'zygote'], /^forkserver: --start zygote is unavailable: not built \(no .*forkserver\.node\): make build compiles it/],
+  ['--start zygote', ['--start', 'zygote'], /^forkserver: --start zygote is unavailable: not built: no .*forkserver\.node; to build it, run sh \/\S*\/lib\/native\/build\.sh \(see --help\)$/],
   [
     '--proxy-protocol',
     ['--proxy-protocol', '--proxy-from', '127.0.0.1'],
-    /^forkserver: --proxy-protocol is unavailable without the native addon, which reads the header by a peek: not built \(no /,
+    /^forkserver: --proxy-protocol is unavailable without the native addon, which reads the header by a peek: not built: no .*; to build it, run sh /,
   ],
 ]
 
@@ -41,7 +41,7 @@ for (const [what, args, line] of REFUSED) {
 t.test('without the native addon, the fork model serves, by spawn, and its first line says why', async (t) => {
   const server = runServer(t, ['--port', '0'], {}, { script: SERVER })
   const [, port] = await server.waitFor(/^listening on 127\.0\.0\.1:(\d+), pid \d+$/)
-  t.match(server.lines[0], /^start: spawn, not the zygote: not built \(no .*forkserver\.node\)/, '--start auto says why it spawns')
+  t.match(server.lines[0], /^start: spawn, not the zygote: not built: no .*forkserver\.node; to build it, run sh \S*\/lib\/native\/build\.sh$/, '--start auto says why it spawns')
   t.equal(server.lines.filter((line) => line.startsWith('start: ')).length, 1, 'once')
   const reply = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1', () => socket.end('no addon\n'))
