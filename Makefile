@@ -66,7 +66,7 @@ test: build
 ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
 	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/package.ts \
 	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
-	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts
+	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts test/require-addon.ts
 test-addon: build
 	npx tsc -p test/tsconfig.json
 	npx tap --disable-coverage $(ADDON_TESTS)
