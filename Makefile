@@ -64,7 +64,7 @@ test: build
 # them on the Node lines it does not test whole (.ci/node-lines). A part of the
 # suite cannot meet the coverage gate, so coverage is off.
 ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
-	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/package.ts \
+	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/version.ts test/integration/package.ts \
 	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
 	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts test/require-addon.ts
 test-addon: build
@@ -80,7 +80,7 @@ node:
 # same table --help is printed from); test/man-page.ts fails when it is stale.
 man: build
 	node --input-type=module -e "import { renderManPage } from './dist/lib/cli/manual/man-page.js'; \
-		import { packageVersion } from './dist/lib/cli/package-version.js'; \
+		import { packageVersion } from './dist/lib/cli/version.js'; \
 		process.stdout.write(renderManPage(packageVersion()))" > docs/forkserver.1.new
 	mv docs/forkserver.1.new docs/forkserver.1
 
