@@ -66,6 +66,7 @@ test: build
 # them on the Node lines it does not test whole (.ci/node-lines). A part of the
 # suite cannot meet the coverage gate, so coverage is off.
 ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
+	test/start/adopted.ts test/integration/adopted.ts \
 	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/version.ts test/integration/package.ts \
 	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
 	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts
