@@ -2,7 +2,7 @@
 // version; the Node that runs it; whether the native addon loads, and if not,
 // why and the command that builds it; and the fork self-test's verdict on this
 // Node, run as a zygote runs it, in a Node of its own started with the
-// zygote's flags. The addon and the self-test are what --start zygote needs.
+// zygote's flags. The addon and the self-test are what the zygote needs.
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -98,8 +98,8 @@ export const versionReport = async (): Promise<string> => {
   const { addon, reason } = loadAddon()
   const test = addon === null ? null : await runSelfTest()
   const verdict = test === null ? 'not run: it needs the addon'
-    : test.ok ? `passed (${SELF_TEST_CHILDREN} forked children, ${Math.round(test.ms)} ms): --start zygote can be had`
-    : `failed: ${test.reason}; --start zygote is refused on this Node`
+    : test.ok ? `passed (${SELF_TEST_CHILDREN} forked children, ${Math.round(test.ms)} ms): the zygote can serve on this Node`
+    : `failed: ${test.reason}; the zygote is refused on this Node, and --start auto spawns`
   return [
     `forkserver ${packageVersion()}`,
     `node ${process.version} (NODE_MODULE_VERSION ${process.versions.modules}), ${process.platform} ${process.arch}`,

@@ -61,7 +61,7 @@ t.test("--version prints forkserver's version and the Node's, and exits 0", asyn
 t.test("--version says the addon is loaded, and the fork self-test's verdict, run for real", { skip }, async (t) => {
   const run = await versionOf(t)
   t.equal(run.lines[2], `addon: loaded, built for Node ${process.version}`)
-  t.match(run.lines[3], /^fork self-test: passed \(4 forked children, \d+ ms\): --start zygote can be had$/)
+  t.match(run.lines[3], /^fork self-test: passed \(4 forked children, \d+ ms\): the zygote can serve on this Node$/)
   t.same(run.left, [], "the self-test's Node, and what it forked, are gone")
 })
 
@@ -78,10 +78,10 @@ t.test('a self-test that fails, or whose Node dies, is said to have failed, and 
   writeFileSync(selfTest, "export const forkSelfTest = async () => ({ ok: false, reason: 'forked children repeat each other\\'s Math.random()' })\n")
   const failed = await versionOf(t, server)
   t.equal(failed.code, 0)
-  t.equal(failed.lines[3], "fork self-test: failed: forked children repeat each other's Math.random(); --start zygote is refused on this Node")
+  t.equal(failed.lines[3], "fork self-test: failed: forked children repeat each other's Math.random(); the zygote is refused on this Node, and --start auto spawns")
 
   writeFileSync(selfTest, "export const forkSelfTest = null\nthrow new Error('the self-test cannot be loaded')\n")
   const died = await versionOf(t, server)
   t.equal(died.code, 0)
-  t.equal(died.lines[3], 'fork self-test: failed: its Node ended with status 1 without a verdict: Error: the self-test cannot be loaded; --start zygote is refused on this Node')
+  t.equal(died.lines[3], 'fork self-test: failed: its Node ended with status 1 without a verdict: Error: the self-test cannot be loaded; the zygote is refused on this Node, and --start auto spawns')
 })
