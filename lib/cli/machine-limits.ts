@@ -2,21 +2,24 @@
 // start from the kernel's limits (Linux /proc and /sys), so that a count
 // option over them is refused before anything is forked.
 //
-// A child is a whole Node process of 11 threads, measured with Node 20 (a
-// bare `node` runs 7; libuv's pool of 4 starts with the first file or DNS
-// work), and the process limit and a cgroup's pids.max count threads. Its
-// memory is counted by what it adds, its proportional share (PSS): about
-// 7.6 MiB for a spawned child among many (9.5 MiB among three), 2.1 MiB for
-// a zygote's. Its RSS (about 45 MiB) counts Node's shared pages once per
-// child, and would refuse counts that fit.
+// The figures hold for every supported line, measured on Node 20, 22, 24 and
+// 26 (the most of them taken). A child is a whole Node process of 11 threads:
+// a bare `node` running a module runs 7, and libuv's pool of 4 starts with
+// the first file or DNS work (on Node 20 at once, for the module loader); the
+// process limit and a cgroup's pids.max count threads. Its memory is counted
+// by what it adds, its proportional share (PSS) of a spawned echo child among
+// 30: 9.0 MiB on Node 20 (whose binary other Node processes here shared), 9.6
+// on 22, 11.9 on 24 and 11.8 on 26 (about 14 among 10); a zygote's child, 3.4
+// to 3.5 MiB on 22, 24 and 26. Its RSS (45 to 51 MiB) counts Node's shared
+// pages once per child, and would refuse counts that fit.
 import { readFileSync } from 'node:fs'
 import { totalmem } from 'node:os'
 import { ACCEPT_RESERVE, descriptorLimit } from '../net/descriptors.js'
 
 /** Threads a child runs: what it counts against RLIMIT_NPROC and pids.max. */
 export const THREADS_PER_CHILD = 11
-/** Memory a child adds, in bytes: a spawned child's PSS, rounded up. */
-export const MEMORY_PER_CHILD = 8 * 2 ** 20
+/** Memory a child adds, in bytes: a spawned child's PSS among many, on the line that takes most (24), rounded up. */
+export const MEMORY_PER_CHILD = 12 * 2 ** 20
 
 /** The limits read, each null where there is none or it cannot be read. */
 export interface Machine {

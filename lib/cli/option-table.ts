@@ -139,7 +139,8 @@ export const OPTION_TABLE: readonly OptionDef[] = [
   { group: LOGS, name: 'log-format', meta: 'FORMAT', takes: { kind: 'choice', choices: ['text', 'json'] }, default: DEFAULTS.logFormat,
     describe: 'text: tcpserver-style lines; json: one JSON object per event, every event, -v or not' },
   { group: OTHER, name: 'help', alias: 'h', takes: { kind: 'flag' }, describe: 'print this help and exit' },
-  { group: OTHER, name: 'version', takes: { kind: 'flag' }, describe: 'print the version and exit' },
+  { group: OTHER, name: 'version', takes: { kind: 'flag' },
+    describe: "print forkserver's version, the Node's version, the native addon's state (or why it is missing, and how to build it) and the fork self-test's verdict, and exit" },
 ]
 
 /** The option of that long name (camelCase too, as yargs reads it), if there is one. */

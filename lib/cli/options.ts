@@ -12,7 +12,7 @@ import { withSuggestion } from './hints.js'
 import { childCeiling, queueCeiling, readMachine, type Machine } from './machine-limits.js'
 import { DEFAULTS, OPTION_TABLE, onlyFor, type Model, type OptionDef } from './option-table.js'
 import { choice, cidrs, handlerPath, integer, rate, socketPath, text } from './option-values.js'
-import { packageVersion } from './package-version.js'
+import { packageVersion, versionReport } from './version.js'
 import type { ProxySettings } from '../proxy/proxy-read.js'
 import type { Rate } from '../admission/rate-limit.js'
 import { readTcpserverForm, splitArgv, type Args } from './tcpserver-form.js'
@@ -133,6 +133,7 @@ export const parseOptions = async (argv: readonly string[], env: NodeJS.ProcessE
       void parser().parse([...split.options], {}, (err: Error | undefined, args: Args, output: string) => {
         if (err) return done(usage(withSuggestion(err.message)))
         if (args.help === true) return done({ kind: 'exit', code: 0, output: renderHelp(helpWidth(process.stdout, env)) })
+        if (args.version === true) return void versionReport().then((report) => done({ kind: 'exit', code: 0, output: report }))
         if (output) return done({ kind: 'exit', code: 0, output: `${output}\n` })
         const form = readTcpserverForm(args, split)
         if (typeof form === 'string') return done(usage(form))

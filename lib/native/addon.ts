@@ -1,9 +1,11 @@
 // The native addon (lib/native/*.c, built into dist/native/forkserver.node
 // by build.sh): its exports, as TypeScript sees them, and how it is loaded.
-// It is optional: loadAddon() says why it cannot be had, and the callers go
-// without (no --start zygote, no --proxy-protocol, /proc instead of a peek).
+// It is optional: loadAddon() says why it cannot be had, with the command
+// that builds it, and the callers go without (no --start zygote, no
+// --proxy-protocol, /proc instead of a peek).
 // Loaded by the parent, the zygote, a prefork worker, and a forked child.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
@@ -97,17 +99,54 @@ const addonFile = (): string => {
   return existsSync(fromSource) ? fromSource : fileURLToPath(new URL('../../native/forkserver.node', import.meta.url))
 }
 
-/** Loads the addon, or says why it cannot be had (not Linux, not built, built for another Node). */
+/** A word for sh: as it is when nothing in it is special, else in single quotes. */
+const shellWord = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)
+
+/**
+ * The command that builds the addon again, for the Node first on the PATH,
+ * from any folder: lib/native/build.sh, beside this file in the source tree,
+ * or three folders up from dist/lib/native/ once built or installed.
+ */
+export const rebuildCommand = (): string => {
+  const beside = fileURLToPath(new URL('./build.sh', import.meta.url))
+  return `sh ${shellWord(existsSync(beside) ? beside : fileURLToPath(new URL('../../../lib/native/build.sh', import.meta.url)))}`
+}
+
+/**
+ * Why there is no addon file, from what build.sh wrote down beside it
+ * (build.state: the Node's version and ABI, and the outcome; build.log).
+ */
+const notBuilt = (file: string): string => {
+  const dir = dirname(file)
+  let state: string[] = []
+  try {
+    state = readFileSync(join(dir, 'build.state'), 'utf8').trim().split(' ')
+  } catch {
+    // never built here
+  }
+  const [version, , outcome] = state
+  const log = join(dir, 'build.log')
+  const why = outcome === 'no-compiler' ? `no C compiler when it was built for Node ${version} (see ${log}); install cc and c++, then run`
+    : outcome === 'no-headers' ? `no headers for Node ${version} (see ${log}); to build it, run`
+    : outcome === 'failed' ? `the compile for Node ${version} failed (see ${log}); to build it again, run`
+    : `no ${file}; to build it, run`
+  return `not built: ${why} ${rebuildCommand()}`
+}
+
+/** Loads the addon, or says why it cannot be had (not Linux, not built and why, built for another Node), and how to build it. */
 export const loadAddon = (file: string = addonFile()): Loaded => {
   if (process.platform !== 'linux') return { addon: null, reason: `a real fork(2) needs Linux, not ${process.platform}` }
-  if (!existsSync(file)) return { addon: null, reason: `not built (no ${file}): make build compiles it (installed: sh lib/native/build.sh)` }
+  if (!existsSync(file)) return { addon: null, reason: notBuilt(file) }
   let addon: Addon
   try {
     addon = createRequire(import.meta.url)(file) as Addon
   } catch (err) {
-    return { addon: null, reason: `cannot load ${file}: ${err instanceof Error ? err.message : String(err)}` }
+    const why = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')
+    return { addon: null, reason: `cannot load ${file}: ${why}; to build it again, run ${rebuildCommand()}` }
   }
   // It leans on Node's internals (the embedder API, V8's threads): only the Node it was built for will do.
-  if (addon.nodeVersion !== process.version) return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}: make build again (installed: sh lib/native/build.sh)` }
+  if (addon.nodeVersion !== process.version) {
+    return { addon: null, reason: `built for Node ${addon.nodeVersion}, running ${process.version}; to build it for this Node, run ${rebuildCommand()}` }
+  }
   return { addon, reason: null }
 }

@@ -65,9 +65,9 @@ t.test('children: the tightest limit wins, in threads a child, one share left fo
 })
 
 t.test('children: memory over what a child adds, the cgroup limit when it is below RAM', async (t) => {
-  t.equal(MEMORY_PER_CHILD, 8 * 2 ** 20)
-  t.same(childCeiling(machine({ ram: 2 * GiB })), { most: 255, why: 'memory 2.0 GiB, at 8 MiB a child' })
-  t.same(childCeiling(machine({ cgroupMemory: 512 * 2 ** 20 })), { most: 63, why: "the cgroup's memory limit 0.5 GiB, at 8 MiB a child" })
+  t.equal(MEMORY_PER_CHILD, 12 * 2 ** 20)
+  t.same(childCeiling(machine({ ram: 2 * GiB })), { most: 169, why: 'memory 2.0 GiB, at 12 MiB a child' })
+  t.same(childCeiling(machine({ cgroupMemory: 512 * 2 ** 20 })), { most: 41, why: "the cgroup's memory limit 0.5 GiB, at 12 MiB a child" })
   t.equal(childCeiling(machine({ pidsMax: 5 })).most, 1, 'never below one')
 })
 

@@ -42,7 +42,7 @@ t.test('a bad option is one usage line naming it, with exit status 2', async (t)
 
 t.test('--help and --version are output with exit status 0', async (t) => {
   t.match(await parseOptions(['--help']), { kind: 'exit', code: 0, output: /Usage: forkserver \[options\]/ })
-  t.match(await parseOptions(['--version']), { kind: 'exit', code: 0, output: /^\d+\.\d+\.\d+\n$/ })
+  t.match(await parseOptions(['--version']), { kind: 'exit', code: 0, output: /^forkserver \d+\.\d+\.\d+\nnode v\d+.*\naddon: .*\nfork self-test: .*\n$/ })
 })
 
 t.test('--rate, --max-lifetime and --user are parsed once, here', async (t) => {

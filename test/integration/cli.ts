@@ -137,10 +137,10 @@ t.test('on a terminal, --help fits the terminal, whatever COLUMNS says', { skip:
   t.ok(lines.some((line) => line.length > 54), 'and it uses the width it has')
 })
 
-t.test('--version prints the package version', async (t) => {
+t.test('--version prints the package version first (integration/version.ts has the rest)', async (t) => {
   const { code, stdout } = run(['--version'])
   t.equal(code, 0)
-  t.match(stdout, /^\d+\.\d+\.\d+\n$/)
+  t.match(stdout, /^forkserver \d+\.\d+\.\d+\n/)
 })
 
 t.test('a port in use is one fatal line and exit 1', async (t) => {

@@ -211,11 +211,11 @@ t.test('the tarball installs globally, offline from the npm cache', async (t) =>
   }
 })
 
-t.test('the installed forkserver --version prints the package version', async (t) => {
+t.test('the installed forkserver --version prints the package version, and the Node it runs on', async (t) => {
   if (!existsSync(installed)) return t.fail('forkserver is not installed')
-  const result = await run(t, installed, ['--version'], root, 20_000)
+  const result = await run(t, installed, ['--version'], root, 40_000)
   t.equal(result.code, 0, 'exit 0')
-  t.equal(result.stdout, `${version}\n`, `${version}, from package.json`)
+  t.match(result.stdout, new RegExp(`^forkserver ${version.replaceAll('.', '\\.')}\nnode ${process.version} `), `${version}, from package.json`)
 })
 
 /** Runs the installed forkserver with `args` on port 0, echoes a line through it, and stops it with SIGTERM. */
@@ -258,6 +258,8 @@ t.test('the install compiles the addon from the shipped sources, and --start zyg
   if (!existsSync(installed)) return t.fail('forkserver is not installed')
   t.equal(packageJson.scripts.install, 'sh lib/native/build.sh', 'npm runs lib/native/build.sh at install')
   t.ok(existsSync(join(installedPackage, 'dist', 'native', 'forkserver.node')), 'the install built dist/native/forkserver.node')
+  const result = await run(t, installed, ['--version'], root, 40_000)
+  t.match(result.stdout, `\naddon: loaded, built for Node ${process.version}\nfork self-test: passed `, '--version says so, and that a fork passes its self-test')
   await echoThroughInstalled(t, ['--start', 'zygote'])
 })
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { renderManPage, roffEscape } from '../../../lib/cli/manual/man-page.js'
-import { packageVersion } from '../../../lib/cli/package-version.js'
+import { packageVersion } from '../../../lib/cli/version.js'
 
 const PAGE = fileURLToPath(new URL('../../../docs/forkserver.1', import.meta.url))
 const SECTIONS = ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXIT STATUS', 'SIGNALS', 'ENVIRONMENT', 'EXAMPLES', 'SEE ALSO']
