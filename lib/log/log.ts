@@ -183,7 +183,8 @@ const text = (e: LogEvent): readonly [string, 'always' | 'verbose'] | null => {
     case 'drop': return [`warning: dropping connection, ${e.reason}: ${e.peer}`, 'always']
     case 'drain': return [`${e.signal}: draining ${e.live} children, ${e.graceS}s grace`, 'always']
     case 'reload': return [`reload: ${e.signal}, replacing ${e.zygote === null ? '' : `zygote ${e.zygote}, `}${plural(e.spares, 'spare')} and ${plural(e.workers, 'worker')}`, 'always']
-    case 'zygote': return [zygoteLine(e), 'always']
+    // (The first zygote's start is the server's own: -v shows it, as it shows the first status line.)
+    case 'zygote': return [zygoteLine(e), e.generation === 1 && (e.state === 'starting' || e.state === 'ready') ? 'verbose' : 'always']
     case 'start': return [`start: spawn, not the zygote: ${e.reason}`, 'always']
     case 'replace': return [`zygote ${e.pid ?? '?'} replaced: ${e.reason}; a fresh zygote gets a new address layout`, 'always']
     case 'shutdown': {

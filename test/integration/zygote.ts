@@ -52,7 +52,6 @@ t.test('6 concurrent connections to a GC-heavy handler all finish', { skip }, as
 
 t.test('what --start zygote cannot be given with is a usage error', async (t) => {
   for (const [args, message] of [
-    [['--spares', '2'], /^forkserver: --spares cannot be given with --start zygote/],
     [['--model', 'prefork'], /^forkserver: --start is not available with --model prefork/],
   ] as const) {
     const run = spawnSync(process.execPath, [SERVER, '--start', 'zygote', ...args], { encoding: 'utf8' })
