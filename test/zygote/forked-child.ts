@@ -115,7 +115,8 @@ t.test("the child closes its copy of the parent's IPC channel: the parent alone 
     process.on('message', (m) => process.send({ echo: m }))
     const pid = warmFork.forkChild(addon)
     if (pid === 0) {
-      console.log(JSON.stringify({ connected: process.connected, channel: process.channel ?? null, listeners: process.listenerCount('message') }))
+      const parents = process.listeners('message').filter((listener) => String(listener).includes('echo')).length
+      console.log(JSON.stringify({ connected: process.connected, channel: process.channel ?? null, parents }))
       setTimeout(() => {}, 1500) // alive while the parent is sent its messages; then a natural end
     } else {
       process.send({ forked: pid })
@@ -131,7 +132,8 @@ t.test("the child closes its copy of the parent's IPC channel: the parent alone 
     }),
   })
   t.equal(run.code, 0, 'the helper ends with status 0', { stderr: run.stderr })
-  t.same(run.records[0], { connected: false, channel: null, listeners: 0 }, 'in the child: no channel, no listener')
+  // (Its one 'message' listener is its own, which drops what the channel had read before the fork.)
+  t.same(run.records[0], { connected: false, channel: null, parents: 0 }, "in the child: no channel, none of the parent's listeners")
   t.same(echoes.slice(1), Array.from({ length: 20 }, (_, i) => ({ echo: i })), 'every message reached the parent, in order')
   t.match(run.records[1], { end: [{ code: 0, signal: null }] })
 })
