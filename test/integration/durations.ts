@@ -36,7 +36,7 @@ t.test('--grace at its longest drains: a live connection is still served after S
 
 t.test("--idle-timeout at its longest is an orphan's deadline too: an orphaned child serves on", async (t) => {
   // The child traces when it learns that its parent is gone, and arms the deadline then.
-  const server = await startServer(t, ['--idle-timeout', LONGEST, '-v'], { DEBUG: 'forkserver:child' })
+  const server = await startServer(t, ['--start', 'spawn', '--idle-timeout', LONGEST, '-v'], { DEBUG: 'forkserver:child' }) // (the spawned child's own trace)
   const socket = await open(server.port)
   socket.write('one')
   t.equal((await readBytes(socket, 3)).toString(), 'one')

@@ -39,7 +39,7 @@ const socketDir = (t: Test): string => {
 const listening = async (server: Running): Promise<string> => (await server.waitFor(/^listening on (.+), pid \d+$/))[1]!
 
 t.test('--host :: serves IPv6 and IPv4 clients both', async (t) => {
-  const server = await startServer(t, ['--host', '::', '-v'])
+  const server = await startServer(t, ['--start', 'spawn', '--host', '::', '-v'])
   t.match(server.lines, [/^listening on \[::\]:\d+, pid \d+$/])
   t.equal((await exchange(server.port, 'over v6', '::1')).data.toString(), 'over v6')
   t.equal((await exchange(server.port, 'over v4', '127.0.0.1')).data.toString(), 'over v4')

@@ -13,7 +13,7 @@ import { childrenOf, exitedWithin, runServer, startServer, stopServer, type Runn
 const childPid = async (server: Running, from = 0): Promise<number> => Number((await server.waitFor(/^pid (\d+) from /, from))[1])
 
 t.test('--exec -- cat is an echo server, byte for byte', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'cat'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'cat'])
   const payload = randomBytes(64 * 1024)
   const reply = await exchange(server.port, payload)
   t.ok(reply.data.equals(payload), `64 KiB of random bytes come back unchanged (got ${reply.data.length})`)
@@ -25,7 +25,7 @@ t.test('--exec -- cat is an echo server, byte for byte', async (t) => {
 })
 
 t.test('the program greets the client by its address, from TCPREMOTEIP', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', 'echo hello $TCPREMOTEIP'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', 'echo hello $TCPREMOTEIP'])
   const socket = await open(server.port)
   const done = collect(socket)
   t.equal(await readLine(socket), 'hello 127.0.0.1')
@@ -34,7 +34,7 @@ t.test('the program greets the client by its address, from TCPREMOTEIP', async (
 })
 
 t.test('the program sees PROTO and the four TCP variables of its connection', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', 'echo $PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', 'echo $PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT'])
   const socket = await open(server.port)
   const line = readLine(socket)
   t.equal(await line, `TCP 127.0.0.1 ${socket.localPort} 127.0.0.1 ${server.port}`)
@@ -56,7 +56,7 @@ t.test('on a Unix-domain socket the program sees PROTO=UNIX and the path, and no
 })
 
 t.test("the program's stderr goes to the server's log", async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', 'echo from the program >&2'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', 'echo from the program >&2'])
   await exchange(server.port)
   await server.waitFor(/^from the program$/)
   t.pass('its line is in the log')
@@ -64,7 +64,7 @@ t.test("the program's stderr goes to the server's log", async (t) => {
 })
 
 t.test("the child exits with the program's status", async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', 'exit 3'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', 'exit 3'])
   const reply = await exchange(server.port)
   t.equal(reply.data.length, 0)
   const pid = await childPid(server)
@@ -75,7 +75,7 @@ t.test("the child exits with the program's status", async (t) => {
 
 t.test('a program killed by a signal: the end line shows that signal', async (t) => {
   for (const signal of ['KILL', 'TERM']) {
-    const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', `kill -${signal} $$`])
+    const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', `kill -${signal} $$`])
     await exchange(server.port)
     const pid = await childPid(server)
     await server.waitFor(new RegExp(`^end ${pid} signal SIG${signal}$`))
@@ -85,7 +85,7 @@ t.test('a program killed by a signal: the end line shows that signal', async (t)
 })
 
 t.test('a SIGTERM to the child (as the drain and --max-lifetime send it) reaches the program, and the connection closes', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'sh', '-c', 'echo ready; exec cat'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'sh', '-c', 'echo ready; exec cat'])
   const socket = await open(server.port)
   const done = collect(socket)
   t.equal(await readLine(socket), 'ready', 'the program runs')
@@ -99,7 +99,7 @@ t.test('a SIGTERM to the child (as the drain and --max-lifetime send it) reaches
 })
 
 t.test('a missing program: a warning, status 127, the connection closed, and the server serves on', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'forkserver-no-such-program', '--flag'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'forkserver-no-such-program', '--flag'])
   for (const round of [1, 2]) {
     const from = server.lines.length
     const reply = await exchange(server.port, 'anyone there?')
@@ -113,7 +113,7 @@ t.test('a missing program: a warning, status 127, the connection closed, and the
 })
 
 t.test('a spare forked ahead runs the program as well', async (t) => {
-  const server = await startServer(t, ['-v', '--spares', '1', '--exec', '--', 'cat'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--spares', '1', '--exec', '--', 'cat'])
   await server.waitFor(/^status: 1\//)
   const reply = await exchange(server.port, 'spare')
   t.equal(reply.data.toString(), 'spare')
@@ -121,7 +121,7 @@ t.test('a spare forked ahead runs the program as well', async (t) => {
 })
 
 t.test('SIGTERM to the server while cat serves a client: the drain lets the connection finish', async (t) => {
-  const server = await startServer(t, ['-v', '--exec', '--', 'cat'])
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--exec', '--', 'cat'])
   const socket = await open(server.port)
   const done = collect(socket)
   socket.write('before the drain, ')
@@ -139,7 +139,7 @@ t.test('SIGTERM to the server while cat serves a client: the drain lets the conn
 
 t.test('when the server is killed with SIGKILL, the program serves on, and its child ends with it, in both models', async (t) => {
   // (The orphan deadline, 60 s for --exec, is the same timer as without it: see lifetime.ts and prefork.ts.)
-  for (const [model, more] of [['fork', []], ['prefork', ['--workers', '1']]] as const) {
+  for (const [model, more] of [['fork', ['--start', 'spawn']], ['prefork', ['--workers', '1']]] as const) {
     const server = await startServer(t, ['-v', '--model', model, ...more, '--exec', '--', 'cat'])
     const { socket, pid } = await orphanedConnection(t, server)
     const programs = childrenOf(pid).map((c) => c.pid)

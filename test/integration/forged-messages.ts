@@ -9,7 +9,7 @@ const FORGER = fileURLToPath(new URL('../fixtures/handlers/forger.js', import.me
 
 for (const spares of [0, 1]) {
   t.test(`a handler that forges tally, listener, taken and ready moves no count and starts no worker${spares ? ' (from a spare)' : ''}`, async (t) => {
-    const server = await startServer(t, ['--handler', FORGER, '--spares', String(spares), '-v'])
+    const server = await startServer(t, ['--start', 'spawn', '--handler', FORGER, '--spares', String(spares), '-v']) // (a spawned child has the channel it forges on)
     t.equal((await exchange(server.port, 'hi')).data.toString(), 'forged\n')
     const end = await server.waitFor(/^end (\d+) status 0$/)
     const warnings = server.lines.filter((line) => line.includes('message it may not send'))

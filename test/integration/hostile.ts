@@ -1,7 +1,9 @@
 // Hostile peers, each against a real server: a peer can reset during the
 // handoff, connect and vanish, dribble bytes, go silent, never read, send
 // 50 MB to discard, or half-close at once. None of this crashes the parent,
-// leaks a descriptor or leaves a child behind.
+// leaks a descriptor or leaves a child behind. Under --start spawn, where
+// every child is the server's own to count (the zygote's children meet the
+// same peers in zygote-faults.ts).
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
@@ -46,7 +48,7 @@ const closed = (socket: Socket): Promise<void> =>
 
 t.test('peers that reset during the handoff, or connect and vanish before their child starts', async (t) => {
   // The parent's trace (DEBUG) shows every accept, even of a peer already gone.
-  const server = await startServer(t, ['-v'], { DEBUG: 'forkserver:parent' })
+  const server = await startServer(t, ['--start', 'spawn', '-v'], { DEBUG: 'forkserver:parent' })
   await server.waitFor(/^status: 0\/40$/)
   const idleFds = fdCount(server.pid)
 
@@ -88,7 +90,7 @@ t.test('peers that reset during the handoff, or connect and vanish before their 
 })
 
 t.test('slowloris under --idle-timeout 1', async (t) => {
-  const server = await startServer(t, ['--idle-timeout', '1', '-v'])
+  const server = await startServer(t, ['--start', 'spawn', '--idle-timeout', '1', '-v'])
   await server.waitFor(/^status: 0\/40$/)
   const idleFds = fdCount(server.pid)
 
@@ -188,7 +190,7 @@ const queued = (a: number, b: number): number => {
 }
 
 t.test('chargen to a client that never reads: the child stays bounded, then ends when the client leaves', async (t) => {
-  const server = await startServer(t, ['--service', 'chargen', '-v'])
+  const server = await startServer(t, ['--start', 'spawn', '--service', 'chargen', '-v'])
   const socket = await open(server.port)
   const pid = await childOf(server, socket.localPort)
   // Read the first bytes (the child is serving), then never again.
@@ -223,7 +225,7 @@ t.test('chargen to a client that never reads: the child stays bounded, then ends
 })
 
 t.test('50 MB of random bytes to discard: all read, closed cleanly, status 0', async (t) => {
-  const server = await startServer(t, ['--service', 'discard', '-v'])
+  const server = await startServer(t, ['--start', 'spawn', '--service', 'discard', '-v'])
   const socket = await open(server.port)
   const pid = await childOf(server, socket.localPort)
   const done = collect(socket, 60_000)
@@ -243,7 +245,7 @@ t.test('50 MB of random bytes to discard: all read, closed cleanly, status 0', a
 })
 
 t.test('8 MB of random bytes to echo, written and read at once, come back byte for byte', async (t) => {
-  const server = await startServer(t, ['-v'])
+  const server = await startServer(t, ['--start', 'spawn', '-v'])
   const payload = randomBytes(8 * MiB)
   const socket = await open(server.port)
   const pid = await childOf(server, socket.localPort)
@@ -262,7 +264,7 @@ t.test('8 MB of random bytes to echo, written and read at once, come back byte f
 })
 
 t.test('a client that half-closes at once still gets its daytime line', async (t) => {
-  const server = await startServer(t, ['--service', 'daytime', '-v'])
+  const server = await startServer(t, ['--start', 'spawn', '--service', 'daytime', '-v'])
   const socket = await open(server.port)
   const done = collect(socket)
   socket.end()

@@ -49,12 +49,14 @@ forEachStart('a run in JSON: every line is an event object, and a connection can
   const before = server.lines.length
   server.signal('SIGUSR1')
   const status = await waitForEvent(server, { event: 'status', trigger: 'SIGUSR1' }, before)
-  t.match(status, {
+  const rows = status.children as { state: string }[]
+  t.match({ ...status, children: rows.filter((row) => row.state !== 'zygote') }, {
     live: 1,
     max: 2,
     counters: { accepted: 5, served: 1, denied: 1, dropped: 1, failed: 1, peak: 2 },
     children: [{ state: 'busy', conn: 3, peer: /^127\.0\.0\.1:\d+$/, ageMs: Number }],
   })
+  t.equal(rows.filter((row) => row.state === 'zygote').length, start.name === 'zygote' ? 1 : 0, 'and the zygote\'s row, under the zygote')
 
   // The drain, then the summary.
   const last = collect(held[0]!)
@@ -102,5 +104,6 @@ t.test('usage errors stay one plain line, whatever the log format', anyStart, as
 t.test('a fatal error is a JSON event', anyStart, async (t) => {
   const server = runServer(t, ['--log-format', 'json', '--fd', '99'])
   t.same(await server.exited, { code: 1, signal: null })
-  t.match(JSON.parse(server.lines[0]!), { event: 'fatal', message: /^descriptor 99: / })
+  t.match(JSON.parse(server.lines.at(-1)!), { event: 'fatal', message: /^descriptor 99: / })
+  t.same(server.lines.map((line) => (JSON.parse(line) as { event: string }).event).filter((event) => event !== 'zygote'), ['fatal'], 'the only event but the zygote\'s start')
 })

@@ -84,7 +84,7 @@ const hold = async (port: number) => {
 
 t.test('SIGHUP replaces every spare with a fresh one that loads the handler anew, losing no connection', async (t) => {
   const handler = handlerAt(t)
-  const server = await startServer(t, ['--spares', '2', '--handler', handler.path, '--log-format', 'json'])
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '2', '--handler', handler.path, '--log-format', 'json'])
   await server.waitForCount(/"event":"fork","pid":\d+,"state":"spare"/, 2)
   const held = await hold(server.port)
   t.equal(held.version, 'v1')
@@ -188,7 +188,7 @@ t.test('an old worker still busy --grace seconds after it was told to stop is en
 })
 
 t.test('the reload line names the spares it replaces, and fresh ones take their place', async (t) => {
-  const server = await startServer(t, ['--spares', '2', '-v'], { DEBUG: 'forkserver:parent' })
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '2', '-v'], { DEBUG: 'forkserver:parent' })
   await server.waitForCount(/forkserver:parent pid \d+ spawned$/, 2)
   const old = childrenOf(server.pid).map((c) => c.pid)
   server.signal('SIGHUP')
@@ -204,7 +204,7 @@ t.test('the reload line names the spares it replaces, and fresh ones take their 
 })
 
 t.test('SIGHUP with nothing preloaded replaces nothing and serves on', async (t) => {
-  const server = await startServer(t, ['-v'])
+  const server = await startServer(t, ['--start', 'spawn', '-v'])
   server.signal('SIGHUP')
   await server.waitFor(/^reload: SIGHUP, replacing 0 spares and 0 workers$/)
   t.equal((await exchange(server.port, 'hi')).data.toString(), 'hi')

@@ -8,7 +8,7 @@ const WHOAMI = fileURLToPath(new URL('../fixtures/handlers/whoami.js', import.me
 const TRACE = { DEBUG: 'forkserver:parent' }
 
 t.test('spares are forked before any client comes, take a connection at once, and are replaced', async (t) => {
-  const server = await startServer(t, ['--spares', '2', '--handler', WHOAMI, '-v'], TRACE)
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '2', '--handler', WHOAMI, '-v'], TRACE)
   await server.waitFor(/^status: 2\/40$/)
   t.pass('two children before any connection, counted toward --max-children')
   const spares = childrenOf(server.pid).map((c) => c.pid)
@@ -28,7 +28,7 @@ t.test('spares are forked before any client comes, take a connection at once, an
 })
 
 t.test('a spare killed while waiting is reaped, replaced, and not counted', async (t) => {
-  const server = await startServer(t, ['--spares', '1', '-v'], TRACE)
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '1', '-v'], TRACE)
   await server.waitFor(/forkserver:parent pid \d+ spawned$/)
   const [spare] = childrenOf(server.pid)
   process.kill(spare!.pid, 'SIGKILL')
@@ -40,7 +40,7 @@ t.test('a spare killed while waiting is reaped, replaced, and not counted', asyn
 })
 
 t.test('a burst larger than the spares: each client gets its own fresh child', async (t) => {
-  const server = await startServer(t, ['--spares', '2', '--handler', WHOAMI, '-v'], TRACE)
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '2', '--handler', WHOAMI, '-v'], TRACE)
   await server.waitForCount(/forkserver:parent pid \d+ spawned$/, 2)
   const clients = await Promise.all(Array.from({ length: 8 }, () => open(server.port)))
   const pids = await Promise.all(clients.map(async (c) => (JSON.parse(await readLine(c)) as { pid: number }).pid))
@@ -52,7 +52,7 @@ t.test('a burst larger than the spares: each client gets its own fresh child', a
 })
 
 t.test('shutdown kills the spares at once and drains the busy children', async (t) => {
-  const server = await startServer(t, ['--spares', '3', '-v'], TRACE)
+  const server = await startServer(t, ['--start', 'spawn', '--spares', '3', '-v'], TRACE)
   await server.waitForCount(/forkserver:parent pid \d+ spawned$/, 3)
   const busy = await open(server.port)
   const busyPid = Number((await server.waitFor(/^pid (\d+) from /))[1])

@@ -12,7 +12,7 @@ const starter = (name: string): string => fileURLToPath(new URL(`../fixtures/sta
 const payload = (i: number): string => `client ${i}: ${String(i).repeat(2000 + i)}`
 
 t.test('a starter that forks slowly: every client gets its own bytes back, each child says `from` once', async (t) => {
-  const server = await startServer(t, ['-v', '--max-children', '3'], { FORKSERVER_TEST_STARTER: starter('slow') })
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--max-children', '3'], { FORKSERVER_TEST_STARTER: starter('slow') })
   const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => exchange(server.port, payload(i))))
   replies.forEach((reply, i) => t.equal(reply.data.toString(), payload(i), `client ${i} is echoed, and only its own bytes`))
   const ends = await server.waitForCount(/^end (\d+) status 0$/, 8)
@@ -28,7 +28,7 @@ t.test('a starter that forks slowly: every client gets its own bytes back, each 
 })
 
 t.test('a starter whose every second fork fails: that client is turned away with the reason, the others are served', async (t) => {
-  const server = await startServer(t, ['-v'], { FORKSERVER_TEST_STARTER: starter('failing') })
+  const server = await startServer(t, ['--start', 'spawn', '-v'], { FORKSERVER_TEST_STARTER: starter('failing') })
   await server.waitFor(/^status: 0\/40$/)
   const idleFds = fdCount(server.pid)
   for (let i = 0; i < 6; i++) {
@@ -50,7 +50,7 @@ t.test('a starter whose every second fork fails: that client is turned away with
 })
 
 t.test('spares from a failing starter: the lost spare is replaced after a backoff, and connections are served', async (t) => {
-  const server = await startServer(t, ['-v', '--spares', '2'], { FORKSERVER_TEST_STARTER: starter('failing') })
+  const server = await startServer(t, ['--start', 'spawn', '-v', '--spares', '2'], { FORKSERVER_TEST_STARTER: starter('failing') })
   await server.waitFor(/^warning: spare \? could not be forked: fork EAGAIN \(test starter\); a new one in 0\.1s$/)
   await server.waitForCount(/^status: 2\/40$/, 1)
   for (let i = 0; i < 3; i++) t.equal((await exchange(server.port, `spare ${i}`)).data.toString(), `spare ${i}`)

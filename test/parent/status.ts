@@ -18,10 +18,11 @@ t.test('the status event has a row per child, by pid, with its age and connectio
   const table = new ChildTable()
   table.add(spare(30))
   table.add(busy(20, 3))
-  table.add({ ...at1000, role: 'zygote', child: { pid: 10 } as Zygote, ready: true }) // (the zygote serves none: no row)
+  table.add({ ...at1000, role: 'zygote', child: { pid: 10 } as Zygote, ready: true }) // (a row of its own, not counted as live)
   t.same(statusEvent(table, 40, counters, (info) => `peer-${info.id}`, 3500), {
     event: 'status', trigger: 'SIGUSR1', live: 2, max: 40, counters,
     children: [
+      { pid: 10, state: 'zygote', conn: null, peer: null, ageMs: 2500 },
       { pid: 20, state: 'busy', conn: 3, peer: 'peer-3', ageMs: 2500 },
       { pid: 30, state: 'spare', conn: null, peer: null, ageMs: 2500 },
     ],
