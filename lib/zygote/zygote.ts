@@ -1,17 +1,19 @@
-// The zygote (--start zygote): a warm process that forks one child per
-// connection with a real fork(2) (lib/zygote/warm-fork.ts), as the article's C
-// server does. The parent started it with child_process.fork and the flags
+// The zygote (--start zygote, and auto's where it can): a warm process that
+// forks one child per connection with a real fork(2) (lib/zygote/warm-fork.ts),
+// as the article's C server does. The parent started it with child_process.fork and the flags
 // that make forking safe. It loads the service once, proves that a fork is
 // safe here (lib/zygote/fork-self-test.ts), and then, for each socket the parent
 // sends, forks: the child serves that one connection and _exits, and the
 // zygote closes its copy of the socket, reaps the child and reports its exit.
 // With --exec the zygote starts the program as its child (posix_spawn, with
 // no copy of itself): no Node is left between the program and its connection.
+// With --spares it forks children ahead, each waiting for its socket, which
+// the zygote passes on when the parent sends it: no fork on that path.
+import { closeSync } from 'node:fs'
 import { errorMessage } from '../log/log.js'
 import type { Trace } from '../log/trace.js'
 import { setTitle } from '../log/title.js'
 import { loadAddon, type Addon } from '../native/addon.js'
-import { closeSync } from 'node:fs'
 import { peerOf } from '../net/address.js'
 import { handleFd, type RawHandle } from '../net/raw-handle.js'
 import { message, type ConnectionInfo, type Message, type MessageOf, type ServeSpec } from '../protocol.js'
