@@ -157,7 +157,7 @@ const zygoteLine = (e: Extract<LogEvent, { event: 'zygote' }>): string => {
   switch (e.state) {
     case 'starting': return `zygote starting: generation ${e.generation}`
     case 'ready': return `${who} ready: generation ${e.generation}, self-test ${e.selfTestMs ?? '?'} ms`
-    case 'retiring': return `${who} retiring: generation ${e.generation}, zygote ${e.by ?? '?'} serves in its place`
+    case 'retiring': return `${who} retiring: generation ${e.generation}, ${(e.by ?? null) === null ? 'forking no more' : `zygote ${e.by} serves in its place`}`
     case 'exited': return `${who} exited (${e.signal ?? `status ${e.code ?? '?'}`})`
   }
 }

@@ -69,6 +69,7 @@ t.test('a zygote says each step of its life, and --start auto says why it spawns
   log({ event: 'zygote', state: 'starting', pid: null, generation: 2 })
   log({ event: 'zygote', state: 'ready', pid: 71, generation: 2, selfTestMs: 38 })
   log({ event: 'zygote', state: 'retiring', pid: 70, generation: 1, by: 71 })
+  log({ event: 'zygote', state: 'retiring', pid: 72, generation: 2, by: null })
   log({ event: 'zygote', state: 'exited', pid: 70, generation: 1, code: 0, signal: null })
   log({ event: 'zygote', state: 'exited', pid: 71, generation: 2, code: null, signal: 'SIGKILL' })
   log({ event: 'reload', signal: 'SIGHUP', spares: 4, workers: 0, zygote: 70, pid: 1 })
@@ -77,6 +78,7 @@ t.test('a zygote says each step of its life, and --start auto says why it spawns
     'zygote starting: generation 2\n',
     'zygote 71 ready: generation 2, self-test 38 ms\n',
     'zygote 70 retiring: generation 1, zygote 71 serves in its place\n',
+    'zygote 72 retiring: generation 2, forking no more\n',
     'zygote 70 exited (status 0)\n',
     'zygote 71 exited (SIGKILL)\n',
     'reload: SIGHUP, replacing zygote 70, 4 spares and 0 workers\n',
