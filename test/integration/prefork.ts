@@ -143,6 +143,9 @@ t.test('when the parent is killed, workers stop accepting, finish within the idl
   // The worker hears of it when its channel closes, which can come after the echo above.
   await server.waitFor(new RegExp(`forkserver:child pid ${pid} stops accepting: the parent is gone$`))
   // Asked of the worker, not with a connect: the port is free now, and another test's server may take it.
+  // (It traces the stop, then closes the listener: a descriptor's close is no event, so it is looked for until it is gone.)
+  const deadline = Date.now() + 2000
+  while (listensOn(pid, server.port) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
   t.notOk(listensOn(pid, server.port), 'but accepts no one new: it holds no listening socket')
   t.equal((await collect(socket, 10_000)).ended, 'end', 'and closes within the idle bound')
   t.ok(await exitedWithin(pid, 5000), 'then exits')
