@@ -74,6 +74,9 @@ export const becomeZygote = async ({ spec, generation }: MessageOf<'zygote'>, tr
   }
 }
 
+/** After a parent's death is signalled while it still shows as the parent: how soon the child looks again. */
+const PARENT_RECHECK_MS = 200
+
 class Zygote {
   /** The children forked and not yet reaped. */
   readonly #live = new Set<number>()
@@ -233,12 +236,17 @@ class Zygote {
   private watchParents(spec: ServeSpec): void {
     const [zygote = 0] = this.#parents // if it is gone already, the callback comes at once
     let orphaned = false
-    this.addon.onParentDeath(zygote, () => {
-      if (orphaned || this.#parents.has(process.ppid)) return
+    let again: NodeJS.Timeout | null = null
+    const check = (): void => {
+      if (orphaned) return
+      // (The signal comes as the parent's first thread goes: while its last
+      // is still going, the child is not handed on yet. Look again.)
+      if (this.#parents.has(process.ppid)) return void (again ??= setTimeout(() => ((again = null), check()), PARENT_RECHECK_MS).unref())
       orphaned = true
       const seconds = atOrphanDeadline(spec, () => signalProcess(process.pid, 'SIGKILL', true), { unref: true })
       this.trace('pid %d: zygote and server gone, %ds left', process.pid, seconds)
-    })
+    }
+    this.addon.onParentDeath(zygote, check)
   }
 
   // In the child: serve the one connection, then exit with its status (an _exit, see lib/zygote/forked-child.ts).
