@@ -393,7 +393,7 @@ const expectedDelays = (n: number): number[] => Array.from({ length: n }, (_, i)
 
 t.test('fork failure, fork model: connections are dropped with a warning, and served again once the fault is gone', anyStart, async (t) => {
   const program = missingProgram(t)
-  const server = await startServer(t, ['-v'], { FORKSERVER_TEST_EXECPATH: program })
+  const server = await startServer(t, ['--start', 'spawn', '-v'], { FORKSERVER_TEST_EXECPATH: program }) // (spawn's fork that fails)
   await server.waitFor(/^status: 0\/40$/)
   const idleFds = fdCount(server.pid)
   const sockets = await Promise.all([0, 1, 2].map(() => open(server.port)))
